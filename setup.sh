@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Set up Generative Studio on this machine; safe to run again (it only does what is missing).
+#
+#   1. System packages, when missing and running as root on Debian/Ubuntu: Qt's xcb,
+#      EGL and font libraries, PortAudio, Xvfb + ImageMagick (screenshots), Fashion-MNIST.
+#   2. A virtual environment in .venv.
+#   3. torch==2.13.0 first (a CPU build where the machine has one on disk, the
+#      registry's build elsewhere), then the studio with its dev extras.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+SYSTEM_PACKAGES=(
+    libxcb-icccm4 libxcb-keysyms1 libxcb-cursor0 libxcb-image0 libxcb-render-util0 libxcb-shape0
+    libxcb-randr0 libxcb-xinerama0 libxcb-xkb1 libxkbcommon-x11-0 libegl1 libgl1 libfontconfig1
+    libdbus-1-3 fonts-dejavu-core libportaudio2 xvfb imagemagick dataset-fashion-mnist
+)
+TORCH=torch==2.13.0
+PYTHON=${PYTHON:-python3}
+VENV=.venv
+STAMP=$VENV/.studio-setup
+
+say() { printf 'setup: %s\n' "$*"; }
+
+install_system_packages() {
+    command -v dpkg-query >/dev/null || { say "not a Debian system: install Qt's xcb libraries, PortAudio and Xvfb yourself"; return; }
+    local missing=()
+    for p in "${SYSTEM_PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return
+    if [ "$(id -u)" -ne 0 ]; then
+        say "missing system packages (run as root to install): sudo apt-get install ${missing[*]}"
+        return
+    fi
+    say "installing system packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+install_python_packages() {
+    [ -x "$VENV/bin/python" ] || { say "creating $VENV"; "$PYTHON" -m venv "$VENV"; }
+    local want
+    want=$(cat pyproject.toml setup.sh | sha256sum | cut -d' ' -f1)
+    if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ]; then
+        return
+    fi
+    say "installing $TORCH"
+    "$VENV/bin/python" -m pip install -q --upgrade pip
+    "$VENV/bin/python" -m pip install -q "$TORCH"
+    say "installing the studio and its dev extras"
+    "$VENV/bin/python" -m pip install -q -e ".[dev]"
+    echo "$want" >"$STAMP"
+}
+
+install_system_packages
+install_python_packages
+say "ready"

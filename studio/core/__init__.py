@@ -1,0 +1,1 @@
+"""The Qt-free model side of the studio: contract, registry, store, data, checkpoints."""

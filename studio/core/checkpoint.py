@@ -1,0 +1,149 @@
+"""Checkpoints: one safetensors file holding weights, optimizer state and JSON metadata.
+
+Layout of a checkpoint file:
+
+- tensors ``model.*`` are the model's weights (all inference needs); others
+  (``optim.*``, ``rng.*``) are for resuming training;
+- metadata ``studio.format``, ``studio.model`` (the spec name),
+  ``studio.config`` (the config dataclass as JSON), ``studio.step`` and
+  ``studio.meta`` (the trainer's JSON-able state).
+
+Nothing is ever unpickled. Files are written atomically, so a crash or a full
+disk leaves the previous checkpoint intact.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Union
+
+from studio.core.atomic import atomic_path
+from studio.core.capabilities import TrainState
+from studio.core.errors import UserError
+
+FORMAT = "studio-checkpoint/1"
+MODEL_PREFIX = "model."
+
+
+class CheckpointError(UserError):
+    """A checkpoint cannot be used; the message says which and why."""
+
+
+@dataclass
+class Checkpoint:
+    path: Path
+    spec: str
+    config: dict[str, Any]
+    step: int
+    state: TrainState
+
+
+def save_checkpoint(path: Union[str, Path], spec: str, config: Any, step: int, state: TrainState) -> None:
+    import torch
+    from safetensors.torch import save_file
+
+    tensors = {}
+    for name, value in state.tensors.items():
+        tensor = value if isinstance(value, torch.Tensor) else torch.as_tensor(value)
+        # clone: safetensors refuses tensors sharing memory (tied weights)
+        tensors[name] = tensor.detach().to("cpu").contiguous().clone()
+    metadata = {
+        "studio.format": FORMAT,
+        "studio.model": spec,
+        "studio.config": json.dumps(config_dict(config)),
+        "studio.step": str(int(step)),
+        "studio.meta": json.dumps(state.meta),
+    }
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=metadata)
+
+
+def read_checkpoint(path: Union[str, Path], weights_only: bool = False) -> Checkpoint:
+    """Read a checkpoint; any damage is a :class:`CheckpointError`."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"No checkpoint at {path}.")
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            metadata = f.metadata() or {}
+            if metadata.get("studio.format") != FORMAT:
+                raise CheckpointError(
+                    f"{path.name} is a safetensors file but not a Generative Studio checkpoint "
+                    "(it lacks the studio metadata)."
+                )
+            names = [k for k in f.keys() if not weights_only or k.startswith(MODEL_PREFIX)]
+            tensors = {k: f.get_tensor(k) for k in names}
+        return Checkpoint(
+            path=path,
+            spec=metadata["studio.model"],
+            config=json.loads(metadata["studio.config"]),
+            step=int(metadata["studio.step"]),
+            state=TrainState(tensors, json.loads(metadata["studio.meta"])),
+        )
+    except CheckpointError:
+        raise
+    except Exception as exc:  # safetensors reports damage with several exception types
+        raise CheckpointError(
+            f"The checkpoint {path.name} is damaged or is not a safetensors file ({exc}). "
+            "Choose another checkpoint; nothing was changed."
+        ) from exc
+
+
+def model_weights(state: TrainState) -> dict[str, Any]:
+    return {k[len(MODEL_PREFIX):]: v for k, v in state.tensors.items() if k.startswith(MODEL_PREFIX)}
+
+
+def config_dict(config: Any) -> dict[str, Any]:
+    return dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config)
+
+
+def config_from_dict(cls: type, data: dict[str, Any]) -> Any:
+    """Rebuild a config dataclass; fields it no longer has are an error, new ones take defaults."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise CheckpointError(
+            f"The checkpoint's settings {unknown} are unknown to this version of the model; "
+            "it was made by a different version of its plugin."
+        )
+    return cls(**data)
+
+
+def build_model(spec, config: Any, weights: dict[str, Any], device: str) -> Any:
+    """Build ``spec``'s model from ``config`` and load ``weights`` into it."""
+    from studio.core.specs import resolve
+
+    model = resolve(spec.factory)(config)
+    try:
+        model.load_state_dict(weights)
+    except Exception as exc:
+        raise CheckpointError(f"The checkpoint's weights do not fit the {spec.title} model: {exc}") from exc
+    if hasattr(model, "to"):
+        model = model.to(device)
+    if hasattr(model, "eval"):
+        model.eval()
+    return model
+
+
+def load_model(registry, spec_name: str, path: Union[str, Path], device: str = "cpu") -> Any:
+    """The model saved in a checkpoint, ready for inference on ``device``."""
+    checkpoint = read_checkpoint(path, weights_only=True)
+    if checkpoint.spec != spec_name:
+        raise CheckpointError(f"{Path(path).name} holds a {checkpoint.spec!r} model, not {spec_name!r}.")
+    spec = registry.model(spec_name)
+    config = config_from_dict(spec.config, checkpoint.config)
+    return build_model(spec, config, model_weights(checkpoint.state), device)
+
+
+def file_sha256(path: Union[str, Path]) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

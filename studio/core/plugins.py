@@ -1,0 +1,193 @@
+"""Loading plugins: the whole story in one place.
+
+Built-in and third-party plugins alike are entry points in the
+``studio.plugins`` group. Each is loaded, registered and asked for its specs in
+isolation: if its import or any of its hooks raises, it is disabled, whatever it
+registered is withdrawn, and the failure (with its traceback) is kept for the
+Plugins dialog and ``studio plugins list``. Nothing here imports torch or Qt.
+
+``STUDIO_PLUGINS`` is an allow-list of entry-point names (comma separated) that
+recovers from a plugin that breaks start-up: unset loads every plugin, an empty
+value loads none.
+"""
+
+from __future__ import annotations
+
+import os
+import traceback
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any, Optional
+
+import pluggy
+
+from studio import hookspecs
+from studio.core.registry import Registry
+from studio.core.specs import Contributions
+
+ALLOW_LIST_VARIABLE = "STUDIO_PLUGINS"
+
+#: (hook name, Contributions field) for the hooks that hand specs over.
+REGISTER_HOOKS = (
+    ("studio_register_models", "models"),
+    ("studio_register_panels", "panels"),
+    ("studio_register_dataset_sources", "dataset_sources"),
+    ("studio_register_exporters", "exporters"),
+)
+
+
+@dataclass
+class PluginInfo:
+    """What the studio knows about one plugin, for listings."""
+
+    name: str
+    module: str
+    distribution: str = ""
+    version: str = ""
+    status: str = "loaded"  #: "loaded", "failed" or "skipped"
+    stage: str = ""  #: where it failed: "import", "register" or a hook name
+    error: str = ""  #: the traceback, for failed plugins
+    contributes: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def summary(self) -> str:
+        """One line for a listing: the exception itself, not the whole traceback."""
+        if self.status == "skipped":
+            return f"skipped: not named in {ALLOW_LIST_VARIABLE}"
+        if self.status == "failed":
+            last = self.error.strip().splitlines()[-1] if self.error.strip() else "unknown error"
+            return f"failed in {self.stage}: {last}"
+        return "loaded"
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "module": self.module,
+            "distribution": self.distribution,
+            "version": self.version,
+            "status": self.status,
+            "stage": self.stage,
+            "error": self.error,
+            "contributes": self.contributes,
+        }
+
+
+@dataclass
+class StudioContext:
+    """What ``studio_app_ready`` receives."""
+
+    registry: Registry
+    workspace: Any = None
+    window: Any = None  #: the main window in the GUI, None when headless
+
+
+def allow_list(environ=os.environ) -> Optional[set[str]]:
+    """The plugin names ``STUDIO_PLUGINS`` allows, or None when it is unset (allow all)."""
+    if ALLOW_LIST_VARIABLE not in environ:
+        return None
+    return {n.strip() for n in environ[ALLOW_LIST_VARIABLE].split(",") if n.strip()}
+
+
+class PluginHost:
+    """Owns the pluggy manager, the registry and the record of every plugin."""
+
+    def __init__(self, allowed: Optional[set[str]] = None) -> None:
+        self.pm = pluggy.PluginManager(hookspecs.PROJECT)
+        self.pm.add_hookspecs(hookspecs)
+        self.allowed = allowed
+        self.registry = Registry()
+        self.plugins: dict[str, PluginInfo] = {}
+        self._ready_context: Optional[StudioContext] = None
+
+    # -- loading -----------------------------------------------------------
+    def load_entry_points(self) -> None:
+        """Load every plugin of the ``studio.plugins`` group the allow-list admits."""
+        for ep in sorted(metadata.entry_points(group=hookspecs.ENTRY_POINT_GROUP), key=lambda e: e.name):
+            if ep.name in self.plugins:
+                continue  # the same distribution seen twice on sys.path
+            dist = ep.dist.name if ep.dist else ""
+            version = ep.dist.version if ep.dist else ""
+            info = PluginInfo(ep.name, ep.value, dist, version)
+            self.plugins[ep.name] = info
+            if self.allowed is not None and ep.name not in self.allowed:
+                info.status = "skipped"
+                continue
+            try:
+                plugin = ep.load()
+            except Exception:
+                self._fail(info, "import")
+                continue
+            self._add(plugin, info)
+
+    def add(self, plugin: Any, name: str, version: str = "") -> PluginInfo:
+        """Register a plugin object directly (tests, notebooks); same checks as entry points."""
+        info = PluginInfo(name, getattr(plugin, "__name__", type(plugin).__name__), "", version)
+        self.plugins[name] = info
+        self._add(plugin, info)
+        return info
+
+    def _add(self, plugin: Any, info: PluginInfo) -> None:
+        info.version = info.version or str(getattr(plugin, "__version__", ""))
+        try:
+            self.pm.register(plugin, name=info.name)
+            self.pm.check_pending()  # a misspelled hook name is this plugin's
+        except Exception:
+            if self.pm.is_registered(plugin):
+                self.pm.unregister(plugin)
+            self._fail(info, "register")
+            return
+        pending = Contributions()
+        for hook_name, kind in REGISTER_HOOKS:
+            def register(spec, _kind=kind):
+                self.registry.check(_kind, spec, pending)
+                getattr(pending, _kind).append(spec)
+
+            if not self._call(plugin, info, hook_name, register=register):
+                return
+        self.registry.commit(info.name, info.version, pending)
+        info.contributes = {
+            kind: [s.name for s in getattr(pending, kind)] for _, kind in REGISTER_HOOKS if getattr(pending, kind)
+        }
+        if self._ready_context is not None:
+            self._call(plugin, info, "studio_app_ready", context=self._ready_context)
+
+    def _call(self, plugin: Any, info: PluginInfo, hook_name: str, **kwargs: Any) -> bool:
+        """Call one plugin's implementation of one hook; on error disable the plugin."""
+        for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
+            if impl.plugin is not plugin:
+                continue
+            try:
+                impl.function(**{arg: kwargs[arg] for arg in impl.argnames})
+            except Exception:
+                self.pm.unregister(plugin)
+                self.registry.withdraw(info.name)
+                info.contributes = {}
+                self._fail(info, hook_name)
+                return False
+        return True
+
+    @staticmethod
+    def _fail(info: PluginInfo, stage: str) -> None:
+        info.status = "failed"
+        info.stage = stage
+        info.error = traceback.format_exc()
+
+    # -- after loading -------------------------------------------------------
+    def app_ready(self, context: StudioContext) -> None:
+        """Tell every loaded plugin the studio is up (and any plugin added later, on arrival)."""
+        self._ready_context = context
+        for info in list(self.plugins.values()):
+            plugin = self.pm.get_plugin(info.name)
+            if plugin is not None:
+                self._call(plugin, info, "studio_app_ready", context=context)
+
+    @property
+    def failures(self) -> list[PluginInfo]:
+        return [p for p in self.plugins.values() if p.status == "failed"]
+
+
+def discover() -> PluginHost:
+    """A host with every admitted entry-point plugin loaded."""
+    host = PluginHost(allowed=allow_list())
+    host.load_entry_points()
+    return host

@@ -1,0 +1,210 @@
+"""What plugins hand the studio: cheap, declarative specs.
+
+A spec names things; it never holds a live model. Heavy objects are reached
+through *references*: either a callable or a ``"package.module:attribute"``
+string that is imported only when the model, panel, source or exporter is first
+used. A plugin module that registers specs must therefore not import torch,
+transformers, diffusers or Qt at its top level.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+from studio.core.errors import UserError
+
+#: The version of the contract below. It grows by one when a hook or a spec field
+#: changes incompatibly; new optional fields and hooks keep it.
+CONTRACT_VERSION = 1
+
+#: Capability protocols a model can offer (see :mod:`studio.core.capabilities`).
+CAPABILITIES = (
+    "ImageSampler",
+    "LatentCodec",
+    "SequenceGenerator",
+    "MusicGenerator",
+    "WorldModel",
+    "Trainer",
+)
+
+#: Kinds of data a dataset source yields and a trainer consumes.
+DATA_KINDS = ("images", "text", "music", "rollouts")
+
+#: Kinds of artifact an exporter writes (see :mod:`studio.core.artifacts`).
+ARTIFACT_KINDS = ("image", "image-sequence", "notes", "audio", "text")
+
+Ref = Union[str, Callable[..., Any]]
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+_REF = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+
+
+class SpecError(UserError, ValueError):
+    """A spec a plugin handed over is malformed; the message says what to fix."""
+
+
+def resolve(ref: Ref) -> Any:
+    """Import a ``"module:attribute"`` reference (or return a callable as is)."""
+    if callable(ref):
+        return ref
+    module_name, _, attr = ref.partition(":")
+    target: Any = importlib.import_module(module_name)
+    for part in attr.split("."):
+        target = getattr(target, part)
+    return target
+
+
+def _check_name(kind: str, name: str) -> None:
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise SpecError(
+            f"{kind} name {name!r} must be lowercase letters, digits, '.', '_' or '-'"
+        )
+
+
+def _check_ref(owner: str, what: str, ref: Any, optional: bool = False) -> None:
+    if ref is None and optional:
+        return
+    if callable(ref):
+        return
+    if not isinstance(ref, str) or not _REF.match(ref):
+        raise SpecError(
+            f"{owner}: {what} must be a callable or a 'package.module:attribute' string, got {ref!r}"
+        )
+
+
+def _check_choices(owner: str, what: str, values: tuple, allowed: tuple) -> None:
+    unknown = [v for v in values if v not in allowed]
+    if unknown:
+        raise SpecError(f"{owner}: unknown {what} {unknown}; expected some of {list(allowed)}")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model a plugin contributes.
+
+    ``factory(config)`` builds the model object, which offers every capability in
+    ``capabilities`` (except ``Trainer``, which ``trainer`` provides) and has
+    ``state_dict()`` / ``load_state_dict()`` so checkpoints can be saved and loaded.
+    ``trainer(config, data, device=..., seed=...)`` returns a
+    :class:`studio.core.capabilities.Trainer`.
+    """
+
+    name: str  #: unique id, used on the CLI (``studio train vae``)
+    title: str  #: shown in the UI
+    family: str  #: the book's model family, e.g. "autoencoder"
+    capabilities: tuple[str, ...]
+    config: type  #: a dataclass; its defaults make a working model
+    factory: Ref
+    trainer: Ref | None = None
+    data_kind: str | None = None  #: what the trainer consumes (one of DATA_KINDS)
+    description: str = ""
+    plugin: str = ""  #: filled in by the host
+    plugin_version: str = ""  #: filled in by the host
+
+    def validate(self) -> None:
+        _check_name("model", self.name)
+        owner = f"model {self.name!r}"
+        if not self.title or not self.family:
+            raise SpecError(f"{owner}: title and family must not be empty")
+        _check_choices(owner, "capabilities", tuple(self.capabilities), CAPABILITIES)
+        if not self.capabilities:
+            raise SpecError(f"{owner}: offers no capability")
+        if not (isinstance(self.config, type) and dataclasses.is_dataclass(self.config)):
+            raise SpecError(f"{owner}: config must be a dataclass class")
+        _check_ref(owner, "factory", self.factory)
+        _check_ref(owner, "trainer", self.trainer, optional=True)
+        if "Trainer" in self.capabilities and self.trainer is None:
+            raise SpecError(f"{owner}: offers Trainer but names no trainer")
+        if self.trainer is not None and self.data_kind not in DATA_KINDS:
+            raise SpecError(f"{owner}: a trainable model needs data_kind, one of {list(DATA_KINDS)}")
+
+    def offers(self, capability: str) -> bool:
+        return capability in self.capabilities
+
+
+@dataclass(frozen=True)
+class PanelSpec:
+    """A tool panel: ``widget`` is a Qt widget class taking a ``PanelContext``.
+
+    ``capabilities`` names the model capabilities the panel works with, so the
+    studio can tell an artist which models each panel will list.
+    """
+
+    name: str
+    title: str
+    widget: Ref
+    capabilities: tuple[str, ...] = ()
+    order: int = 100  #: panels are shown in ascending order
+    description: str = ""
+    plugin: str = ""
+
+    def validate(self) -> None:
+        _check_name("panel", self.name)
+        owner = f"panel {self.name!r}"
+        if not self.title:
+            raise SpecError(f"{owner}: title must not be empty")
+        _check_ref(owner, "widget", self.widget)
+        _check_choices(owner, "capabilities", tuple(self.capabilities), CAPABILITIES)
+
+
+@dataclass(frozen=True)
+class DatasetSourceSpec:
+    """Where training data comes from.
+
+    ``loader(location, **options)`` returns the data (for images an
+    :class:`studio.core.data.images.ImageSet`). ``location`` is a path given by
+    the user when ``needs_location`` is true, otherwise None. ``available()``, if
+    given, cheaply says whether a built-in source is present on this machine.
+    """
+
+    name: str
+    title: str
+    kind: str
+    loader: Ref
+    needs_location: bool = False
+    available: Ref | None = None
+    description: str = ""
+    plugin: str = ""
+
+    def validate(self) -> None:
+        _check_name("dataset source", self.name)
+        owner = f"dataset source {self.name!r}"
+        _check_choices(owner, "kind", (self.kind,), DATA_KINDS)
+        _check_ref(owner, "loader", self.loader)
+        _check_ref(owner, "available", self.available, optional=True)
+
+
+@dataclass(frozen=True)
+class ExporterSpec:
+    """Writes an artifact to a file: ``writer(artifact, path)``."""
+
+    name: str
+    title: str
+    artifact: str  #: one of ARTIFACT_KINDS
+    extensions: tuple[str, ...]
+    writer: Ref
+    description: str = ""
+    plugin: str = ""
+
+    def validate(self) -> None:
+        _check_name("exporter", self.name)
+        owner = f"exporter {self.name!r}"
+        _check_choices(owner, "artifact", (self.artifact,), ARTIFACT_KINDS)
+        if not self.extensions or not all(e.startswith(".") for e in self.extensions):
+            raise SpecError(f"{owner}: extensions must be like ('.png',)")
+        _check_ref(owner, "writer", self.writer)
+
+
+@dataclass
+class Contributions:
+    """Everything one plugin registered, kept apart until all its hooks succeed."""
+
+    models: list[ModelSpec] = field(default_factory=list)
+    panels: list[PanelSpec] = field(default_factory=list)
+    dataset_sources: list[DatasetSourceSpec] = field(default_factory=list)
+    exporters: list[ExporterSpec] = field(default_factory=list)

@@ -1,0 +1,300 @@
+"""The workspace catalogue: one SQLite database of models, checkpoints, datasets,
+jobs and exported artifacts. Files themselves live beside it in plain folders.
+
+The schema version is SQLite's ``user_version``; :data:`MIGRATIONS` brings any
+older catalogue up to date inside one transaction. A database that cannot be
+read is moved aside (never overwritten) and a fresh one is made, with a message
+saying where the old one went.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+from studio.core.errors import UserError
+
+#: Each entry upgrades the schema by one version; never edit a shipped entry.
+MIGRATIONS: tuple[str, ...] = (
+    # 1: the catalogue
+    """
+    CREATE TABLE models (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL,
+        spec TEXT NOT NULL,
+        config_json TEXT NOT NULL DEFAULT '{}',
+        created REAL NOT NULL
+    );
+    CREATE TABLE checkpoints (
+        id INTEGER PRIMARY KEY,
+        model_id INTEGER REFERENCES models(id) ON DELETE SET NULL,
+        spec TEXT NOT NULL,
+        path TEXT NOT NULL UNIQUE,
+        step INTEGER NOT NULL DEFAULT 0,
+        sha256 TEXT,
+        created REAL NOT NULL
+    );
+    CREATE TABLE datasets (
+        id INTEGER PRIMARY KEY,
+        source TEXT NOT NULL,
+        location TEXT,
+        kind TEXT NOT NULL,
+        meta_json TEXT NOT NULL DEFAULT '{}',
+        created REAL NOT NULL
+    );
+    CREATE TABLE jobs (
+        id TEXT PRIMARY KEY,
+        spec TEXT NOT NULL,
+        status TEXT NOT NULL,
+        out_dir TEXT NOT NULL,
+        args_json TEXT NOT NULL DEFAULT '{}',
+        step INTEGER NOT NULL DEFAULT 0,
+        total_steps INTEGER NOT NULL DEFAULT 0,
+        created REAL NOT NULL,
+        finished REAL
+    );
+    CREATE TABLE artifacts (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,
+        path TEXT NOT NULL,
+        spec TEXT,
+        checkpoint_sha256 TEXT,
+        params_json TEXT NOT NULL DEFAULT '{}',
+        created REAL NOT NULL
+    );
+    """,
+    # 2: jobs remember their process and how it ended, to explain a crash
+    """
+    ALTER TABLE jobs ADD COLUMN pid INTEGER;
+    ALTER TABLE jobs ADD COLUMN exit_code INTEGER;
+    ALTER TABLE jobs ADD COLUMN error TEXT NOT NULL DEFAULT '';
+    ALTER TABLE jobs ADD COLUMN started REAL;
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+JOB_STATUSES = ("queued", "running", "finished", "cancelled", "failed", "interrupted")
+
+
+class StoreError(UserError):
+    """The catalogue cannot be used; the message is for the user."""
+
+
+@dataclass
+class JobRecord:
+    id: str
+    spec: str
+    status: str
+    out_dir: str
+    args: dict
+    step: int
+    total_steps: int
+    created: float
+    finished: Optional[float]
+    pid: Optional[int]
+    exit_code: Optional[int]
+    error: str
+    started: Optional[float]
+
+
+_JOB_COLUMNS = ("id, spec, status, out_dir, args_json, step, total_steps, created, finished, "
+                "pid, exit_code, error, started")
+
+
+class Store:
+    """A thread-safe handle on one workspace catalogue."""
+
+    def __init__(self, path: Path, conn: sqlite3.Connection, recovery_message: str = "") -> None:
+        self.path = path
+        self._conn = conn
+        self._lock = threading.RLock()
+        #: said to the user when a corrupt catalogue was moved aside; "" otherwise
+        self.recovery_message = recovery_message
+
+    # -- opening -------------------------------------------------------------
+    @classmethod
+    def open(cls, path: Path) -> Store:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        recovery_message = ""
+        try:
+            conn = _connect_checked(path)
+        except sqlite3.DatabaseError as exc:
+            aside = _move_aside(path)
+            recovery_message = (
+                f"The workspace catalogue could not be read ({exc}). It was moved to {aside.name} "
+                "and a new, empty catalogue was created; your files in the workspace are untouched."
+            )
+            conn = _connect_checked(path)
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            conn.close()
+            raise StoreError(
+                f"The catalogue {path} was written by a newer Generative Studio "
+                f"(schema {version}; this version knows {SCHEMA_VERSION}). "
+                "Update the studio or open another workspace; the file was left as it is."
+            )
+        conn.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
+        conn.execute("PRAGMA foreign_keys=ON")
+        _migrate(conn, version)
+        return cls(path, conn, recovery_message)
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    @property
+    def schema_version(self) -> int:
+        return self._query_one("PRAGMA user_version")[0]
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            try:
+                with self._conn:
+                    yield self._conn
+            except sqlite3.OperationalError as exc:
+                raise StoreError(f"Could not write the catalogue {self.path.name}: {exc}") from exc
+
+    def _query(self, sql: str, params: tuple = ()) -> list[tuple]:
+        with self._lock:
+            return self._conn.execute(sql, params).fetchall()
+
+    def _query_one(self, sql: str, params: tuple = ()) -> Optional[tuple]:
+        rows = self._query(sql, params)
+        return rows[0] if rows else None
+
+    # -- jobs ------------------------------------------------------------------
+    def add_job(self, job_id: str, spec: str, out_dir: str, args: dict, total_steps: int) -> None:
+        with self._write() as c:
+            c.execute(
+                "INSERT INTO jobs (id, spec, status, out_dir, args_json, total_steps, created) VALUES (?,?,?,?,?,?,?)",
+                (job_id, spec, "queued", out_dir, json.dumps(args), total_steps, time.time()),
+            )
+
+    def update_job(self, job_id: str, **fields: Any) -> None:
+        allowed = {"status", "step", "total_steps", "finished", "pid", "exit_code", "error", "started", "args"}
+        unknown = set(fields) - allowed
+        if unknown:
+            raise ValueError(f"unknown job fields {sorted(unknown)}")
+        if "status" in fields and fields["status"] not in JOB_STATUSES:
+            raise ValueError(f"unknown job status {fields['status']!r}")
+        if "args" in fields:
+            fields["args_json"] = json.dumps(fields.pop("args"))
+        assignments = ", ".join(f"{k} = ?" for k in fields)
+        with self._write() as c:
+            c.execute(f"UPDATE jobs SET {assignments} WHERE id = ?", (*fields.values(), job_id))
+
+    def job(self, job_id: str) -> Optional[JobRecord]:
+        row = self._query_one(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,))
+        return _job(row) if row else None
+
+    def jobs(self) -> list[JobRecord]:
+        return [_job(r) for r in self._query(f"SELECT {_JOB_COLUMNS} FROM jobs ORDER BY created")]
+
+    def delete_job(self, job_id: str) -> None:
+        with self._write() as c:
+            c.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+
+    # -- checkpoints and artifacts -------------------------------------------
+    def add_checkpoint(self, spec: str, path: str, step: int, sha256: Optional[str] = None) -> None:
+        """Record a checkpoint (or update the record of one rewritten in place)."""
+        with self._write() as c:
+            c.execute(
+                "INSERT INTO checkpoints (spec, path, step, sha256, created) VALUES (?,?,?,?,?) "
+                "ON CONFLICT(path) DO UPDATE SET step = excluded.step, sha256 = excluded.sha256, "
+                "created = excluded.created",
+                (spec, path, step, sha256, time.time()),
+            )
+
+    def checkpoints(self, spec: Optional[str] = None) -> list[dict]:
+        sql = "SELECT spec, path, step, sha256, created FROM checkpoints"
+        if spec:
+            sql, params = sql + " WHERE spec = ?", (spec,)
+        else:
+            params = ()
+        rows = self._query(sql + " ORDER BY created DESC", params)
+        return [dict(zip(("spec", "path", "step", "sha256", "created"), r, strict=False)) for r in rows]
+
+    def add_artifact(self, kind: str, path: str, params: dict, spec: Optional[str] = None,
+                     checkpoint_sha256: Optional[str] = None) -> None:
+        with self._write() as c:
+            c.execute(
+                "INSERT INTO artifacts (kind, path, spec, checkpoint_sha256, params_json, created) "
+                "VALUES (?,?,?,?,?,?)",
+                (kind, path, spec, checkpoint_sha256, json.dumps(params), time.time()),
+            )
+
+    def artifacts(self) -> list[dict]:
+        rows = self._query(
+            "SELECT kind, path, spec, checkpoint_sha256, params_json, created FROM artifacts ORDER BY id")
+        keys = ("kind", "path", "spec", "checkpoint_sha256", "params", "created")
+        return [dict(zip(keys, (*r[:4], json.loads(r[4]), r[5]), strict=False)) for r in rows]
+
+    def counts(self) -> dict[str, int]:
+        tables = ("models", "checkpoints", "datasets", "jobs", "artifacts")
+        return {t: self._query_one(f"SELECT COUNT(*) FROM {t}")[0] for t in tables}
+
+
+def _job(row: tuple) -> JobRecord:
+    values = list(row)
+    values[4] = json.loads(values[4])
+    return JobRecord(*values)
+
+
+def _connect_checked(path: Path) -> sqlite3.Connection:
+    """Open and prove the database readable; raises sqlite3.DatabaseError if not."""
+    conn = sqlite3.connect(path, check_same_thread=False, timeout=10)
+    try:
+        result = conn.execute("PRAGMA quick_check").fetchone()[0]
+        if result != "ok":
+            raise sqlite3.DatabaseError(f"integrity check failed: {result}")
+    except sqlite3.DatabaseError:
+        conn.close()
+        raise
+    return conn
+
+
+def _move_aside(path: Path) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    aside = path.with_name(f"{path.name}.corrupt-{stamp}")
+    n = 1
+    while aside.exists():
+        aside = path.with_name(f"{path.name}.corrupt-{stamp}-{n}")
+        n += 1
+    path.rename(aside)
+    for suffix in ("-wal", "-shm"):
+        side = path.with_name(path.name + suffix)
+        if side.exists():
+            side.rename(aside.with_name(aside.name + suffix))
+    return aside
+
+
+def _migrate(conn: sqlite3.Connection, version: int) -> None:
+    if version == SCHEMA_VERSION:
+        return
+    # executescript() commits first; run each migration as one explicit transaction.
+    conn.isolation_level = None
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        for number in range(version, SCHEMA_VERSION):
+            for statement in _statements(MIGRATIONS[number]):
+                conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        conn.execute("COMMIT")
+    except Exception:
+        conn.execute("ROLLBACK")
+        raise
+    finally:
+        conn.isolation_level = ""
+
+
+def _statements(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";") if s.strip()]

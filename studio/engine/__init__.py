@@ -1,0 +1,1 @@
+"""The Qt-free engine: the inference thread and training jobs."""

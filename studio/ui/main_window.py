@@ -1,0 +1,230 @@
+"""The main window: the panels contributed by plugins, the Jobs dock, menus, status bar."""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Optional
+
+from PySide6.QtCore import QByteArray, Qt, Signal
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QPlainTextEdit,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from studio.core.plugins import PluginHost
+from studio.core.specs import PanelSpec, resolve
+from studio.ui.panel import EmptyState, Panel, PanelContext
+from studio.ui.settings import Settings
+
+
+class MainWindow(QMainWindow):
+    #: emitted once, after the first paint (the start-up benchmark listens for it)
+    first_painted = Signal()
+    #: asked to switch workspace: the app reopens the window on the new folder
+    workspace_requested = Signal(str)
+
+    def __init__(self, host: PluginHost, context: PanelContext) -> None:
+        super().__init__()
+        self.host = host
+        self.context = context
+        self.settings: Settings = context.settings
+        self._painted = False
+        self.setWindowTitle(f"Generative Studio — {context.workspace.root.name}")
+        self.resize(1280, 820)
+
+        self.tabs = QTabWidget()
+        self.tabs.setObjectName("Panels")
+        self.tabs.setDocumentMode(True)
+        self.setCentralWidget(self.tabs)
+        self.panels: dict[str, QWidget] = {}
+        self._build_panels()
+        from studio.ui.jobs_dock import JobsDock
+
+        self.jobs_dock = JobsDock(context, self)
+        self.addDockWidget(Qt.BottomDockWidgetArea, self.jobs_dock)
+
+        self.device_label = QLabel("Device: starting…")
+        self.device_label.setObjectName("DeviceLabel")
+        self.statusBar().addPermanentWidget(QLabel(f"Workspace: {context.workspace.root}"))
+        self.statusBar().addPermanentWidget(self.device_label)
+        self._build_menus()
+        self._restore_layout()
+
+    # -- panels ----------------------------------------------------------------
+    def _build_panels(self) -> None:
+        specs = self.host.registry.ordered_panels()
+        for spec in specs:
+            widget = self._make_panel(spec)
+            self.panels[spec.name] = widget
+            self.tabs.addTab(widget, spec.title)
+            if spec.description:
+                self.tabs.setTabToolTip(self.tabs.count() - 1, spec.description)
+        if not specs:
+            empty = EmptyState("No panels")
+            empty.show_message(
+                "No plugin contributed a panel. If <code>STUDIO_PLUGINS</code> is set, it limits which "
+                "plugins load: unset it, or add <code>panels</code> to it. Plugins ▸ Plugin manager "
+                "lists every plugin and why any failed."
+            )
+            self.tabs.addTab(empty, "Welcome")
+
+    def _make_panel(self, spec: PanelSpec) -> QWidget:
+        """The panel's widget, or a page explaining why it could not be made."""
+        try:
+            cls = resolve(spec.widget)
+            widget = cls(self.context, spec)
+            if not isinstance(widget, Panel):
+                raise TypeError(f"{spec.widget} is not a studio.ui.panel.Panel")
+            return widget
+        except Exception:
+            error = traceback.format_exc()
+            page = QWidget()
+            layout = QVBoxLayout(page)
+            empty = EmptyState(f"{spec.title} could not be opened")
+            empty.show_message(
+                f"The plugin <b>{spec.plugin}</b> contributed this panel, but building it failed. "
+                "The rest of the studio works; the error is below for the plugin's author."
+            )
+            text = QPlainTextEdit(error)
+            text.setReadOnly(True)
+            layout.addWidget(empty)
+            layout.addWidget(text)
+            return page
+
+    def current_panel(self) -> Optional[Panel]:
+        widget = self.tabs.currentWidget()
+        return widget if isinstance(widget, Panel) else None
+
+    def show_panel(self, name: str) -> None:
+        if name in self.panels:
+            self.tabs.setCurrentWidget(self.panels[name])
+
+    def refresh_panels(self) -> None:
+        for widget in self.panels.values():
+            if isinstance(widget, Panel):
+                widget.refresh()
+
+    # -- menus -------------------------------------------------------------------
+    def _action(self, menu, text: str, slot: Callable, shortcut=None, name: str = "") -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        action.triggered.connect(slot)
+        action.setObjectName(name or text.strip(".…").replace(" ", ""))
+        menu.addAction(action)
+        return action
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        self._action(file_menu, "&New Workspace…", self.new_workspace, QKeySequence.New, "NewWorkspace")
+        self._action(file_menu, "&Open Workspace…", self.open_workspace, QKeySequence.Open, "OpenWorkspace")
+        file_menu.addSeparator()
+        self._action(file_menu, "&Import…", self.import_file, "Ctrl+I", "Import")
+        self._action(file_menu, "&Export…", self.export, "Ctrl+E", "Export")
+        file_menu.addSeparator()
+        self._action(file_menu, "&Quit", self.close, QKeySequence.Quit, "Quit")
+
+        self.view_menu = bar.addMenu("&View")
+        self.view_menu.addAction(self.jobs_dock.toggleViewAction())
+        self.view_menu.addSeparator()
+        for n, spec in enumerate(self.host.registry.ordered_panels()[:9], start=1):
+            self._action(self.view_menu, spec.title, lambda _=False, s=spec.name: self.show_panel(s),
+                         f"Ctrl+{n}", f"Show_{spec.name}")
+
+        plugins_menu = bar.addMenu("&Plugins")
+        self._action(plugins_menu, "Plugin &Manager…", self.show_plugins, None, "PluginManager")
+
+        help_menu = bar.addMenu("&Help")
+        self._action(help_menu, "&Keyboard Shortcuts", self.show_shortcuts, "Ctrl+/", "Shortcuts")
+        self._action(help_menu, "&About Generative Studio", self.show_about, None, "About")
+
+    # -- actions ---------------------------------------------------------------------
+    def new_workspace(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Choose an empty folder for the new workspace")
+        if not folder:
+            return
+        if any(Path(folder).iterdir()):
+            QMessageBox.warning(self, "New workspace", f"{folder} is not empty. Choose an empty folder, "
+                                "or use Open Workspace for an existing one.")
+            return
+        self.workspace_requested.emit(folder)
+
+    def open_workspace(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open a workspace folder")
+        if folder:
+            self.workspace_requested.emit(folder)
+
+    def import_file(self) -> None:
+        panel = self.current_panel()
+        if panel is None or not panel.import_filter:
+            self._tell("Import", "This panel does not import files. The Latent explorer takes PNGs the "
+                       "studio exported; the Piano roll takes MIDI; the Text composer takes text.")
+            return
+        path, _ = QFileDialog.getOpenFileName(self, f"Import into the {panel.spec.title}", "", panel.import_filter)
+        if path:
+            panel.import_file(Path(path))
+
+    def export(self) -> None:
+        panel = self.current_panel()
+        reason = panel.export() if panel else "Choose a panel first."
+        if reason:
+            self._tell("Export", reason)
+
+    def show_plugins(self) -> None:
+        from studio.ui.plugins_dialog import PluginsDialog
+
+        PluginsDialog(self.host, self).exec()
+
+    def show_shortcuts(self) -> None:
+        from studio.ui.help import shortcuts_dialog
+
+        shortcuts_dialog(self).exec()
+
+    def show_about(self) -> None:
+        from studio.ui.help import about_text
+
+        QMessageBox.about(self, "About Generative Studio", about_text(self.context.workspace.root))
+
+    def _tell(self, title: str, text: str) -> None:
+        QMessageBox.information(self, title, text)
+
+    def set_device_text(self, text: str) -> None:
+        self.device_label.setText(f"Device: {text}")
+
+    # -- layout persistence --------------------------------------------------------------
+    def _restore_layout(self) -> None:
+        geometry = self.settings.get("window/geometry")
+        if geometry:
+            self.restoreGeometry(QByteArray(geometry))
+        state = self.settings.get("window/state")
+        if state:
+            self.restoreState(QByteArray(state))
+        self.show_panel(self.settings.get("window/panel"))
+
+    def save_layout(self) -> None:
+        self.settings.set("window/geometry", bytes(self.saveGeometry().data()))
+        self.settings.set("window/state", bytes(self.saveState().data()))
+        panel = self.current_panel()
+        if panel is not None:
+            self.settings.set("window/panel", panel.spec.name)
+        self.settings.sync()
+
+    def closeEvent(self, event) -> None:  # noqa: N802 (Qt naming)
+        self.save_layout()
+        super().closeEvent(event)
+
+    def paintEvent(self, event) -> None:  # noqa: N802
+        super().paintEvent(event)
+        if not self._painted:
+            self._painted = True
+            self.first_painted.emit()

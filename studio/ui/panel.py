@@ -1,0 +1,121 @@
+"""What every tool panel is given and must offer.
+
+A panel is a ``Panel`` subclass named by a :class:`~studio.core.specs.PanelSpec`.
+It reaches models only through the registry (specs and capabilities), the
+inference client and the job controller in its :class:`PanelContext`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QStackedLayout, QVBoxLayout, QWidget
+
+from studio.core.registry import Registry
+from studio.core.specs import PanelSpec
+
+
+@dataclass
+class PanelContext:
+    registry: Registry
+    workspace: Any  #: studio.core.workspace.Workspace
+    settings: Any  #: studio.ui.settings.Settings
+    show_status: Callable[[str], None]  #: a short message in the status bar
+    inference: Any = None  #: studio.ui.bridge.InferenceClient
+    jobs: Any = None  #: studio.ui.jobs.JobsController
+
+
+class Panel(QWidget):
+    """Base class of a tool panel."""
+
+    def __init__(self, context: PanelContext, spec: PanelSpec, parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        self.context = context
+        self.spec = spec
+
+    #: file-dialog filter of what File ▸ Import accepts here; "" when nothing.
+    import_filter = ""
+
+    def import_file(self, path: Path) -> None:
+        """Open ``path`` (a file matching :attr:`import_filter`) in this panel."""
+        raise NotImplementedError
+
+    def export(self) -> Optional[str]:
+        """Run File ▸ Export for this panel; return why not, if there is nothing to export."""
+        return f"The {self.spec.title} has nothing to export yet."
+
+    def refresh(self) -> None:
+        """The models, checkpoints or workspace changed: update what is offered."""
+
+
+class EmptyState(QWidget):
+    """What a panel shows when it has nothing yet: what this is and what to do next."""
+
+    def __init__(self, title: str, parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("EmptyState")
+        self._title = QLabel(title)
+        self._title.setObjectName("EmptyStateTitle")
+        self._title.setStyleSheet("font-size: 20px; font-weight: 600;")
+        self._title.setAlignment(Qt.AlignCenter)
+        self._body = QLabel()
+        self._body.setWordWrap(True)
+        self._body.setTextFormat(Qt.RichText)
+        self._body.setStyleSheet("font-size: 14px; color: #4a4a4a;")
+        self._buttons = QHBoxLayout()
+        # a word-wrapped label only gets its full height without alignment flags,
+        # so the column is centred by stretches around a width-limited widget
+        column_widget = QWidget()
+        column_widget.setMaximumWidth(620)
+        column = QVBoxLayout(column_widget)
+        column.addWidget(self._title)
+        column.addWidget(self._body)
+        column.addSpacing(12)
+        column.addLayout(self._buttons)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        row.addWidget(column_widget, 4)
+        row.addStretch(1)
+        outer = QVBoxLayout(self)
+        outer.addStretch(1)
+        outer.addLayout(row)
+        outer.addStretch(2)
+
+    def show_message(self, body: str, actions: Sequence[tuple[str, Callable[[], Any]]] = ()) -> None:
+        self._body.setText(body)
+        while self._buttons.count():
+            item = self._buttons.takeAt(0)
+            if item.widget():
+                item.widget().deleteLater()
+        self._buttons.addStretch(1)
+        for label, slot in actions:
+            button = QPushButton(label)
+            button.clicked.connect(slot)
+            self._buttons.addWidget(button)
+        self._buttons.addStretch(1)
+
+    @property
+    def body_text(self) -> str:
+        return self._body.text()
+
+
+class EmptyOrContent(QStackedLayout):
+    """Shows an :class:`EmptyState` until the panel has content, then the content."""
+
+    def __init__(self, empty: EmptyState, content: QWidget) -> None:
+        super().__init__()
+        self.empty = empty
+        self.content = content
+        self.addWidget(empty)
+        self.addWidget(content)
+
+    def show_empty(self, body: str, actions: Sequence[tuple[str, Callable[[], Any]]] = ()) -> None:
+        self.empty.show_message(body, actions)
+        self.setCurrentWidget(self.empty)
+
+    def show_content(self) -> None:
+        self.setCurrentWidget(self.content)

@@ -1,0 +1,54 @@
+"""The app's persistent settings, declared once as a typed table over QSettings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from PySide6.QtCore import QSettings
+
+
+@dataclass(frozen=True)
+class Setting:
+    key: str
+    type: type
+    default: Any
+    doc: str
+
+
+SETTINGS = {
+    s.key: s
+    for s in (
+        Setting("device", str, "auto", "Compute device: auto, cuda, mps or cpu (--device overrides)"),
+        Setting("workspace", str, "", "Workspace folder; empty means the default in the user's data folder"),
+        Setting("window/geometry", bytes, b"", "Main window position and size"),
+        Setting("window/state", bytes, b"", "Dock and toolbar layout"),
+        Setting("window/panel", str, "", "The panel shown when the studio last closed"),
+    )
+}
+
+
+class Settings:
+    """Typed access to :data:`SETTINGS`; unknown keys are a programming error."""
+
+    def __init__(self, qsettings: QSettings | None = None) -> None:
+        self._q = qsettings or QSettings()
+
+    def get(self, key: str) -> Any:
+        setting = SETTINGS[key]
+        value = self._q.value(key, setting.default)
+        if setting.type is bytes:
+            return bytes(value) if value else b""
+        try:
+            return setting.type(value)
+        except (TypeError, ValueError):  # a hand-edited settings file
+            return setting.default
+
+    def set(self, key: str, value: Any) -> None:
+        setting = SETTINGS[key]
+        if not isinstance(value, setting.type):
+            raise TypeError(f"setting {key} takes {setting.type.__name__}, got {type(value).__name__}")
+        self._q.setValue(key, value)
+
+    def sync(self) -> None:
+        self._q.sync()

@@ -1,0 +1,81 @@
+"""The sub-commands that inspect the studio: plugins, models, doctor."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+
+from studio.cli.output import print_json, print_table
+from studio.core.plugins import discover
+from studio.core.specs import CONTRACT_VERSION
+
+
+def add_all(sub: argparse._SubParsersAction) -> None:
+    plugins = sub.add_parser("plugins", help="list plugins and why any failed")
+    plugins_sub = plugins.add_subparsers(dest="action", metavar="ACTION", required=True)
+    listing = plugins_sub.add_parser("list", help="every plugin found, with its status")
+    listing.add_argument("--json", action="store_true", help="machine-readable output (see docs/cli.md)")
+    listing.set_defaults(run=plugins_list)
+
+    models = sub.add_parser("models", help="list the models plugins contribute")
+    models_sub = models.add_subparsers(dest="action", metavar="ACTION", required=True)
+    listing = models_sub.add_parser("list", help="every model, its family and capabilities")
+    listing.add_argument("--json", action="store_true", help="machine-readable output (see docs/cli.md)")
+    listing.set_defaults(run=models_list)
+
+    doctor = sub.add_parser("doctor", help="check this machine: versions, device, audio, display, data")
+    doctor.add_argument("--json", action="store_true", help="machine-readable output (see docs/cli.md)")
+    doctor.set_defaults(run=doctor_run)
+
+
+def plugins_list(args: argparse.Namespace) -> int:
+    host = discover()
+    plugins = sorted(host.plugins.values(), key=lambda p: p.name)
+    if args.json:
+        print_json({"contract_version": CONTRACT_VERSION, "plugins": [p.as_json() for p in plugins]})
+        return 0
+    rows = [(p.name, p.version or "-", p.distribution or "-", p.summary) for p in plugins]
+    print_table(("plugin", "version", "package", "status"), rows)
+    for p in host.failures:
+        print(f"\n{p.name} failed in {p.stage}:\n{p.error.rstrip()}")
+    return 0
+
+
+def model_json(spec) -> dict:
+    return {
+        "name": spec.name,
+        "title": spec.title,
+        "family": spec.family,
+        "capabilities": list(spec.capabilities),
+        "trainable": spec.trainer is not None,
+        "data_kind": spec.data_kind,
+        "plugin": spec.plugin,
+        "plugin_version": spec.plugin_version,
+        "description": spec.description,
+        "config": dataclasses.asdict(spec.config()),
+    }
+
+
+def models_list(args: argparse.Namespace) -> int:
+    host = discover()
+    models = sorted(host.registry.models.values(), key=lambda m: m.name)
+    if args.json:
+        print_json({"contract_version": CONTRACT_VERSION, "models": [model_json(m) for m in models]})
+        return 0
+    if not models:
+        print("No models: every plugin is disabled or failed. See `studio plugins list`.")
+        return 0
+    rows = [(m.name, m.family, ", ".join(m.capabilities), m.plugin) for m in models]
+    print_table(("model", "family", "capabilities", "plugin"), rows)
+    return 0
+
+
+def doctor_run(args: argparse.Namespace) -> int:
+    from studio.cli.doctor import diagnose, print_report
+
+    report = diagnose(args)
+    if args.json:
+        print_json(report)
+    else:
+        print_report(report)
+    return 0 if report["ok"] else 1

@@ -1,0 +1,189 @@
+"""``studio doctor``: what this machine offers the studio, and what is missing.
+
+``problems`` are what keep the studio from working (the exit status is then 1);
+``warnings`` are what limits it (no audio output, no display, ...).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+from importlib import metadata
+from typing import Any
+
+from studio import __version__
+from studio.core.plugins import discover
+from studio.core.specs import CONTRACT_VERSION, resolve
+from studio.core.workspace import Workspace, choose_workspace
+
+PACKAGES = (
+    "torch", "PySide6-Essentials", "pyqtgraph", "numpy", "pillow", "safetensors", "pluggy",
+    "diffusers", "transformers", "tokenizers", "mido", "sounddevice", "scikit-learn",
+)
+
+
+def diagnose(args) -> dict[str, Any]:
+    problems: list[str] = []
+    warnings: list[str] = []
+    host = discover()
+    report = {
+        "studio": __version__,
+        "contract_version": CONTRACT_VERSION,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "packages": _packages(),
+        "device": _device(args.device, problems, warnings),
+        "audio": _audio(warnings),
+        "display": _display(warnings),
+        "workspace": _workspace(args.workspace, problems, warnings),
+        "datasets": _datasets(host),
+        "plugins": {
+            "loaded": sorted(p.name for p in host.plugins.values() if p.status == "loaded"),
+            "failed": sorted(p.name for p in host.failures),
+            "skipped": sorted(p.name for p in host.plugins.values() if p.status == "skipped"),
+        },
+    }
+    for name in report["plugins"]["failed"]:
+        warnings.append(f"plugin {name} failed to load: see `studio plugins list`")
+    report["problems"] = problems
+    report["warnings"] = warnings
+    report["ok"] = not problems
+    return report
+
+
+def _packages() -> dict[str, Any]:
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def _device(requested, problems: list, warnings: list) -> dict[str, Any]:
+    try:
+        import torch
+
+        from studio.core.device import pick_device
+
+        choice = pick_device(requested)
+    except Exception as exc:  # torch missing or broken: report, don't crash the doctor
+        problems.append(f"PyTorch cannot be used: {exc}")
+        return {"name": None, "description": None, "error": str(exc)}
+    if choice.warning:
+        warnings.append(choice.warning)
+    return {
+        "name": choice.name,
+        "description": choice.description,
+        "cuda_available": torch.cuda.is_available(),
+        "mps_available": bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()),
+    }
+
+
+def _audio(warnings: list) -> dict[str, Any]:
+    try:
+        import sounddevice
+    except OSError as exc:  # PortAudio itself is missing
+        warnings.append(f"no audio playback: {exc} (install libportaudio2)")
+        return {"available": False, "output_devices": [], "error": str(exc)}
+    outputs = [d["name"] for d in sounddevice.query_devices() if d["max_output_channels"] > 0]
+    if not outputs:
+        warnings.append("no audio output device: the piano roll can still export WAV and MIDI")
+    return {"available": bool(outputs), "output_devices": outputs, "error": None}
+
+
+def _display(warnings: list) -> dict[str, Any]:
+    """Whether Qt can open its platform here, tried in a child so a failure cannot hurt us."""
+    probe = "from PySide6.QtGui import QGuiApplication; a = QGuiApplication([]); print(a.platformName())"
+    try:
+        done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=30)
+        usable = done.returncode == 0
+        detail = done.stdout.strip() if usable else _qt_failure(done.stderr)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        usable, detail = False, str(exc)
+    if not usable:
+        warnings.append(f"Qt cannot open a display: {detail}")
+    return {
+        "usable": usable,
+        "platform": detail if usable else None,
+        "error": None if usable else detail,
+        "QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM"),
+        "DISPLAY": os.environ.get("DISPLAY"),
+        "WAYLAND_DISPLAY": os.environ.get("WAYLAND_DISPLAY"),
+    }
+
+
+def _qt_failure(stderr: str) -> str:
+    """The telling line of Qt's start-up complaint (its last line lists plugins, not the cause)."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    cause = next((line for line in lines if "could not connect" in line or "could not load" in line), None)
+    if cause is None:
+        cause = lines[0] if lines else "unknown error"
+    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        cause += " (no DISPLAY is set: run on a desktop, or with QT_QPA_PLATFORM=offscreen for tests)"
+    return cause
+
+
+def _workspace(cli_value, problems: list, warnings: list) -> dict[str, Any]:
+    path = choose_workspace(cli_value)
+    try:
+        workspace = Workspace.open(path)
+    except Exception as exc:
+        problems.append(f"workspace {path} cannot be used: {exc}")
+        return {"path": str(path), "usable": False, "error": str(exc)}
+    try:
+        if workspace.store.recovery_message:
+            warnings.append(workspace.store.recovery_message)
+        return {
+            "path": str(path),
+            "usable": True,
+            "schema_version": workspace.store.schema_version,
+            "counts": workspace.store.counts(),
+            "error": None,
+        }
+    finally:
+        workspace.close()
+
+
+def _datasets(host) -> list[dict[str, Any]]:
+    found = []
+    for spec in sorted(host.registry.dataset_sources.values(), key=lambda s: s.name):
+        entry = {"name": spec.name, "kind": spec.kind, "needs_location": spec.needs_location}
+        if spec.available is not None:
+            try:
+                entry["available"] = bool(resolve(spec.available)())
+            except Exception as exc:
+                entry["available"], entry["error"] = False, str(exc)
+        found.append(entry)
+    return found
+
+
+def print_report(report: dict[str, Any]) -> None:
+    print(f"Generative Studio {report['studio']} (contract {report['contract_version']}), "
+          f"Python {report['python']} on {report['platform']}")
+    print("\nPackages:")
+    for name, version in report["packages"].items():
+        print(f"  {name:20} {version or 'not installed'}")
+    device = report["device"]
+    print(f"\nDevice:    {device.get('description') or device.get('error')}")
+    audio = report["audio"]
+    print(f"Audio:     {', '.join(audio['output_devices']) or 'no output device'}")
+    display = report["display"]
+    print(f"Display:   {display['platform'] or display['error']}")
+    workspace = report["workspace"]
+    print(f"Workspace: {workspace['path']}" + ("" if workspace["usable"] else f" ({workspace['error']})"))
+    print("Datasets:  " + (", ".join(
+        f"{d['name']}{'' if d.get('available', True) else ' (not installed)'}" for d in report["datasets"]
+    ) or "none registered"))
+    plugins = report["plugins"]
+    print(f"Plugins:   {len(plugins['loaded'])} loaded, {len(plugins['failed'])} failed, "
+          f"{len(plugins['skipped'])} skipped")
+    for title, lines in (("Problems", report["problems"]), ("Warnings", report["warnings"])):
+        if lines:
+            print(f"\n{title}:")
+            for line in lines:
+                print(f"  - {line}")
+    print("\nAll good." if report["ok"] else "\nThe studio cannot run until the problems above are fixed.")

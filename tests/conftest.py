@@ -1,0 +1,81 @@
+"""Shared fixtures. Every test gets its own workspace and settings; Qt runs offscreen."""
+
+from __future__ import annotations
+
+import os
+import sys
+import textwrap
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import pytest  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+@pytest.fixture(autouse=True)
+def isolated_studio(tmp_path_factory, monkeypatch):
+    """A fresh workspace, settings folder and plugin allow-list state for each test."""
+    root = tmp_path_factory.mktemp("studio")
+    monkeypatch.setenv("STUDIO_WORKSPACE", str(root / "workspace"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(root / "config"))
+    monkeypatch.delenv("STUDIO_PLUGINS", raising=False)
+    from PySide6.QtCore import QSettings
+
+    QSettings.setPath(QSettings.IniFormat, QSettings.UserScope, str(root / "config"))
+    yield root
+
+
+@pytest.fixture
+def make_plugin_dist(tmp_path, monkeypatch):
+    """Install a one-module plugin as a distribution on sys.path, found through its entry point."""
+    import importlib
+
+    site = tmp_path / "site"
+    site.mkdir()
+    monkeypatch.syspath_prepend(str(site))
+
+    def make(name: str, source: str, version: str = "0.1") -> Path:
+        (site / f"{name}.py").write_text(textwrap.dedent(source))
+        info = site / f"{name}-{version}.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+        (info / "entry_points.txt").write_text(f"[studio.plugins]\n{name} = {name}\n")
+        importlib.invalidate_caches()
+        return site
+
+    yield make
+    for module in [m for m in sys.modules if m.startswith("test_plugin_")]:
+        del sys.modules[module]
+
+
+@pytest.fixture
+def studio_app(qtbot):
+    """Open the studio's main window the way `studio` does; closes it afterwards."""
+    from studio.core.plugins import discover
+    from studio.core.workspace import choose_workspace
+    from studio.ui.app import StudioApp, make_qapplication
+    from studio.ui.settings import Settings
+
+    make_qapplication()
+    apps = []
+
+    def open_app(host=None, device="cpu"):
+        app = StudioApp(host or discover(), Settings(), device)
+        assert app.open(choose_workspace())
+        qtbot.addWidget(app.window)
+        apps.append(app)
+        return app
+
+    yield open_app
+    for app in apps:
+        app.close()
+
+
+def shakespeare_text() -> str:
+    path = SHARED_DATA / "text" / "tinyshakespeare.txt"
+    if not path.exists():
+        pytest.skip(f"{path} is not here (the shared test data)")
+    return path.read_text()

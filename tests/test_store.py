@@ -1,0 +1,97 @@
+"""The workspace catalogue: creation, migration, corruption, atomic writes."""
+
+import errno
+import os
+import sqlite3
+
+import pytest
+
+from studio.core.atomic import SaveError, atomic_open, atomic_write
+from studio.core.store import MIGRATIONS, SCHEMA_VERSION, Store, StoreError
+from studio.core.workspace import CATALOGUE_NAME, Workspace
+
+
+def test_new_workspace_has_catalogue_and_folders(tmp_path):
+    ws = Workspace.open(tmp_path / "ws")
+    assert ws.store.schema_version == SCHEMA_VERSION
+    assert ws.store.counts() == {"models": 0, "checkpoints": 0, "datasets": 0, "jobs": 0, "artifacts": 0}
+    for folder in ("jobs", "checkpoints", "datasets", "exports"):
+        assert (tmp_path / "ws" / folder).is_dir()
+    ws.close()
+
+
+def test_jobs_round_trip_and_survive_reopening(tmp_path):
+    store = Store.open(tmp_path / "c.sqlite")
+    store.add_job("j1", "vae", "/runs/j1", {"steps": 10}, total_steps=10)
+    store.update_job("j1", status="running", step=3, pid=123)
+    store.close()
+    job = Store.open(tmp_path / "c.sqlite").job("j1")
+    assert (job.status, job.step, job.pid, job.args) == ("running", 3, 123, {"steps": 10})
+
+
+def test_old_catalogue_is_migrated_keeping_its_rows(tmp_path):
+    path = tmp_path / "old.sqlite"
+    conn = sqlite3.connect(path)
+    conn.executescript(MIGRATIONS[0])
+    conn.execute("INSERT INTO jobs (id, spec, status, out_dir, created) VALUES ('old', 'vae', 'finished', '/x', 1)")
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+
+    store = Store.open(path)
+    assert store.schema_version == SCHEMA_VERSION
+    job = store.job("old")
+    assert job.status == "finished" and job.exit_code is None and job.error == ""
+    store.update_job("old", exit_code=0)  # a column migration 2 added
+    assert store.job("old").exit_code == 0
+
+
+def test_corrupt_catalogue_is_moved_aside_not_overwritten(tmp_path):
+    ws_root = tmp_path / "ws"
+    ws_root.mkdir()
+    garbage = b"this is not a database" * 100
+    (ws_root / CATALOGUE_NAME).write_bytes(garbage)
+
+    ws = Workspace.open(ws_root)
+    message = ws.store.recovery_message
+    assert "could not be read" in message and "moved to" in message
+    aside = [p for p in ws_root.iterdir() if ".corrupt-" in p.name]
+    assert len(aside) == 1 and aside[0].read_bytes() == garbage
+    ws.store.add_job("new", "vae", "/x", {}, 1)  # the fresh catalogue works
+    assert ws.store.job("new").status == "queued"
+
+
+def test_catalogue_from_a_newer_studio_is_refused_and_left_alone(tmp_path):
+    path = tmp_path / "new.sqlite"
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 5}")
+    conn.close()
+    before = path.read_bytes()
+    with pytest.raises(StoreError, match="newer Generative Studio"):
+        Store.open(path)
+    assert path.read_bytes() == before
+
+
+def test_failed_write_leaves_the_old_file(tmp_path):
+    target = tmp_path / "settings.json"
+    atomic_write(target, "old")
+    with pytest.raises(RuntimeError):
+        with atomic_open(target, "w") as f:
+            f.write("half")
+            raise RuntimeError("crash mid-write")
+    assert target.read_text() == "old"
+    assert os.listdir(tmp_path) == ["settings.json"]  # no temporary file left behind
+
+
+def test_full_disk_gives_a_clear_message_and_keeps_the_old_file(tmp_path, monkeypatch):
+    target = tmp_path / "model.json"
+    atomic_write(target, "saved")
+
+    def full(*_args):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", full)
+    with pytest.raises(SaveError, match="the disk is full. Nothing already saved was changed"):
+        atomic_write(target, "new")
+    monkeypatch.undo()
+    assert target.read_text() == "saved"

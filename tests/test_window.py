@@ -1,0 +1,54 @@
+"""The main window: five panels from the contract, menus, status bar, persistence."""
+
+from PySide6.QtWidgets import QMenu
+
+from studio.ui.panel import Panel
+
+PANELS = ["Image Canvas", "Latent Explorer", "Piano Roll", "Text Composer", "Dream Simulator"]
+
+
+def tab_titles(window):
+    return [window.tabs.tabText(i) for i in range(window.tabs.count())]
+
+
+def test_window_opens_with_the_five_panels(studio_app):
+    window = studio_app().window
+    assert tab_titles(window) == PANELS
+    for name, widget in window.panels.items():
+        assert isinstance(widget, Panel), name
+    assert window.panels["piano-roll"].spec.plugin == "panels"  # contributed through the entry point
+
+
+def test_empty_panels_say_what_to_do_next(studio_app):
+    window = studio_app().window
+    text = window.panels["dream-simulator"].stack.empty.body_text
+    assert "World models" in text and "pip install" in text
+
+
+def test_menus_have_workspace_import_export_plugins_help(studio_app):
+    window = studio_app().window
+    menus = {m.title().replace("&", ""): [a.text().replace("&", "") for a in m.actions() if a.text()]
+             for m in window.menuBar().findChildren(QMenu)}
+    assert {"New Workspace…", "Open Workspace…", "Import…", "Export…", "Quit"} <= set(menus["File"])
+    assert "Plugin Manager…" in menus["Plugins"]
+    assert {"Keyboard Shortcuts", "About Generative Studio"} <= set(menus["Help"])
+
+
+def test_status_bar_shows_the_compute_device(studio_app, qtbot):
+    window = studio_app().window
+    qtbot.waitUntil(lambda: "CPU" in window.device_label.text(), timeout=30000)
+
+
+def test_layout_and_panel_persist_across_restarts(studio_app):
+    first = studio_app()
+    first.window.show_panel("text-composer")
+    first.window.jobs_dock.hide()
+    first.close()
+    second = studio_app()
+    assert second.window.current_panel().spec.name == "text-composer"
+    assert not second.window.jobs_dock.isVisible()
+
+
+def test_export_with_nothing_to_export_says_so(studio_app):
+    window = studio_app().window
+    assert "nothing to export" in window.current_panel().export()

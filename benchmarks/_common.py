@@ -1,0 +1,34 @@
+"""Helpers shared by the benchmark scripts: a table on stdout, JSON in results/."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections.abc import Sequence
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def report(area: str, metrics: dict[str, float], notes: dict[str, str] | None = None) -> Path:
+    """Print ``metrics`` as a table (with an optional note per metric) and write results/<area>.json."""
+    notes = notes or {}
+    width = max(len(k) for k in metrics)
+    print(f"\n{area} benchmark")
+    print(f"{'metric'.ljust(width)}  {'value':>12}  note")
+    for name, value in metrics.items():
+        shown = f"{value:12.4f}" if isinstance(value, float) else f"{value:>12}"
+        print(f"{name.ljust(width)}  {shown}  {notes.get(name, '')}")
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"{area}.json"
+    path.write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+    print(f"\nwrote {path}")
+    return path
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+median = statistics.median

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Callable
 from typing import Any, Optional
 
@@ -13,19 +14,23 @@ from studio.engine.inference import Callbacks, InferenceWorker, ModelRef, Reques
 class GuiRelay(QObject):
     """Calls functions on the thread this object lives in (the GUI thread).
 
-    ``relay.call(fn, *args)`` may be used from any thread; Qt queues the signal
-    across threads, so ``fn`` runs in the GUI thread's event loop.
+    ``relay.call(fn, *args)`` may be used from any thread. Calls wait in a
+    Python queue, in order, and a signal without arguments wakes the GUI
+    thread to run them: only the wake-up goes through Qt's event queue, so no
+    Python object has to be converted for it.
     """
 
-    _invoke = Signal(object, object)
+    _wake = Signal()
 
     def __init__(self, parent: Optional[QObject] = None) -> None:
         super().__init__(parent)
-        self._invoke.connect(self._run)
+        self._pending: collections.deque[tuple[Callable, tuple]] = collections.deque()
+        self._wake.connect(self._drain)
 
     def call(self, fn: Optional[Callable], *args: Any) -> None:
         if fn is not None:
-            self._invoke.emit(fn, args)
+            self._pending.append((fn, args))
+            self._wake.emit()
 
     def wrap(self, fn: Optional[Callable]) -> Optional[Callable]:
         """``fn`` made safe to call from any thread (it will run on the GUI thread)."""
@@ -33,9 +38,11 @@ class GuiRelay(QObject):
             return None
         return lambda *args: self.call(fn, *args)
 
-    @Slot(object, object)
-    def _run(self, fn: Callable, args: tuple) -> None:
-        fn(*args)
+    @Slot()
+    def _drain(self) -> None:
+        while self._pending:
+            fn, args = self._pending.popleft()
+            fn(*args)
 
 
 class InferenceClient(QObject):

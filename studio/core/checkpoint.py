@@ -14,7 +14,6 @@ disk leaves the previous checkpoint intact.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from typing import Any, Union
 
 from studio.core.atomic import atomic_path
 from studio.core.capabilities import TrainState
+from studio.core.config import config_dict, config_from_dict
 from studio.core.errors import UserError
 
 FORMAT = "studio-checkpoint/1"
@@ -99,22 +99,6 @@ def model_weights(state: TrainState) -> dict[str, Any]:
     return {k[len(MODEL_PREFIX):]: v for k, v in state.tensors.items() if k.startswith(MODEL_PREFIX)}
 
 
-def config_dict(config: Any) -> dict[str, Any]:
-    return dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config)
-
-
-def config_from_dict(cls: type, data: dict[str, Any]) -> Any:
-    """Rebuild a config dataclass; fields it no longer has are an error, new ones take defaults."""
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise CheckpointError(
-            f"The checkpoint's settings {unknown} are unknown to this version of the model; "
-            "it was made by a different version of its plugin."
-        )
-    return cls(**data)
-
-
 def build_model(spec, config: Any, weights: dict[str, Any], device: str) -> Any:
     """Build ``spec``'s model from ``config`` and load ``weights`` into it."""
     from studio.core.specs import resolve
@@ -132,11 +116,15 @@ def build_model(spec, config: Any, weights: dict[str, Any], device: str) -> Any:
 
 
 def load_model(registry, spec_name: str, path: Union[str, Path], device: str = "cpu") -> Any:
-    """The model saved in a checkpoint, ready for inference on ``device``."""
+    """The model saved in a checkpoint (or loaded by the spec's own loader), ready on ``device``."""
+    spec = registry.model(spec_name)
+    if spec.loader is not None:
+        from studio.core.specs import resolve
+
+        return resolve(spec.loader)(str(path), device)
     checkpoint = read_checkpoint(path, weights_only=True)
     if checkpoint.spec != spec_name:
         raise CheckpointError(f"{Path(path).name} holds a {checkpoint.spec!r} model, not {spec_name!r}.")
-    spec = registry.model(spec_name)
     config = config_from_dict(spec.config, checkpoint.config)
     return build_model(spec, config, model_weights(checkpoint.state), device)
 

@@ -91,7 +91,9 @@ class ModelSpec:
     ``capabilities`` (except ``Trainer``, which ``trainer`` provides) and has
     ``state_dict()`` / ``load_state_dict()`` so checkpoints can be saved and loaded.
     ``trainer(config, data, device=..., seed=...)`` returns a
-    :class:`studio.core.capabilities.Trainer`.
+    :class:`studio.core.capabilities.Trainer`. ``loader(path, device)``, if
+    given, replaces the studio's checkpoint loading for models whose weights
+    come from elsewhere (a Hugging Face model folder, say).
     """
 
     name: str  #: unique id, used on the CLI (``studio train vae``)
@@ -102,6 +104,7 @@ class ModelSpec:
     factory: Ref
     trainer: Ref | None = None
     data_kind: str | None = None  #: what the trainer consumes (one of DATA_KINDS)
+    loader: Ref | None = None
     description: str = ""
     plugin: str = ""  #: filled in by the host
     plugin_version: str = ""  #: filled in by the host
@@ -118,6 +121,7 @@ class ModelSpec:
             raise SpecError(f"{owner}: config must be a dataclass class")
         _check_ref(owner, "factory", self.factory)
         _check_ref(owner, "trainer", self.trainer, optional=True)
+        _check_ref(owner, "loader", self.loader, optional=True)
         if "Trainer" in self.capabilities and self.trainer is None:
             raise SpecError(f"{owner}: offers Trainer but names no trainer")
         if self.trainer is not None and self.data_kind not in DATA_KINDS:

@@ -70,8 +70,9 @@ MIGRATIONS: tuple[str, ...] = (
         created REAL NOT NULL
     );
     """,
-    # 2: jobs remember their process and how it ended, to explain a crash
+    # 2: jobs remember their process and how it ended, to explain a crash, and the model they train
     """
+    ALTER TABLE jobs ADD COLUMN model_id INTEGER REFERENCES models(id) ON DELETE SET NULL;
     ALTER TABLE jobs ADD COLUMN pid INTEGER;
     ALTER TABLE jobs ADD COLUMN exit_code INTEGER;
     ALTER TABLE jobs ADD COLUMN error TEXT NOT NULL DEFAULT '';
@@ -102,10 +103,11 @@ class JobRecord:
     exit_code: Optional[int]
     error: str
     started: Optional[float]
+    model_id: Optional[int]
 
 
 _JOB_COLUMNS = ("id, spec, status, out_dir, args_json, step, total_steps, created, finished, "
-                "pid, exit_code, error, started")
+                "pid, exit_code, error, started, model_id")
 
 
 class Store:
@@ -172,11 +174,13 @@ class Store:
         return rows[0] if rows else None
 
     # -- jobs ------------------------------------------------------------------
-    def add_job(self, job_id: str, spec: str, out_dir: str, args: dict, total_steps: int) -> None:
+    def add_job(self, job_id: str, spec: str, out_dir: str, args: dict, total_steps: int,
+                model_id: Optional[int] = None) -> None:
         with self._write() as c:
             c.execute(
-                "INSERT INTO jobs (id, spec, status, out_dir, args_json, total_steps, created) VALUES (?,?,?,?,?,?,?)",
-                (job_id, spec, "queued", out_dir, json.dumps(args), total_steps, time.time()),
+                "INSERT INTO jobs (id, spec, status, out_dir, args_json, total_steps, created, model_id) "
+                "VALUES (?,?,?,?,?,?,?,?)",
+                (job_id, spec, "queued", out_dir, json.dumps(args), total_steps, time.time(), model_id),
             )
 
     def update_job(self, job_id: str, **fields: Any) -> None:
@@ -203,25 +207,49 @@ class Store:
         with self._write() as c:
             c.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
 
-    # -- checkpoints and artifacts -------------------------------------------
-    def add_checkpoint(self, spec: str, path: str, step: int, sha256: Optional[str] = None) -> None:
-        """Record a checkpoint (or update the record of one rewritten in place)."""
+    # -- models, datasets, checkpoints -------------------------------------------
+    def add_model(self, name: str, spec: str, config: dict) -> int:
+        """Catalogue a model being trained (a job's product); returns its id."""
+        with self._write() as c:
+            cursor = c.execute("INSERT INTO models (name, spec, config_json, created) VALUES (?,?,?,?)",
+                               (name, spec, json.dumps(config), time.time()))
+            return cursor.lastrowid
+
+    def add_dataset(self, source: str, location: Optional[str], kind: str) -> None:
+        """Remember a dataset that was used (once per source and location)."""
+        with self._write() as c:
+            known = c.execute("SELECT id FROM datasets WHERE source = ? AND location IS ?", (source, location))
+            if known.fetchone() is None:
+                c.execute("INSERT INTO datasets (source, location, kind, created) VALUES (?,?,?,?)",
+                          (source, location, kind, time.time()))
+
+    def datasets(self) -> list[dict]:
+        rows = self._query("SELECT source, location, kind FROM datasets ORDER BY id DESC")
+        return [dict(zip(("source", "location", "kind"), r, strict=True)) for r in rows]
+
+    def add_checkpoint(self, spec: str, path: str, step: int, model_id: Optional[int] = None) -> None:
+        """Record a checkpoint (or update the record of one rewritten in place; its hash is then stale)."""
         with self._write() as c:
             c.execute(
-                "INSERT INTO checkpoints (spec, path, step, sha256, created) VALUES (?,?,?,?,?) "
-                "ON CONFLICT(path) DO UPDATE SET step = excluded.step, sha256 = excluded.sha256, "
-                "created = excluded.created",
-                (spec, path, step, sha256, time.time()),
+                "INSERT INTO checkpoints (model_id, spec, path, step, created) VALUES (?,?,?,?,?) "
+                "ON CONFLICT(path) DO UPDATE SET step = excluded.step, sha256 = NULL, created = excluded.created",
+                (model_id, spec, path, step, time.time()),
             )
 
-    def checkpoints(self, spec: Optional[str] = None) -> list[dict]:
-        sql = "SELECT spec, path, step, sha256, created FROM checkpoints"
-        if spec:
-            sql, params = sql + " WHERE spec = ?", (spec,)
-        else:
-            params = ()
-        rows = self._query(sql + " ORDER BY created DESC", params)
-        return [dict(zip(("spec", "path", "step", "sha256", "created"), r, strict=False)) for r in rows]
+    def set_checkpoint_hash(self, path: str, sha256: str) -> None:
+        with self._write() as c:
+            c.execute("UPDATE checkpoints SET sha256 = ? WHERE path = ?", (sha256, path))
+
+    def checkpoints(self, specs: Optional[list[str]] = None) -> list[dict]:
+        """Checkpoints, newest first, with the name of the model each belongs to."""
+        sql = ("SELECT c.spec, c.path, c.step, c.sha256, c.created, m.name FROM checkpoints c "
+               "LEFT JOIN models m ON m.id = c.model_id")
+        params: tuple = ()
+        if specs is not None:
+            sql += f" WHERE c.spec IN ({','.join('?' * len(specs))})"
+            params = tuple(specs)
+        rows = self._query(sql + " ORDER BY c.created DESC", params)
+        return [dict(zip(("spec", "path", "step", "sha256", "created", "model"), r, strict=True)) for r in rows]
 
     def add_artifact(self, kind: str, path: str, params: dict, spec: Optional[str] = None,
                      checkpoint_sha256: Optional[str] = None) -> None:

@@ -1,0 +1,45 @@
+"""Built-in dataset sources: images from folders, IDX files, Fashion-MNIST and
+scikit-learn's digits; text from a file, a folder, or the bundled Shakespeare excerpt."""
+
+from studio import hookimpl
+from studio.core.specs import DatasetSourceSpec
+
+_IMAGES = "studio.core.data.images"
+_TEXT = "studio.core.data.text"
+
+
+@hookimpl
+def studio_register_dataset_sources(register):
+    register(DatasetSourceSpec(
+        name="fashion-mnist", title="Fashion-MNIST", kind="images",
+        loader=f"{_IMAGES}:load_fashion_mnist", available=f"{_IMAGES}:fashion_mnist_available",
+        description="70,000 28x28 greyscale clothes in 10 classes (Debian's dataset-fashion-mnist)",
+    ))
+    register(DatasetSourceSpec(
+        name="digits", title="Handwritten digits (scikit-learn)", kind="images",
+        loader=f"{_IMAGES}:load_digits",
+        description="1,797 8x8 greyscale digits in 10 classes, bundled with scikit-learn",
+    ))
+    register(DatasetSourceSpec(
+        name="image-folder", title="Folder of images", kind="images", needs_location=True,
+        loader=f"{_IMAGES}:load_folder",
+        description="PNG and JPEG files, searched recursively; sub-folder names become labels",
+    ))
+    register(DatasetSourceSpec(
+        name="idx", title="IDX files (MNIST format)", kind="images", needs_location=True,
+        loader=f"{_IMAGES}:load_idx",
+        description="An images IDX file (optionally gzipped); a labels file beside it is used if found",
+    ))
+    register(DatasetSourceSpec(
+        name="text-file", title="Text file", kind="text", needs_location=True,
+        loader=f"{_TEXT}:load_text_file", description="One UTF-8 text file",
+    ))
+    register(DatasetSourceSpec(
+        name="text-folder", title="Folder of text files", kind="text", needs_location=True,
+        loader=f"{_TEXT}:load_text_folder", description="Every .txt and .md file in a folder, recursively",
+    ))
+    register(DatasetSourceSpec(
+        name="shakespeare", title="Shakespeare (bundled excerpt)", kind="text",
+        loader=f"{_TEXT}:load_shakespeare",
+        description="An excerpt of Shakespeare's plays shipped with the studio (public domain)",
+    ))

@@ -1,0 +1,144 @@
+"""A base class for PyTorch trainers: the parts every model family repeats.
+
+A plugin's trainer subclasses :class:`TorchTrainer` and writes what is its own:
+:meth:`build_model`, :meth:`train_step` and :meth:`validation_losses` (and
+optionally :meth:`preview`). The base class provides the rest of the
+:class:`~studio.core.capabilities.Trainer` protocol:
+
+- seeded, resumable batches: the order of examples depends only on the seed
+  and the step, so a resumed run sees exactly the batches it would have seen;
+- checkpointable state: model and optimizer tensors, the optimizer's settings
+  and the torch random state, with no pickling;
+- data parallelism: when ``torch.distributed`` is initialised (``torchrun``),
+  the model is wrapped in ``DistributedDataParallel`` and each rank trains on its
+  own slice of every global batch.
+
+Import this module only from trainer modules: it imports torch.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator, Mapping, Optional
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from studio.core.capabilities import TrainProgress, TrainState
+
+OPTIM_PREFIX = "optim."
+
+
+class TorchTrainer:
+    """Subclasses set :attr:`batch_size` (per rank) before calling ``super().__init__``
+    or through their config, and implement the abstract methods below."""
+
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+
+    def __init__(self, config: Any, data: Any, device: str = "cpu", seed: int = 0) -> None:
+        self.config = config
+        self.data = data
+        self.device = torch.device(device)
+        self.seed = seed
+        torch.manual_seed(seed)  # identical initial weights on every rank
+        self.model = self.build_model().to(self.device)
+        self.optimizer = self.build_optimizer()
+        self.distributed = dist.is_available() and dist.is_initialized()
+        self.rank = dist.get_rank() if self.distributed else 0
+        self.world_size = dist.get_world_size() if self.distributed else 1
+        #: what train_step calls forward on: the model, or its DDP wrapper
+        self.train_module = self.model
+        if self.distributed:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.train_module = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+        torch.manual_seed(seed + self.rank)  # different noise per rank from here on
+
+    # -- for subclasses --------------------------------------------------------
+    def build_model(self) -> torch.nn.Module:
+        raise NotImplementedError
+
+    def build_optimizer(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self.model.parameters(), lr=self.learning_rate)
+
+    def train_examples(self) -> int:
+        """How many training examples there are (batches index 0..n-1)."""
+        raise NotImplementedError
+
+    def make_batch(self, indices: np.ndarray) -> Any:
+        """The batch of the given example indices, on :attr:`device`."""
+        raise NotImplementedError
+
+    def train_step(self, batch: Any) -> Mapping[str, float]:
+        """One optimisation step on ``batch`` using :attr:`train_module`; returns losses."""
+        raise NotImplementedError
+
+    def validation_losses(self) -> Mapping[str, float]:
+        """Losses on held-out data; called in eval mode under ``torch.no_grad()``."""
+        raise NotImplementedError
+
+    def preview(self, *, seed: int) -> Optional[np.ndarray]:
+        return None
+
+    # -- the Trainer protocol -------------------------------------------------------
+    def steps(self, start: int, total: int) -> Iterator[TrainProgress]:
+        self.model.train()
+        n = self.train_examples()
+        for step in range(start, total):
+            indices = self.batch_indices(step)
+            losses = self.train_step(self.make_batch(indices))
+            done = (step + 1) * self.batch_size * self.world_size
+            yield TrainProgress(step=step + 1, epoch=done / n, losses=dict(losses), items=len(indices))
+
+    def batch_indices(self, step: int) -> np.ndarray:
+        """This rank's example indices for ``step``: a slice of the global batch,
+        drawn from a per-epoch permutation seeded by (seed, epoch)."""
+        n = self.train_examples()
+        global_batch = self.batch_size * self.world_size
+        start = step * global_batch
+        indices = []
+        while len(indices) < global_batch:
+            epoch, offset = divmod(start + len(indices), n)
+            order = np.random.default_rng((self.seed, epoch)).permutation(n)
+            indices.extend(order[offset:offset + global_batch - len(indices)])
+        mine = indices[self.rank * self.batch_size:(self.rank + 1) * self.batch_size]
+        return np.asarray(mine, dtype=np.int64)
+
+    @torch.no_grad()
+    def validate(self) -> Mapping[str, float]:
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            return dict(self.validation_losses())
+        finally:
+            self.model.train(was_training)
+
+    def state(self) -> TrainState:
+        tensors = {f"model.{k}": v for k, v in self.model.state_dict().items()}
+        optim = self.optimizer.state_dict()
+        numbers: dict[str, dict[str, Any]] = {}
+        for param_id, values in optim["state"].items():
+            for key, value in values.items():
+                if isinstance(value, torch.Tensor):
+                    tensors[f"{OPTIM_PREFIX}{param_id}.{key}"] = value
+                else:
+                    numbers.setdefault(str(param_id), {})[key] = value
+        tensors["rng.torch"] = torch.get_rng_state()
+        meta = {"optimizer": {"param_groups": optim["param_groups"], "numbers": numbers}}
+        return TrainState(tensors, meta)
+
+    def restore(self, state: TrainState) -> None:
+        weights = {k[6:]: v for k, v in state.tensors.items() if k.startswith("model.")}
+        self.model.load_state_dict(weights)
+        per_param: dict[int, dict[str, Any]] = {}
+        for name, value in state.tensors.items():
+            if name.startswith(OPTIM_PREFIX):
+                param_id, key = name[len(OPTIM_PREFIX):].split(".", 1)
+                per_param.setdefault(int(param_id), {})[key] = value.to(self.device)
+        saved = state.meta.get("optimizer", {})
+        for param_id, values in saved.get("numbers", {}).items():
+            per_param.setdefault(int(param_id), {}).update(values)
+        if saved:
+            self.optimizer.load_state_dict({"state": per_param, "param_groups": saved["param_groups"]})
+        if "rng.torch" in state.tensors:
+            torch.set_rng_state(state.tensors["rng.torch"].to(torch.uint8).cpu())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
+from studio.cli import train_commands
 from studio.cli.output import print_json, print_table
 from studio.core.plugins import discover
 from studio.core.specs import CONTRACT_VERSION
@@ -26,6 +27,8 @@ def add_all(sub: argparse._SubParsersAction) -> None:
     doctor = sub.add_parser("doctor", help="check this machine: versions, device, audio, display, data")
     doctor.add_argument("--json", action="store_true", help="machine-readable output (see docs/cli.md)")
     doctor.set_defaults(run=doctor_run)
+
+    train_commands.add_all(sub)
 
 
 def plugins_list(args: argparse.Namespace) -> int:

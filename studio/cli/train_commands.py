@@ -1,0 +1,105 @@
+"""`studio train` and `studio generate`: the headless way to train and sample."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+
+from studio.core.errors import UserError
+from studio.core.plugins import discover
+
+
+def add_all(sub: argparse._SubParsersAction) -> None:
+    train = sub.add_parser(
+        "train", help="train a model (also under torchrun)",
+        description="Train MODEL into the folder --out. Ctrl+C (or SIGTERM) saves a checkpoint and stops; "
+                    "--resume continues from it. Under `torchrun --nproc_per_node=N` the same command trains "
+                    "data-parallel on N processes.")
+    train.add_argument("model", help="a model name from `studio models list`")
+    train.add_argument("--data", help="a dataset source (fashion-mnist), SOURCE:PATH, or a path")
+    train.add_argument("--steps", type=_positive, help="total optimisation steps")
+    train.add_argument("--out", required=True, type=Path, help="folder for checkpoints, samples and events")
+    train.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    train.add_argument("--seed", type=int, default=0, help="seed for weights, batches and samples (default 0)")
+    train.add_argument("--checkpoint-every", type=_positive, default=500, metavar="N",
+                       help="save a checkpoint every N steps (default 500)")
+    train.add_argument("--sample-every", type=_positive, default=250, metavar="N",
+                       help="save a sample grid every N steps (default 250)")
+    train.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", dest="overrides",
+                       help="change a setting of the model's config (repeatable), e.g. --set latent_dim=8")
+    train.set_defaults(run=train_run)
+
+    generate = sub.add_parser("generate", help="sample from a trained model into a file")
+    generate.add_argument("model", help="a model name from `studio models list`")
+    generate.add_argument("--checkpoint", required=True, type=Path, help="a checkpoint file (or model folder)")
+    generate.add_argument("--n", type=_positive, default=16, help="how many images (default 16)")
+    generate.add_argument("--seed", type=int, default=0)
+    generate.add_argument("--prompt", default="", help="for text models: the text to continue")
+    generate.add_argument("--tokens", type=_positive, default=200, help="for text models: tokens to write")
+    generate.add_argument("--temperature", type=float, default=1.0, help="for text models (0 = greedy)")
+    generate.add_argument("--out", required=True, type=Path, help="grid.png for images, a .txt file for text")
+    generate.set_defaults(run=generate_run)
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _overrides(pairs: list[str]) -> dict[str, str]:
+    result = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise UserError(f"--set takes NAME=VALUE, got {pair!r}.")
+        result[name.strip()] = value.strip()
+    return result
+
+
+def train_run(args: argparse.Namespace) -> int:
+    from studio.engine.training import TrainRequest, run
+
+    request = TrainRequest(
+        model=args.model, out=args.out, data=args.data, steps=args.steps, resume=args.resume, seed=args.seed,
+        device=args.device or "auto", checkpoint_every=args.checkpoint_every, sample_every=args.sample_every,
+        overrides=_overrides(args.overrides),
+    )
+    return run(discover().registry, request)
+
+
+def generate_run(args: argparse.Namespace) -> int:
+    from studio.core.checkpoint import file_sha256, load_model
+    from studio.core.device import pick_device
+
+    registry = discover().registry
+    spec = registry.model(args.model)
+    device = pick_device(args.device).name
+    model = load_model(registry, spec.name, args.checkpoint, device)
+    params = {"model": spec.name, "plugin_version": spec.plugin_version, "seed": args.seed,
+              "checkpoint": args.checkpoint.name}
+    if args.checkpoint.is_file():
+        params["checkpoint_sha256"] = file_sha256(args.checkpoint)
+    if spec.offers("ImageSampler"):
+        from studio.core.imaging import make_grid, save_png
+
+        images = model.sample(args.n, seed=args.seed)
+        save_png(make_grid(images, columns=math.ceil(math.sqrt(args.n))), args.out, {**params, "n": args.n})
+    elif spec.offers("SequenceGenerator"):
+        from studio.core.atomic import atomic_write
+
+        pieces = [args.prompt]
+        for token in model.generate(args.prompt, max_new_tokens=args.tokens, temperature=args.temperature,
+                                    seed=args.seed):
+            pieces.append(token.text)
+            sys.stdout.write(token.text)
+            sys.stdout.flush()
+        sys.stdout.write("\n")
+        atomic_write(args.out, "".join(pieces))
+    else:
+        raise UserError(f"`studio generate` makes images and text; the {spec.title} model offers neither.")
+    print(f"wrote {args.out}")
+    return 0

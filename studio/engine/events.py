@@ -1,0 +1,103 @@
+"""The events a training run writes, one JSON object per line, and their reader.
+
+The file is the channel between a job process and the app: the app follows it
+while the job runs and reads it back after a restart, so the job list keeps its
+history. Every event has ``event`` (its kind) and ``time``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+#: Events after which a run is over.
+TERMINAL = ("finished", "cancelled", "error")
+
+
+class EventLog:
+    """Appends events to a file (flushed per line) and echoes them for people."""
+
+    def __init__(self, path: Path, echo: bool = True, enabled: bool = True) -> None:
+        self.path = Path(path)
+        self.echo = echo
+        self.enabled = enabled
+        if enabled:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    def emit(self, event: str, **fields: Any) -> None:
+        if not self.enabled:
+            return
+        record = {"event": event, "time": time.time(), **fields}
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+        if self.echo:
+            print(describe(record), file=sys.stderr if event == "error" else sys.stdout, flush=True)
+
+
+def describe(record: dict[str, Any]) -> str:
+    """One readable line for an event."""
+    kind = record["event"]
+    if kind == "progress":
+        losses = "  ".join(f"{k} {v:.4f}" for k, v in record["losses"].items())
+        eta = record.get("eta_s")
+        eta_text = f"  ETA {format_duration(eta)}" if eta is not None else ""
+        return (f"step {record['step']}/{record['total']}  epoch {record['epoch']:.2f}  {losses}  "
+                f"{record['items_per_s']:.0f} items/s{eta_text}")
+    if kind == "validation":
+        return f"validation at step {record['step']}: " + "  ".join(
+            f"{k} {v:.4f}" for k, v in record["losses"].items())
+    if kind == "started":
+        how = "resuming at step" if record.get("resumed") else "starting at step"
+        return f"{how} {record['step']} of {record['total']} on {record['device']}"
+    if kind in ("checkpoint", "samples"):
+        return f"{kind} at step {record['step']}: {record['path']}"
+    if kind == "error":
+        return f"studio: error: {record['message']}"
+    if kind in ("finished", "cancelled"):
+        return f"{kind} at step {record['step']} of {record['total']}"
+    return record.get("message", kind)
+
+
+def format_duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m{seconds:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+class EventReader:
+    """Follows an events file: each :meth:`read_new` returns the complete lines added since."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._offset = 0
+        self._partial = b""
+
+    def read_new(self) -> list[dict[str, Any]]:
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self._offset)
+                data = f.read()
+        except FileNotFoundError:
+            return []
+        self._offset += len(data)
+        lines = (self._partial + data).split(b"\n")
+        self._partial = lines.pop()
+        return list(_parse(lines))
+
+
+def _parse(lines: list[bytes]) -> Iterator[dict[str, Any]]:
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue  # a line torn by a kill: skip it
+        if isinstance(record, dict) and "event" in record:
+            yield record

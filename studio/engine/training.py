@@ -1,0 +1,286 @@
+"""The training entry point: what `studio train` runs, alone, under a job or under torchrun.
+
+One run trains one model into an output folder::
+
+    OUT/job.json                  what was asked (model, data, config, steps, seed)
+    OUT/checkpoint.safetensors    the latest checkpoint (atomic; every N steps, on cancel, at the end)
+    OUT/events.jsonl              one JSON object per line: progress, checkpoints, samples, the end
+    OUT/samples/step-000500.png   sample grids as training goes
+
+A cancel (SIGTERM or SIGINT) takes effect after the current step: a
+checkpoint is written and the run ends with a "cancelled" event. ``--resume``
+continues from the checkpoint's step with the same batches, optimizer and
+random state. Under ``torchrun`` every rank trains its slice of each batch
+(DistributedDataParallel); rank 0 alone writes files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from studio.core.checkpoint import CheckpointError, read_checkpoint, save_checkpoint
+from studio.core.config import apply_overrides, config_dict, config_from_dict
+from studio.core.errors import UserError
+from studio.engine.events import EventLog
+
+CHECKPOINT_NAME = "checkpoint.safetensors"
+JOB_FILE = "job.json"
+
+
+@dataclass
+class TrainRequest:
+    model: str
+    out: Path
+    data: Optional[str] = None  #: the --data argument; from job.json when resuming
+    steps: Optional[int] = None  #: total steps; from job.json when resuming
+    resume: bool = False
+    seed: int = 0
+    device: str = "auto"
+    checkpoint_every: int = 500
+    sample_every: int = 250
+    overrides: dict[str, str] = field(default_factory=dict)  #: config field -> value, from --set
+
+
+class Run:
+    """One training run; :meth:`execute` returns the exit status."""
+
+    def __init__(self, registry, request: TrainRequest, echo: bool = True) -> None:
+        self.registry = registry
+        self.request = request
+        self.out = Path(request.out)
+        self.cancel = threading.Event()
+        self.rank, self.world_size = _distributed_rank()
+        self.log = EventLog(self.out / "events.jsonl", echo=echo, enabled=self.rank == 0)
+        self.trainer = None  #: set once built; lets a caller inspect the trained model
+
+    # -- the run ------------------------------------------------------------------
+    def execute(self) -> int:
+        try:
+            self._install_signal_handlers()
+            return self._train()
+        except UserError as exc:
+            self.log.emit("error", message=str(exc), detail="")
+            return 1
+        except Exception as exc:
+            self.log.emit("error", message=f"{type(exc).__name__}: {exc}", detail=traceback.format_exc())
+            return 1
+
+    def _train(self) -> int:
+        from studio.core.data import load_data
+        from studio.core.specs import resolve
+
+        spec = self.registry.model(self.request.model)
+        if spec.trainer is None:
+            raise UserError(f"The {spec.title} model cannot be trained in the studio.")
+        job, checkpoint = self._job_description(spec)
+        device = self._device()
+        config = config_from_dict(spec.config, job["config"])
+        dataset = load_data(self.registry, spec.data_kind, job["data"], config)
+        if dataset.skipped:
+            listed = "; ".join(f"{name} ({why})" for name, why in dataset.skipped[:20])
+            self.log.emit("data", skipped=len(dataset.skipped), message=f"skipped unreadable files: {listed}")
+        trainer = resolve(spec.trainer)(config, dataset.split(seed=job["seed"]), device=device, seed=job["seed"])
+        self.trainer = trainer
+        start = 0
+        if checkpoint is not None:
+            trainer.restore(checkpoint.state)
+            start = checkpoint.step
+        total = job["steps"]
+        self.log.emit("started", step=start, total=total, resumed=checkpoint is not None, device=device,
+                      pid=os.getpid(), world_size=self.world_size)
+        if start >= total:
+            self.log.emit("finished", step=start, total=total)
+            return 0
+        return self._loop(spec, trainer, start, total)
+
+    def _loop(self, spec, trainer, start: int, total: int) -> int:
+        request = self.request
+        step = start
+        meter = _Throughput(start)
+        for progress in trainer.steps(start, total):
+            step = progress.step
+            meter.add(progress)
+            if self._agreed_to_stop():
+                self._checkpoint(spec, trainer, step)
+                self.log.emit("cancelled", step=step, total=total)
+                return 0
+            if meter.due() or step == total:
+                self.log.emit("progress", **meter.report(total))
+            if step % request.checkpoint_every == 0 and step != total:
+                self._checkpoint(spec, trainer, step)
+            if step % request.sample_every == 0 and step != total:
+                self._samples(trainer, step)
+        self.log.emit("validation", step=step, losses=_floats(trainer.validate()))
+        self._checkpoint(spec, trainer, step)
+        self._samples(trainer, step)
+        self.log.emit("finished", step=step, total=total)
+        return 0
+
+    # -- pieces -----------------------------------------------------------------------
+    def _job_description(self, spec) -> tuple[dict[str, Any], Any]:
+        """What to train (job.json) and the checkpoint to resume from, if any."""
+        request = self.request
+        job_file = self.out / JOB_FILE
+        checkpoint = None
+        if request.resume and (self.out / CHECKPOINT_NAME).exists():
+            checkpoint = read_checkpoint(self.out / CHECKPOINT_NAME)
+            if checkpoint.spec != spec.name:
+                raise CheckpointError(f"{self.out} holds a {checkpoint.spec!r} run, not {spec.name!r}.")
+        if request.resume and job_file.exists():
+            job = json.loads(job_file.read_text())
+            if request.steps:
+                job["steps"] = request.steps
+            if checkpoint is not None:
+                job["config"] = checkpoint.config  # learned parts (a tokenizer) live in the config
+        else:
+            if request.resume:
+                self.log.emit("note", message=f"nothing to resume in {self.out}; starting from step 0")
+            if not request.data or not request.steps:
+                raise UserError("Say what to train on and for how long: --data SOURCE --steps N.")
+            config = apply_overrides(spec.config(), request.overrides)
+            job = {"model": spec.name, "data": request.data, "steps": request.steps, "seed": request.seed,
+                   "config": config_dict(config)}
+        if self.rank == 0:
+            from studio.core.atomic import atomic_write
+
+            atomic_write(job_file, json.dumps(job, indent=2))
+        return job, checkpoint
+
+    def _device(self) -> str:
+        from studio.core.device import pick_device
+
+        if self.world_size > 1:
+            _init_process_group()
+            import torch
+
+            if torch.cuda.is_available():
+                return f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
+            return "cpu"
+        choice = pick_device(self.request.device)
+        if choice.warning:
+            self.log.emit("note", message=choice.warning)
+        return choice.name
+
+    def _checkpoint(self, spec, trainer, step: int) -> None:
+        if self.rank != 0:
+            return
+        path = self.out / CHECKPOINT_NAME
+        save_checkpoint(path, spec.name, trainer.config, step, trainer.state())
+        self.log.emit("checkpoint", step=step, path=str(path))
+
+    def _samples(self, trainer, step: int) -> None:
+        if self.rank != 0:
+            return
+        picture = trainer.preview(seed=0)
+        if picture is None:
+            return
+        from studio.core.imaging import save_png
+
+        path = self.out / "samples" / f"step-{step:06d}.png"
+        save_png(picture, path)
+        self.log.emit("samples", step=step, path=str(path))
+
+    def _agreed_to_stop(self) -> bool:
+        """Whether to stop now; under torchrun every rank must stop at the same step."""
+        if self.world_size == 1:
+            return self.cancel.is_set()
+        import torch
+        import torch.distributed as dist
+
+        flag = torch.tensor([1.0 if self.cancel.is_set() else 0.0])
+        if dist.get_backend() == "nccl":
+            flag = flag.cuda()
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        return bool(flag.item())
+
+    def _install_signal_handlers(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: self.cancel.set())
+
+
+class _Throughput:
+    """Averages losses between reports and estimates speed and time left."""
+
+    REPORT_EVERY_S = 0.25
+
+    def __init__(self, start: int) -> None:
+        self.first_step = start
+        self.started = self.last_report = time.perf_counter()
+        self.sums: dict[str, float] = {}
+        self.count = 0
+        self.items = 0
+        self.step = start
+        self.epoch = 0.0
+
+    def add(self, progress) -> None:
+        self.step, self.epoch = progress.step, progress.epoch
+        self.items += progress.items
+        self.count += 1
+        for k, v in progress.losses.items():
+            self.sums[k] = self.sums.get(k, 0.0) + float(v)
+
+    def due(self) -> bool:
+        return time.perf_counter() - self.last_report >= self.REPORT_EVERY_S
+
+    def report(self, total: int) -> dict[str, Any]:
+        now = time.perf_counter()
+        elapsed = max(now - self.started, 1e-9)
+        steps_per_s = (self.step - self.first_step) / elapsed
+        losses = {k: v / max(self.count, 1) for k, v in self.sums.items()}
+        report = {
+            "step": self.step, "total": total, "epoch": round(self.epoch, 4), "losses": losses,
+            "items_per_s": round(self.items / max(now - self.last_report, 1e-9), 2),
+            "eta_s": round((total - self.step) / steps_per_s, 1) if steps_per_s > 0 else None,
+        }
+        self.sums, self.count, self.items, self.last_report = {}, 0, 0, now
+        return report
+
+
+def _floats(losses) -> dict[str, float]:
+    return {k: float(v) for k, v in losses.items()}
+
+
+def _distributed_rank() -> tuple[int, int]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    return (int(os.environ.get("RANK", "0")), world) if world > 1 else (0, 1)
+
+
+def _init_process_group() -> None:
+    import torch
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        return
+    backend = "nccl" if torch.cuda.is_available() else "gloo"
+    if backend == "nccl":
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
+    dist.init_process_group(backend=backend)
+
+
+def run(registry, request: TrainRequest, echo: bool = True) -> int:
+    """Train as `studio train` does; returns the process exit status."""
+    try:
+        return Run(registry, request, echo=echo).execute()
+    finally:
+        _shutdown_distributed()
+        sys.stdout.flush()
+
+
+def _shutdown_distributed() -> None:
+    if "torch.distributed" not in sys.modules:
+        return
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        dist.destroy_process_group()

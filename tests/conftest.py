@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import sys
 import textwrap
 from pathlib import Path
@@ -71,6 +73,11 @@ def studio_app(qtbot):
 
     yield open_app
     for app in apps:
+        if app.jobs is not None:  # jobs outlive the app by design; not a test's
+            for job in app.jobs.manager.jobs():
+                if job.pid:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(job.pid, signal.SIGKILL)
         app.close()
 
 

@@ -16,6 +16,7 @@ from studio.core.plugins import PluginHost, StudioContext, discover
 from studio.core.workspace import Workspace, choose_workspace
 from studio.engine.inference import InferenceWorker, ModelRef
 from studio.ui.bridge import InferenceClient
+from studio.ui.jobs import JobsController
 from studio.ui.main_window import MainWindow
 from studio.ui.panel import PanelContext
 from studio.ui.settings import Settings
@@ -35,6 +36,7 @@ class StudioApp:
         self.window: Optional[MainWindow] = None
         self.workspace: Optional[Workspace] = None
         self.inference: Optional[InferenceClient] = None
+        self.jobs: Optional[JobsController] = None
 
     def open(self, root: Path, remember: bool = False) -> bool:
         """Open the workspace at ``root`` in a new window; False if the user gave up.
@@ -59,16 +61,19 @@ class StudioApp:
         registry = self.host.registry
         worker = InferenceWorker(loader=lambda ref, dev: _load(registry, ref, dev), device=self.device)
         self.inference = InferenceClient(worker)
+        self.jobs = JobsController(workspace, registry, device=self.device)
         context = PanelContext(
             registry=registry,
             workspace=workspace,
             settings=self.settings,
             show_status=lambda text: self.window.statusBar().showMessage(text, 8000) if self.window else None,
             inference=self.inference,
+            jobs=self.jobs,
         )
         self.window = MainWindow(self.host, context)
         self.window.workspace_requested.connect(lambda folder: self.open(Path(folder), remember=True))
         self.inference.device_changed.connect(self.window.set_device_text)
+        self.jobs.checkpoints_changed.connect(self.window.refresh_panels)
         self.window.show()
         # after the first paint: the thread's torch import must not delay the window
         QTimer.singleShot(0, worker.start)
@@ -86,6 +91,9 @@ class StudioApp:
         if self.inference is not None:
             self.inference.shutdown()
             self.inference = None
+        if self.jobs is not None:
+            self.jobs.shutdown()  # running jobs carry on; the next start follows them again
+            self.jobs = None
         if self.workspace is not None:
             self.workspace.close()
             self.workspace = None

@@ -1,10 +1,38 @@
-"""The Jobs dock: training jobs with their progress, losses and samples."""
+"""The Jobs dock: every training job with its progress, ETA, cancel/resume, loss curves and samples."""
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QDockWidget, QVBoxLayout, QWidget
+from typing import Optional
 
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QPixmap
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QMessageBox,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QStackedWidget,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from studio.core.errors import UserError
+from studio.engine.events import describe, format_duration
+from studio.ui.loss_plot import LossPlot
 from studio.ui.panel import EmptyState, PanelContext
+
+COLUMNS = ("Job", "Status", "Progress", "ETA", "")
+STATUS_TEXT = {"queued": "starting…", "running": "running", "finished": "finished", "cancelled": "cancelled",
+               "failed": "failed", "interrupted": "interrupted"}
+RESUMABLE = ("cancelled", "failed", "interrupted")
 
 
 class JobsDock(QDockWidget):
@@ -12,10 +40,195 @@ class JobsDock(QDockWidget):
         super().__init__("Jobs", parent)
         self.setObjectName("JobsDock")
         self.context = context
-        body = QWidget()
-        layout = QVBoxLayout(body)
-        self.empty = EmptyState("No training jobs")
-        self.empty.show_message("Training runs here in the background, with progress, loss curves and "
-                                "samples. Start one with <code>studio train</code>.")
-        layout.addWidget(self.empty)
-        self.setWidget(body)
+        self.jobs = context.jobs
+        self._rows: dict[str, int] = {}
+        self._eta: dict[str, str] = {}
+        self._selected: Optional[str] = None
+        self._detached = False
+
+        self.train_button = QPushButton("Train…")
+        self.train_button.setObjectName("TrainButton")
+        self.train_button.clicked.connect(self.open_train_dialog)
+        self.remove_button = QPushButton("Remove")
+        self.remove_button.setToolTip("Remove the selected job from the list (its files stay on disk)")
+        self.remove_button.clicked.connect(self._remove_selected)
+        bar = QHBoxLayout()
+        bar.addWidget(self.train_button)
+        bar.addWidget(self.remove_button)
+        bar.addStretch(1)
+
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setObjectName("JobTable")
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.setSelectionBehavior(QTableWidget.SelectRows)
+        self.table.setSelectionMode(QTableWidget.SingleSelection)
+        self.table.setEditTriggers(QTableWidget.NoEditTriggers)
+        self.table.verticalHeader().hide()
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.Stretch)
+        for col in range(1, len(COLUMNS)):
+            header.setSectionResizeMode(col, QHeaderView.ResizeToContents)
+        self.table.itemSelectionChanged.connect(self._selection_changed)
+
+        self.plot = LossPlot()
+        self.samples = QLabel("Sample grids appear here as the model trains.")
+        self.samples.setAlignment(Qt.AlignCenter)
+        self.samples.setObjectName("JobSamples")
+        self.log = QPlainTextEdit()
+        self.log.setReadOnly(True)
+        self.log.setObjectName("JobLog")
+        self.details = QTabWidget()
+        self.details.addTab(self.plot, "Losses")
+        self.details.addTab(self.samples, "Samples")
+        self.details.addTab(self.log, "Log")
+
+        splitter = QSplitter(Qt.Horizontal)
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        left_layout.addLayout(bar)
+        left_layout.addWidget(self.table)
+        splitter.addWidget(left)
+        splitter.addWidget(self.details)
+        splitter.setSizes([520, 600])
+
+        self.empty = EmptyState("No training jobs yet")
+        self.empty.show_message(
+            "Training runs here in the background, with progress, loss curves and samples; it survives a crash "
+            "of the studio and can be resumed after being stopped. Start with <b>Train…</b>, or on the command "
+            "line: <code>studio train vae --data fashion-mnist --steps 3000 --out runs/vae</code>.",
+            [("Train…", self.open_train_dialog)],
+        )
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.empty)
+        self.stack.addWidget(splitter)
+        self.setWidget(self.stack)
+
+        self.jobs.job_event.connect(self._on_event)
+        self.jobs.jobs_changed.connect(self.reload)
+        # after the window is painted: showing a job's history imports pyqtgraph
+        QTimer.singleShot(0, self.reload)
+
+    def detach(self) -> None:
+        """The window is closing: stop following the jobs (the workspace may close next)."""
+        if self._detached:
+            return
+        self._detached = True
+        self.jobs.job_event.disconnect(self._on_event)
+        self.jobs.jobs_changed.disconnect(self.reload)
+
+    # -- the list ---------------------------------------------------------------------
+    def reload(self) -> None:
+        if self._detached:
+            return
+        records = list(reversed(self.jobs.manager.jobs()))
+        self.stack.setCurrentIndex(1 if records else 0)
+        selected = self._selected
+        self.table.blockSignals(True)
+        self.table.setRowCount(len(records))
+        self._rows = {}
+        for row, job in enumerate(records):
+            self._rows[job.id] = row
+            title = QTableWidgetItem(job.args.get("title", job.spec))
+            title.setData(Qt.UserRole, job.id)
+            title.setToolTip(job.error or job.out_dir)
+            self.table.setItem(row, 0, title)
+            self.table.setItem(row, 1, QTableWidgetItem(STATUS_TEXT.get(job.status, job.status)))
+            bar = QProgressBar()
+            bar.setRange(0, max(job.total_steps, 1))
+            bar.setValue(job.step)
+            bar.setFormat(f"%v / {job.total_steps}")
+            self.table.setCellWidget(row, 2, bar)
+            self.table.setItem(row, 3, QTableWidgetItem(self._eta.get(job.id, "") if job.status == "running" else ""))
+            self.table.setCellWidget(row, 4, self._action_button(job))
+        self.table.blockSignals(False)
+        if selected in self._rows:
+            self.table.selectRow(self._rows[selected])
+        elif records:
+            self.table.selectRow(0)
+        self._selection_changed()
+
+    def _action_button(self, job) -> QWidget:
+        if job.status in ("queued", "running"):
+            button = QPushButton("Cancel")
+            button.setToolTip("Stop after the current step; a checkpoint is saved so it can be resumed")
+            button.clicked.connect(lambda: self.jobs.cancel(job.id))
+        elif job.status in RESUMABLE:
+            button = QPushButton("Resume")
+            button.setToolTip("Continue from the last checkpoint")
+            button.clicked.connect(lambda: self._resume(job.id))
+        else:
+            button = QPushButton("Open")
+            button.setEnabled(False)
+            button.setVisible(False)
+        button.setObjectName(f"JobAction_{button.text()}")
+        return button
+
+    def _resume(self, job_id: str) -> None:
+        try:
+            self.jobs.resume(job_id)
+        except UserError as exc:
+            QMessageBox.warning(self, "Resume", str(exc))
+
+    def _remove_selected(self) -> None:
+        if self._selected is None:
+            return
+        try:
+            self.jobs.delete(self._selected)
+        except UserError as exc:
+            QMessageBox.information(self, "Remove job", str(exc))
+
+    # -- the selected job -------------------------------------------------------------
+    def _selection_changed(self) -> None:
+        rows = self.table.selectionModel().selectedRows()
+        job_id = self.table.item(rows[0].row(), 0).data(Qt.UserRole) if rows else None
+        if job_id == self._selected and job_id is not None:
+            return
+        self._selected = job_id
+        self.plot.clear()
+        self.log.clear()
+        self.samples.setText("Sample grids appear here as the model trains.")
+        if job_id is None:
+            return
+        for event in self.jobs.manager.history(job_id):
+            self._show(event)
+        job = self.jobs.manager.store.job(job_id)
+        if job and job.error:
+            self.log.appendPlainText("\n" + job.error)
+
+    def _on_event(self, job_id: str, event: dict) -> None:
+        kind = event["event"]
+        if kind == "progress":
+            if event.get("eta_s") is not None:
+                self._eta[job_id] = format_duration(event["eta_s"])
+            row = self._rows.get(job_id)
+            if row is not None:
+                bar = self.table.cellWidget(row, 2)
+                if isinstance(bar, QProgressBar):
+                    bar.setValue(event["step"])
+                self.table.setItem(row, 3, QTableWidgetItem(self._eta.get(job_id, "")))
+        if job_id == self._selected:
+            if kind == "ended":
+                job = self.jobs.manager.store.job(job_id)
+                if job and job.error:
+                    self.log.appendPlainText("\n" + job.error)
+            else:
+                self._show(event)
+
+    def _show(self, event: dict) -> None:
+        kind = event["event"]
+        if kind == "progress":
+            self.plot.add(event["step"], event["losses"])
+        elif kind == "validation":
+            self.plot.add(event["step"], event["losses"], validation=True)
+        elif kind == "samples":
+            pixmap = QPixmap(event["path"])
+            if not pixmap.isNull():
+                self.samples.setPixmap(pixmap.scaled(480, 480, Qt.KeepAspectRatio, Qt.FastTransformation))
+        if kind != "progress":
+            self.log.appendPlainText(describe(event))
+
+    def open_train_dialog(self) -> None:
+        from studio.ui.train_dialog import TrainDialog
+
+        TrainDialog(self.context, self).exec()

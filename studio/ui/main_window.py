@@ -221,6 +221,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt naming)
         self.save_layout()
+        self.jobs_dock.detach()
         super().closeEvent(event)
 
     def paintEvent(self, event) -> None:  # noqa: N802

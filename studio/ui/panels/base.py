@@ -39,8 +39,7 @@ class ModelPanel(Panel):
 
     def checkpoints(self) -> list[dict]:
         """Trained checkpoints in this workspace of models offering the capability."""
-        names = {m.name for m in self.models()}
-        return [c for c in self.context.workspace.store.checkpoints() if c["spec"] in names]
+        return self.context.workspace.store.checkpoints([m.name for m in self.models()])
 
     def has_content(self) -> bool:
         """Whether the working area has something to show; subclasses with content override."""
@@ -51,6 +50,14 @@ class ModelPanel(Panel):
             self.stack.show_content()
         else:
             self.stack.show_empty(self.empty_message())
+
+    def _train_command(self, trainable: list[ModelSpec]) -> str:
+        """A `studio train` line that would work here, with a built-in data source if there is one."""
+        spec = trainable[0]
+        sources = [s for s in self.context.registry.dataset_sources.values()
+                   if s.kind == spec.data_kind and not s.needs_location]
+        data = f" --data {sources[0].name}" if sources else " --data PATH"
+        return f"<code>studio train {spec.name}{data} --steps 2000 --out DIR</code>"
 
     def empty_message(self) -> str:
         intro = f"<p>{self.what_it_does}</p>"
@@ -65,6 +72,6 @@ class ModelPanel(Panel):
         trainable = [m for m in models if m.trainer is not None]
         how = ""
         if trainable:
-            how = (f" Train one in the Jobs dock (<b>Train…</b>), or on the command line: "
-                   f"<code>studio train {trainable[0].name} --out DIR</code>.")
+            command = self._train_command(trainable)
+            how = f" Train one in the Jobs dock (<b>Train…</b>), or on the command line: {command}."
         return intro + f"<p>Models that work here: {titles}. None is trained in this workspace yet.{how}</p>"

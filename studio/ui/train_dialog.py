@@ -1,0 +1,174 @@
+"""Train…: choose a model, its data, how long, and any settings; then start a job."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+)
+
+from studio.core.errors import UserError
+from studio.core.specs import resolve
+from studio.engine.jobs import JobOptions
+
+#: sources whose location is a folder (others take a file)
+FOLDER_SOURCES = ("image-folder", "text-folder")
+
+
+def visible_fields(config_cls) -> list[dataclasses.Field]:
+    """The settings an artist may change: fields not marked ``metadata={"learned": True}``."""
+    return [f for f in dataclasses.fields(config_cls) if not f.metadata.get("learned")]
+
+
+class TrainDialog(QDialog):
+    def __init__(self, context, parent=None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Train a model")
+        self.context = context
+        self.registry = context.registry
+        self.trainable = sorted((m for m in self.registry.models.values() if m.trainer), key=lambda m: m.title)
+
+        self.model = QComboBox()
+        self.model.setObjectName("TrainModel")
+        for spec in self.trainable:
+            self.model.addItem(f"{spec.title} ({spec.family})", spec.name)
+        self.source = QComboBox()
+        self.source.setObjectName("TrainSource")
+        self.location = QLineEdit()
+        self.location.setObjectName("TrainLocation")
+        self.location.setPlaceholderText("a folder or file")
+        self.browse = QPushButton("Browse…")
+        self.browse.clicked.connect(self._browse)
+        where = QHBoxLayout()
+        where.addWidget(self.location)
+        where.addWidget(self.browse)
+        self.source_help = QLabel()
+        self.source_help.setWordWrap(True)
+        self.steps = _spin(1, 10_000_000, 2000)
+        self.steps.setObjectName("TrainSteps")
+        self.checkpoint_every = _spin(1, 1_000_000, 500)
+        self.seed = _spin(0, 2**31 - 1, 0)
+
+        form = QFormLayout()
+        form.addRow("Model", self.model)
+        form.addRow("Data", self.source)
+        form.addRow("Location", where)
+        form.addRow("", self.source_help)
+        form.addRow("Steps", self.steps)
+        form.addRow("Checkpoint every", self.checkpoint_every)
+        form.addRow("Seed", self.seed)
+        self.settings_box = QGroupBox("Model settings")
+        self.settings_form = QFormLayout(self.settings_box)
+        self.setting_edits: dict[str, QLineEdit] = {}
+
+        buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
+        buttons.button(QDialogButtonBox.Ok).setText("Start training")
+        buttons.accepted.connect(self.start)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        if not self.trainable:
+            layout.addWidget(QLabel("No installed model can be trained. Plugins ▸ Plugin Manager shows why."))
+        layout.addLayout(form)
+        layout.addWidget(self.settings_box)
+        layout.addWidget(buttons)
+
+        self.model.currentIndexChanged.connect(self._model_changed)
+        self.source.currentIndexChanged.connect(self._source_changed)
+        self._model_changed()
+        self.job_id = None
+
+    def spec(self):
+        return self.registry.model(self.model.currentData()) if self.model.count() else None
+
+    def _model_changed(self) -> None:
+        spec = self.spec()
+        self.source.clear()
+        while self.settings_form.rowCount():
+            self.settings_form.removeRow(0)
+        self.setting_edits.clear()
+        if spec is None:
+            return
+        sources = sorted((s for s in self.registry.dataset_sources.values() if s.kind == spec.data_kind),
+                         key=lambda s: (s.needs_location, s.title))
+        for source in sources:
+            present = source.available is None or _safe_available(source)
+            self.source.addItem(source.title + ("" if present else " (not installed)"), source.name)
+        defaults = spec.config()
+        for f in visible_fields(spec.config):
+            edit = QLineEdit(str(getattr(defaults, f.name)))
+            edit.setObjectName(f"Setting_{f.name}")
+            self.setting_edits[f.name] = edit
+            self.settings_form.addRow(f.name.replace("_", " "), edit)
+        self._source_changed()
+
+    def _source_changed(self) -> None:
+        name = self.source.currentData()
+        source = self.registry.dataset_sources.get(name) if name else None
+        needs = bool(source and source.needs_location)
+        self.location.setEnabled(needs)
+        self.browse.setEnabled(needs)
+        self.source_help.setText(source.description if source else "No data source for this model is installed.")
+
+    def _browse(self) -> None:
+        if self.source.currentData() in FOLDER_SOURCES:
+            chosen = QFileDialog.getExistingDirectory(self, "Choose the data folder")
+        else:
+            chosen, _ = QFileDialog.getOpenFileName(self, "Choose the data file")
+        if chosen:
+            self.location.setText(chosen)
+
+    def options(self) -> JobOptions:
+        spec = self.spec()
+        if spec is None:
+            raise UserError("Choose a model to train.")
+        name = self.source.currentData()
+        if name is None:
+            raise UserError("No data source for this model is installed.")
+        source = self.registry.dataset_source(name)
+        data = f"{name}:{self.location.text().strip()}" if source.needs_location else name
+        defaults = spec.config()
+        overrides = {k: e.text().strip() for k, e in self.setting_edits.items()
+                     if e.text().strip() != str(getattr(defaults, k))}
+        where = self.location.text().strip() if source.needs_location else source.title
+        return JobOptions(model=spec.name, data=data, steps=self.steps.value(), seed=self.seed.value(),
+                          checkpoint_every=self.checkpoint_every.value(), overrides=overrides,
+                          title=f"{spec.title} on {where}")
+
+    def start(self) -> None:
+        """Start the job; on a problem say what is wrong and keep the dialog as it is."""
+        try:
+            self.job_id = self.context.jobs.start(self.options())
+        except UserError as exc:
+            QMessageBox.warning(self, "Cannot start training", str(exc))
+            return
+        self.accept()
+
+
+def _spin(low: int, high: int, value: int) -> QSpinBox:
+    spin = QSpinBox()
+    spin.setRange(low, high)
+    spin.setValue(value)
+    spin.setGroupSeparatorShown(True)
+    return spin
+
+
+def _safe_available(source) -> bool:
+    try:
+        return bool(resolve(source.available)())
+    except Exception:
+        return False
+
+

@@ -1,0 +1,142 @@
+"""The inference thread: results on the GUI thread, cancel, newest wins, memory, errors."""
+
+import threading
+import time
+
+import pytest
+
+from studio.core.capabilities import ModelError
+from studio.engine.inference import Callbacks, InferenceWorker, ModelRef
+from studio.ui.bridge import InferenceClient
+
+
+class FakeModel:
+    def __init__(self, size_bytes=0):
+        self.size_bytes = size_bytes
+
+    def parameters(self):
+        import torch
+
+        return [torch.zeros(self.size_bytes // 4)]
+
+
+@pytest.fixture
+def worker():
+    loads = []
+
+    def loader(ref, device):
+        loads.append(ref)
+        return FakeModel(int(ref.checkpoint))  # the "checkpoint" names the model's size
+
+    w = InferenceWorker(loader, device="cpu", budget_mb=1).start()
+    w.loads = loads
+    yield w
+    w.stop()
+
+
+def wait(event, timeout=10):
+    assert event.wait(timeout), "timed out"
+
+
+def test_results_arrive_on_the_gui_thread_and_models_run_elsewhere(qtbot, worker):
+    client = InferenceClient(worker)
+    seen = {}
+
+    def work(model, ctx):
+        seen["worker_thread"] = threading.current_thread().name
+        return 42
+
+    with qtbot.waitCallback() as done:
+        client.submit(ModelRef("m", "0"), work, on_result=done)
+    assert done.args == [42]
+    assert seen["worker_thread"] == "studio-inference"
+
+
+def test_cancel_stops_at_the_next_step(worker):
+    started, finished = threading.Event(), threading.Event()
+    outcome = {}
+    steps = []
+
+    def slow(model, ctx):
+        for i in range(1000):
+            started.set()
+            ctx.step(i, 1000)
+            steps.append(i)
+            time.sleep(0.01)
+        return "done"
+
+    request = worker.submit(None, slow, callbacks=Callbacks(
+        on_result=lambda r: (outcome.setdefault("result", r), finished.set()),
+        on_cancelled=lambda: (outcome.setdefault("cancelled", True), finished.set())))
+    wait(started)
+    time.sleep(0.05)
+    request.cancel()
+    cancelled_at = len(steps)
+    wait(finished)
+    assert outcome == {"cancelled": True}
+    assert len(steps) <= cancelled_at + 1
+
+
+def test_newest_interactive_request_replaces_queued_ones(worker):
+    gate, done = threading.Event(), threading.Event()
+    ran = []
+    worker.submit(None, lambda m, c: gate.wait(5))  # keeps the worker busy while we queue
+    cancelled = []
+    for position in range(10):
+        worker.submit(None, lambda m, c, p=position: ran.append(p), key="slider",
+                      callbacks=Callbacks(on_cancelled=lambda p=position: cancelled.append(p)))
+    worker.submit(None, lambda m, c: done.set())
+    gate.set()
+    wait(done)
+    assert ran == [9]
+    assert cancelled == list(range(9))
+
+
+def test_least_recently_used_model_is_unloaded_over_budget(worker):
+    done = threading.Event()
+    half_mb = str(600 * 1024)  # two of these exceed the 1 MB budget
+    worker.submit(ModelRef("a", half_mb), lambda m, c: None)
+    worker.submit(ModelRef("b", half_mb), lambda m, c: None)
+    worker.submit(ModelRef("a", half_mb), lambda m, c: done.set())
+    wait(done)
+    assert [r.spec for r in worker.loads] == ["a", "b", "a"]
+    assert [r.spec for r in worker.loaded] == ["a"]
+
+
+def test_out_of_memory_is_reported_and_the_worker_survives(worker):
+    errors, done = [], threading.Event()
+
+    def greedy(model, ctx):
+        raise RuntimeError("CUDA out of memory. Tried to allocate 20.00 GiB")
+
+    worker.submit(ModelRef("m", "0"), greedy, callbacks=Callbacks(on_error=lambda msg, _d: errors.append(msg)))
+    worker.submit(None, lambda m, c: done.set())
+    wait(done)
+    assert "Out of memory" in errors[0] and "unloaded" in errors[0]
+    assert worker.loaded == []
+
+
+def test_model_errors_are_shown_as_written_and_bugs_are_labelled(worker):
+    errors, done = [], threading.Event()
+    worker.submit(None, lambda m, c: (_ for _ in ()).throw(ModelError("This model needs a prompt.")),
+                  callbacks=Callbacks(on_error=lambda msg, _d: errors.append(msg)))
+    worker.submit(None, lambda m, c: 1 / 0, callbacks=Callbacks(on_error=lambda msg, _d: errors.append(msg)))
+    worker.submit(None, lambda m, c: done.set())
+    wait(done)
+    assert errors == ["This model needs a prompt.", "Unexpected error: ZeroDivisionError: division by zero"]
+
+
+def test_a_failing_load_is_an_error_not_a_dead_worker():
+    def loader(ref, device):
+        raise ModelError("The checkpoint is damaged.")
+
+    worker = InferenceWorker(loader, device="cpu").start()
+    try:
+        errors, done = [], threading.Event()
+        worker.submit(ModelRef("m", "x"), lambda m, c: None,
+                      callbacks=Callbacks(on_error=lambda msg, _d: errors.append(msg)))
+        worker.submit(None, lambda m, c: done.set())
+        wait(done)
+        assert errors == ["The checkpoint is damaged."]
+    finally:
+        worker.stop()

@@ -1,0 +1,244 @@
+"""Engine: GUI responsiveness under load, overhead of jobs and of the inference thread, AE quality.
+
+    .venv/bin/python benchmarks/engine.py [--quick]
+
+- ui_stall_p99_ms / ui_stall_max_ms: a 5 ms heartbeat timer on the GUI thread
+  while a VAE training job runs and decode requests stream through the
+  inference thread (as when dragging on the latent map); stall = how late each
+  tick came.
+- job_overhead_ratio: VAE steps/s through the job runner (`studio train` in its
+  own process, timed from its events) / a bare PyTorch loop on the same model,
+  batch and data in this process.
+- inference_overhead_ratio: decode requests/s through the inference thread,
+  results delivered on the GUI thread / the same decodes called directly.
+- ae_val_bce: the autoencoder (z=2) after the book's 3 epochs on Fashion-MNIST
+  (batch 100, 1,800 steps), validation BCE per pixel; the book reached 0.2547.
+
+Needs Fashion-MNIST (Debian's dataset-fashion-mnist). --quick shortens every
+part (for checking the script, not for numbers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import percentile, report  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from studio.core.checkpoint import save_checkpoint  # noqa: E402
+from studio.core.data import load_data  # noqa: E402
+from studio.core.plugins import discover  # noqa: E402
+from studio.core.specs import resolve  # noqa: E402
+from studio.engine.events import EventReader  # noqa: E402
+
+REGISTRY = discover().registry
+
+
+def vae_trainer(name="vae", steps_data="fashion-mnist", **config_overrides):
+    spec = REGISTRY.model(name)
+    config = spec.config(**config_overrides)
+    data = load_data(REGISTRY, "images", steps_data, config).split(seed=0)
+    return spec, resolve(spec.trainer)(config, data, device="cpu", seed=0)
+
+
+# -- job overhead ------------------------------------------------------------------
+def bare_loop_steps_per_s(steps: int) -> float:
+    """The VAE's training step written as a plain PyTorch loop, data already on the device."""
+    spec, trainer = vae_trainer()
+    model = trainer.model
+    images = torch.from_numpy(trainer.data.train.images).permute(0, 3, 1, 2).float().div(255)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    rng = np.random.default_rng(0)
+    config = trainer.config
+
+    def step():
+        batch = images[torch.from_numpy(rng.integers(0, len(images), 100))]
+        logits, mean, log_var = model(batch)
+        bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, batch, reduction="none").mean(
+            dim=(1, 2, 3))
+        kl = (-0.5 * (1 + log_var - mean.pow(2) - log_var.exp()).sum(dim=1)).mean()
+        loss = (config.reconstruction_weight * bce).mean() + config.kl_weight * kl
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    for _ in range(5):
+        step()
+    started = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return steps / (time.perf_counter() - started)
+
+
+def job_steps_per_s(steps: int) -> float:
+    """Steps/s of `studio train vae` as a job runs it, from its own events (start-up excluded)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "run"
+        subprocess.run([sys.executable, "-m", "studio", "--device", "cpu", "train", "vae", "--data", "fashion-mnist",
+                        "--steps", str(steps), "--out", str(out)], check=True, stdout=subprocess.DEVNULL)
+        events = EventReader(out / "events.jsonl").read_new()
+    started = next(e for e in events if e["event"] == "started")
+    progress = [e for e in events if e["event"] == "progress"]
+    first, last = progress[0], progress[-1]
+    # from the first report (which follows warm-up steps) to the last, as the bare loop is timed
+    return (last["step"] - first["step"]) / (last["time"] - first["time"]) if len(progress) > 1 else (
+        last["step"] / (last["time"] - started["time"]))
+
+
+# -- inference overhead and UI stalls ---------------------------------------------
+def untrained_vae_checkpoint(folder: Path) -> Path:
+    spec, trainer = vae_trainer()
+    path = folder / "vae.safetensors"
+    save_checkpoint(path, spec.name, trainer.config, 0, trainer.state())
+    return path
+
+
+def inference_ratio(app, checkpoint: Path, requests: int) -> tuple[float, float]:
+    from studio.core.checkpoint import load_model
+    from studio.engine.inference import InferenceWorker, ModelRef
+    from studio.ui.bridge import InferenceClient
+
+    points = np.random.default_rng(0).normal(size=(requests, 1, 2)).astype(np.float32)
+    model = load_model(REGISTRY, "vae", checkpoint, "cpu")
+    for z in points[:20]:
+        model.decode(z)
+    started = time.perf_counter()
+    for z in points:
+        model.decode(z)
+    direct = requests / (time.perf_counter() - started)
+
+    worker = InferenceWorker(lambda ref, dev: load_model(REGISTRY, ref.spec, ref.checkpoint, dev), device="cpu")
+    client = InferenceClient(worker)
+    worker.start()
+    ref = ModelRef("vae", str(checkpoint))
+    results = []
+    for z in points[:20]:  # load the model and warm up
+        client.submit(ref, lambda m, c, z=z: m.decode(z), on_result=results.append)
+    while len(results) < 20:
+        app.processEvents()
+    results.clear()
+    started = time.perf_counter()
+    for z in points:
+        client.submit(ref, lambda m, c, z=z: m.decode(z), on_result=results.append)
+    while len(results) < requests:
+        app.processEvents()
+    through_thread = requests / (time.perf_counter() - started)
+    client.shutdown()
+    return through_thread / direct, direct
+
+
+def ui_stalls(app, checkpoint: Path, seconds: float, workspace: Path) -> list[float]:
+    from PySide6.QtCore import QElapsedTimer, QTimer
+
+    from studio.core.checkpoint import load_model
+    from studio.core.workspace import Workspace
+    from studio.engine.inference import InferenceWorker, ModelRef
+    from studio.engine.jobs import JobManager, JobOptions
+    from studio.ui.bridge import InferenceClient
+
+    ws = Workspace.open(workspace)
+    jobs = JobManager(ws, REGISTRY, device="cpu")
+    job_id = jobs.start(JobOptions(model="vae", data="fashion-mnist", steps=100_000, checkpoint_every=200,
+                                   sample_every=100))
+    while not [e for e in jobs.history(job_id) if e["event"] == "progress"]:
+        app.processEvents()
+        time.sleep(0.01)
+
+    worker = InferenceWorker(lambda ref, dev: load_model(REGISTRY, ref.spec, ref.checkpoint, dev), device="cpu")
+    client = InferenceClient(worker)
+    worker.start()
+    ref = ModelRef("vae", str(checkpoint))
+    rng = np.random.default_rng(1)
+    decoded = []
+
+    def drag():  # a new latent point every 10 ms; the newest replaces a queued one
+        z = rng.normal(size=(1, 2)).astype(np.float32)
+        client.submit(ref, lambda m, c: m.decode(z), key="drag", on_result=decoded.append)
+
+    clock = QElapsedTimer()
+    clock.start()
+    last = [clock.nsecsElapsed()]
+    lateness = []
+
+    def beat():
+        now = clock.nsecsElapsed()
+        lateness.append(max(0.0, (now - last[0]) / 1e6 - 5.0))
+        last[0] = now
+
+    heartbeat, dragger = QTimer(), QTimer()
+    heartbeat.setInterval(5)
+    heartbeat.timeout.connect(beat)
+    dragger.setInterval(10)
+    dragger.timeout.connect(drag)
+    heartbeat.start()
+    dragger.start()
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        app.processEvents()
+        time.sleep(0.001)
+    heartbeat.stop()
+    dragger.stop()
+    jobs.cancel(job_id)
+    client.shutdown()
+    while jobs.store.job(job_id).status == "running":  # let it stop before anything else is timed
+        time.sleep(0.05)
+    jobs.close()
+    ws.close()
+    if not decoded:
+        raise RuntimeError("no decode request completed during the stall measurement")
+    return lateness[1:]
+
+
+# -- quality --------------------------------------------------------------------
+def ae_validation_bce(steps: int) -> float:
+    spec, trainer = vae_trainer("autoencoder")
+    for _ in trainer.steps(0, steps):
+        pass
+    return float(trainer.validate()["bce"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    quick = args.quick
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication([])
+    with tempfile.TemporaryDirectory() as tmp:
+        checkpoint = untrained_vae_checkpoint(Path(tmp))
+        stalls = ui_stalls(app, checkpoint, 3 if quick else 20, Path(tmp) / "ws")
+        inference, direct_rate = inference_ratio(app, checkpoint, 200 if quick else 3000)
+    steps = 40 if quick else 300
+    job = job_steps_per_s(steps)
+    bare = bare_loop_steps_per_s(steps)
+    ae_steps = 30 if quick else 1800
+    bce = ae_validation_bce(ae_steps)
+    metrics = {
+        "ui_stall_p99_ms": round(percentile(stalls, 99), 2),
+        "ui_stall_max_ms": round(max(stalls), 2),
+        "job_overhead_ratio": round(job / bare, 3),
+        "inference_overhead_ratio": round(inference, 3),
+        "ae_val_bce": round(bce, 4),
+    }
+    report("engine", metrics, {
+        "ui_stall_p99_ms": f"{len(stalls)} heartbeats during training + decode stream; target <= 16",
+        "ui_stall_max_ms": "worst single delay of the 5 ms heartbeat",
+        "job_overhead_ratio": f"job {job:.2f} steps/s vs bare loop {bare:.2f} steps/s; target >= 0.90",
+        "inference_overhead_ratio": f"direct {direct_rate:.0f} decodes/s; target >= 0.95",
+        "ae_val_bce": f"after {ae_steps} steps of batch 100; the book: 0.2547",
+    })
+
+
+if __name__ == "__main__":
+    main()

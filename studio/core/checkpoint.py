@@ -14,6 +14,7 @@ disk leaves the previous checkpoint intact.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
@@ -135,3 +136,14 @@ def file_sha256(path: Union[str, Path]) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def checkpoint_sha256(path: Union[str, Path]) -> str:
+    """``file_sha256`` remembered per file version: exports stamp every image with it."""
+    stat = Path(path).stat()
+    return _sha256_of_version(str(Path(path).resolve()), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=64)
+def _sha256_of_version(path: str, mtime_ns: int, size: int) -> str:
+    return file_sha256(path)

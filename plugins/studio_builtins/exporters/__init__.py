@@ -1,0 +1,19 @@
+"""Built-in exporters: PNG with parameters, a PNG sheet and an animated GIF of a
+sequence, and plain text or Markdown with a settings sidecar."""
+
+from studio import hookimpl
+from studio.core.specs import ExporterSpec
+
+_W = "studio.core.artifacts"
+
+
+@hookimpl
+def studio_register_exporters(register):
+    register(ExporterSpec(name="png", title="PNG image", artifact="image", extensions=(".png",),
+                          writer=f"{_W}:write_png", description="with the parameters that made it"))
+    register(ExporterSpec(name="png-sheet", title="PNG sheet", artifact="image-sequence", extensions=(".png",),
+                          writer=f"{_W}:write_sheet_png", description="every frame side by side, with parameters"))
+    register(ExporterSpec(name="gif", title="Animated GIF", artifact="image-sequence", extensions=(".gif",),
+                          writer=f"{_W}:write_gif", description="a looping animation"))
+    register(ExporterSpec(name="text", title="Text", artifact="text", extensions=(".txt", ".md"),
+                          writer=f"{_W}:write_text", description="with a .studio.json sidecar of its settings"))

@@ -1,0 +1,108 @@
+"""The Image Canvas: sample a grid with a seed, pick an image, export it, drop it back."""
+
+import numpy as np
+import pytest
+from PySide6.QtWidgets import QFileDialog, QMessageBox
+
+from studio.core.checkpoint import save_checkpoint
+from studio.core.data import load_data
+from studio.core.imaging import read_png_params
+from studio.core.plugins import discover
+from studio.core.specs import resolve
+
+
+@pytest.fixture(scope="module")
+def vae_file(tmp_path_factory):
+    """A small VAE checkpoint (16x16 digits, a few steps: what it draws doesn't matter here)."""
+    registry = discover().registry
+    spec = registry.model("vae")
+    config = spec.config(image_size=16, batch_size=32)
+    trainer = resolve(spec.trainer)(config, load_data(registry, "images", "digits", config).split(), seed=0)
+    for _ in trainer.steps(0, 5):
+        pass
+    path = tmp_path_factory.mktemp("models") / "vae.safetensors"
+    save_checkpoint(path, "vae", trainer.config, 5, trainer.state())
+    return path
+
+
+@pytest.fixture
+def canvas(studio_app, vae_file, qtbot):
+    app = studio_app()
+    app.workspace.store.add_checkpoint("vae", str(vae_file), 5)
+    app.window.refresh_panels()
+    panel = app.window.panels["image-canvas"]
+    app.window.show_panel("image-canvas")
+    assert panel.has_content()
+    return panel
+
+
+def sample(panel, qtbot, seed):
+    panel.seed.setValue(seed)
+    panel.images = None
+    panel.sample_button.click()
+    qtbot.waitUntil(lambda: panel.images is not None, timeout=20_000)
+    return panel.images.copy()
+
+
+def test_without_a_trained_model_the_canvas_says_how_to_get_one(studio_app):
+    panel = studio_app().window.panels["image-canvas"]
+    assert not panel.has_content()
+    assert "studio train autoencoder --data" in panel.stack.empty.body_text
+
+
+def test_the_same_seed_gives_the_same_grid_and_another_seed_another(canvas, qtbot):
+    canvas.count.setValue(9)
+    first = sample(canvas, qtbot, 7)
+    assert first.shape == (9, 16, 16, 1)
+    assert np.array_equal(first, sample(canvas, qtbot, 7))
+    assert not np.allclose(first, sample(canvas, qtbot, 8))
+    assert canvas.grid_view.array is not None
+
+
+def test_clicking_a_tile_shows_it_large(canvas, qtbot):
+    canvas.count.setValue(4)
+    sample(canvas, qtbot, 1)
+    canvas.resize(900, 600)
+    qtbot.waitUntil(lambda: not canvas.grid_view.pixmap().isNull())
+    pixmap = canvas.grid_view.pixmap()
+    left = (canvas.grid_view.width() - pixmap.width()) / 2
+    top = (canvas.grid_view.height() - pixmap.height()) / 2
+    # the centre of the bottom-right tile of a 2x2 grid
+    index = canvas.tile_at(left + pixmap.width() * 0.75, top + pixmap.height() * 0.75)
+    assert index == 3
+    canvas.select(index)
+    assert np.array_equal(canvas.detail_view.array, canvas.images[3])
+
+
+def test_export_then_drop_back_restores_the_same_images(canvas, qtbot, tmp_path, monkeypatch):
+    canvas.count.setValue(4)
+    made = sample(canvas, qtbot, 42)
+    canvas.select(2)
+    target = tmp_path / "picked.png"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(target), "PNG image (*.png)"))
+    canvas.export(single=True)
+    params = read_png_params(target)
+    assert params["seed"] == 42 and params["index"] == 2 and params["model"] == "vae"
+    assert len(params["checkpoint_sha256"]) == 64
+    assert canvas.context.workspace.store.artifacts()[-1]["path"] == str(target)
+
+    canvas.seed.setValue(0)
+    canvas.count.setValue(1)
+    canvas.images = None
+    canvas.import_file(target)
+    qtbot.waitUntil(lambda: canvas.images is not None, timeout=20_000)
+    assert canvas.seed.value() == 42 and canvas.count.value() == 4
+    assert np.array_equal(canvas.images, made)
+
+
+def test_a_png_without_settings_is_refused_and_nothing_changes(canvas, qtbot, tmp_path, monkeypatch):
+    from PIL import Image
+
+    plain = tmp_path / "plain.png"
+    Image.new("L", (8, 8)).save(plain)
+    told = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda parent, title, text: told.append(text))
+    canvas.seed.setValue(5)
+    canvas.import_file(plain)
+    assert told and "no Image Canvas settings" in told[0]
+    assert canvas.seed.value() == 5

@@ -1,5 +1,6 @@
 """The main window: five panels from the contract, menus, status bar, persistence."""
 
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMenu
 
 from studio.ui.panel import Panel
@@ -51,4 +52,19 @@ def test_layout_and_panel_persist_across_restarts(studio_app):
 
 def test_export_with_nothing_to_export_says_so(studio_app):
     window = studio_app().window
-    assert "nothing to export" in window.current_panel().export()
+    window.show_panel("image-canvas")
+    assert "Sample some images first" in window.current_panel().export()
+    window.show_panel("piano-roll")
+    assert "nothing to export yet" in window.current_panel().export()
+
+
+def test_choosing_a_device_is_saved_and_reaches_the_inference_thread(studio_app, qtbot):
+    app = studio_app()
+    qtbot.waitUntil(lambda: "CPU" in app.window.device_label.text(), timeout=30000)
+    app.window.device_label.setText("Device: ?")
+    app.window.findChild(QAction, "Device_cuda").trigger()
+    assert app.settings.get("device") == "cuda"
+    assert app.jobs.manager.device == "cuda"
+    # no GPU here: the inference thread says so and falls back
+    qtbot.waitUntil(lambda: "not available" in app.window.device_label.text() or
+                    "CUDA" in app.window.device_label.text(), timeout=30000)

@@ -132,6 +132,8 @@ class MainWindow(QMainWindow):
         self._action(file_menu, "&Import…", self.import_file, "Ctrl+I", "Import")
         self._action(file_menu, "&Export…", self.export, "Ctrl+E", "Export")
         file_menu.addSeparator()
+        self._build_device_menu(file_menu.addMenu("Compute &Device"))
+        file_menu.addSeparator()
         self._action(file_menu, "&Quit", self.close, QKeySequence.Quit, "Quit")
 
         self.view_menu = bar.addMenu("&View")
@@ -147,6 +149,31 @@ class MainWindow(QMainWindow):
         help_menu = bar.addMenu("&Help")
         self._action(help_menu, "&Keyboard Shortcuts", self.show_shortcuts, "Ctrl+/", "Shortcuts")
         self._action(help_menu, "&About Generative Studio", self.show_about, None, "About")
+
+    def _build_device_menu(self, menu) -> None:
+        """Auto / CUDA / MPS / CPU: saved in the settings, applied to the inference thread and new jobs."""
+        from PySide6.QtGui import QActionGroup
+
+        from studio.core.device import CHOICES
+
+        group = QActionGroup(self)
+        current = self.settings.get("device")
+        for choice in CHOICES:
+            action = QAction("Automatic (CUDA, then MPS, then CPU)" if choice == "auto" else choice.upper(), self)
+            action.setObjectName(f"Device_{choice}")
+            action.setCheckable(True)
+            action.setChecked(choice == current)
+            action.triggered.connect(lambda _=False, c=choice: self.choose_device(c))
+            group.addAction(action)
+            menu.addAction(action)
+
+    def choose_device(self, choice: str) -> None:
+        self.settings.set("device", choice)
+        if self.context.inference is not None:
+            self.context.inference.worker.set_device(choice)
+        if self.context.jobs is not None:
+            self.context.jobs.manager.device = choice
+        self.statusBar().showMessage(f"Compute device: {choice}; models reload there, new jobs train there", 8000)
 
     # -- actions ---------------------------------------------------------------------
     def new_workspace(self) -> None:

@@ -105,7 +105,7 @@ class Run:
     def _loop(self, spec, trainer, start: int, total: int) -> int:
         request = self.request
         step = start
-        meter = _Throughput(start)
+        meter = _Throughput(start, self.world_size)
         for progress in trainer.steps(start, total):
             step = progress.step
             meter.add(progress)
@@ -214,7 +214,8 @@ class _Throughput:
 
     REPORT_EVERY_S = 0.25
 
-    def __init__(self, start: int) -> None:
+    def __init__(self, start: int, world_size: int = 1) -> None:
+        self.world_size = world_size  #: every rank processes as many items as this one
         self.first_step = start
         self.started = self.last_report = time.perf_counter()
         self.sums: dict[str, float] = {}
@@ -225,7 +226,7 @@ class _Throughput:
 
     def add(self, progress) -> None:
         self.step, self.epoch = progress.step, progress.epoch
-        self.items += progress.items
+        self.items += progress.items * self.world_size
         self.count += 1
         for k, v in progress.losses.items():
             self.sums[k] = self.sums.get(k, 0.0) + float(v)

@@ -58,16 +58,23 @@ def read_png_params(path: Union[str, Path]) -> dict[str, Any]:
     return params
 
 
-def make_grid(images: np.ndarray, columns: int, padding: int = 2) -> np.ndarray:
-    """Tile ``(n, H, W, C)`` images into one ``(rows*H', columns*W', C)`` image, same dtype."""
+def make_grid(images: np.ndarray, columns: int, padding: int = 2, fill: float = 1.0) -> np.ndarray:
+    """Tile ``(n, H, W, C)`` images into one ``(rows*H + ..., columns*W + ..., C)`` image.
+
+    ``padding`` pixels of ``fill`` (a fraction of full brightness: 1.0 is white)
+    surround every tile; an incomplete last row is filled too. Keeps the dtype.
+    """
     images = np.asarray(images)
+    if images.ndim != 4 or len(images) == 0:
+        raise ValueError(f"make_grid needs a non-empty (n, H, W, C) array, got shape {images.shape}")
+    if columns < 1:
+        raise ValueError(f"make_grid needs at least one column, got {columns}")
     n, h, w, c = images.shape
-    columns = max(1, min(columns, n))
+    columns = min(columns, n)
     rows = -(-n // columns)
-    fill = 255 if images.dtype == np.uint8 else 1.0
-    grid = np.full((rows * (h + padding) + padding, columns * (w + padding) + padding, c), fill, images.dtype)
+    value = round(fill * 255) if images.dtype == np.uint8 else fill
+    grid = np.full((rows * (h + padding) + padding, columns * (w + padding) + padding, c), value, images.dtype)
     for i, image in enumerate(images):
-        r, col = divmod(i, columns)
-        top, left = padding + r * (h + padding), padding + col * (w + padding)
+        top, left = padding + (i // columns) * (h + padding), padding + (i % columns) * (w + padding)
         grid[top:top + h, left:left + w] = image
     return grid

@@ -21,6 +21,13 @@ STAMP=$VENV/.studio-setup
 
 say() { printf 'setup: %s\n' "$*"; }
 
+# pip, without the noise this kind of machine makes (index folders it skips,
+# setuptools' banner about editable installs); real errors still show.
+pip_install() {
+    "$VENV/bin/python" -m pip install -q "$@" 2>&1 |
+        { grep -v -E "is ignored: it is neither|BuildBackendWarning|editable_wheel|^ *!!|^ *\*{10}|folders in your working|name as your package|WheelFile\(|^ *$" || true; }
+}
+
 install_system_packages() {
     command -v dpkg-query >/dev/null || { say "not a Debian system: install Qt's xcb libraries, PortAudio and Xvfb yourself"; return; }
     local missing=()
@@ -46,10 +53,10 @@ install_python_packages() {
         return
     fi
     say "installing $TORCH"
-    "$VENV/bin/python" -m pip install -q --upgrade pip
-    "$VENV/bin/python" -m pip install -q "$TORCH"
+    pip_install --upgrade pip
+    pip_install "$TORCH"
     say "installing the studio and its dev extras"
-    "$VENV/bin/python" -m pip install -q -e ".[dev]"
+    pip_install -e ".[dev]"
     echo "$want" >"$STAMP"
 }
 

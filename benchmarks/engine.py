@@ -30,10 +30,9 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import percentile, report  # noqa: E402
-
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from _common import percentile, report  # noqa: E402
 
 from studio.core.checkpoint import save_checkpoint  # noqa: E402
 from studio.core.data import load_data  # noqa: E402

@@ -18,6 +18,7 @@ Import this module only from trainer modules: it imports torch.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Iterator, Mapping, Optional
 
 import numpy as np
@@ -96,10 +97,10 @@ class TorchTrainer:
         n = self.train_examples()
         global_batch = self.batch_size * self.world_size
         start = step * global_batch
-        indices = []
+        indices: list[int] = []
         while len(indices) < global_batch:
             epoch, offset = divmod(start + len(indices), n)
-            order = np.random.default_rng((self.seed, epoch)).permutation(n)
+            order = _permutation(self.seed, epoch, n)
             indices.extend(order[offset:offset + global_batch - len(indices)])
         mine = indices[self.rank * self.batch_size:(self.rank + 1) * self.batch_size]
         return np.asarray(mine, dtype=np.int64)
@@ -134,7 +135,8 @@ class TorchTrainer:
         for name, value in state.tensors.items():
             if name.startswith(OPTIM_PREFIX):
                 param_id, key = name[len(OPTIM_PREFIX):].split(".", 1)
-                per_param.setdefault(int(param_id), {})[key] = value.to(self.device)
+                # a copy: the optimizer must not share tensors with whoever holds ``state``
+                per_param.setdefault(int(param_id), {})[key] = value.to(self.device, copy=True)
         saved = state.meta.get("optimizer", {})
         for param_id, values in saved.get("numbers", {}).items():
             per_param.setdefault(int(param_id), {}).update(values)
@@ -142,3 +144,10 @@ class TorchTrainer:
             self.optimizer.load_state_dict({"state": per_param, "param_groups": saved["param_groups"]})
         if "rng.torch" in state.tensors:
             torch.set_rng_state(state.tensors["rng.torch"].to(torch.uint8).cpu())
+
+
+@functools.lru_cache(maxsize=2)
+def _permutation(seed: int, epoch: int, n: int) -> np.ndarray:
+    """An epoch's order of examples, drawn once: a text has an example per token,
+    millions of them, and drawing the order every step would cost more than the step."""
+    return np.random.default_rng((seed, epoch)).permutation(n)

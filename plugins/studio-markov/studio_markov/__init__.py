@@ -5,7 +5,7 @@ and trainer live in other modules that are imported when first used, so the
 studio's start-up stays fast.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from studio import hookimpl
 from studio.core.specs import ModelSpec
@@ -16,7 +16,8 @@ __version__ = "1.0.0"
 @dataclass
 class MarkovConfig:
     order: int = 4  # characters of context; longer is more faithful to the source, less inventive
-    vocabulary: str = ""  # the characters seen in training, filled in by the trainer
+    # the characters seen in training, filled in by the trainer ("learned": not a setting to offer)
+    vocabulary: str = field(default="", metadata={"learned": True})
 
 
 @hookimpl

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Optional
 
 from PySide6.QtWidgets import (
     QComboBox,
@@ -34,7 +35,9 @@ def visible_fields(config_cls) -> list[dataclasses.Field]:
 
 
 class TrainDialog(QDialog):
-    def __init__(self, context, parent=None) -> None:
+    """``model`` and ``source`` (names) preselect a model and its data source, when installed."""
+
+    def __init__(self, context, parent=None, model: Optional[str] = None, source: Optional[str] = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Train a model")
         self.context = context
@@ -89,6 +92,14 @@ class TrainDialog(QDialog):
         self.source.currentIndexChanged.connect(self._source_changed)
         self._model_changed()
         self.job_id = None
+        self.preselect(model, source)
+
+    def preselect(self, model: Optional[str], source: Optional[str]) -> None:
+        """Choose ``model`` and then ``source`` where the combos list them; others are left as they are."""
+        for combo, name in ((self.model, model), (self.source, source)):
+            index = combo.findData(name) if name else -1
+            if index >= 0:
+                combo.setCurrentIndex(index)
 
     def spec(self):
         return self.registry.model(self.model.currentData()) if self.model.count() else None

@@ -1,0 +1,76 @@
+"""The sampling controls: temperature, top-k, top-p, length and seed."""
+
+from __future__ import annotations
+
+import random
+from typing import Any, Optional
+
+from PySide6.QtWidgets import QDoubleSpinBox, QHBoxLayout, QLabel, QPushButton, QSpinBox, QWidget
+
+from studio.ui.panels.text.generation import Sampling
+
+
+class SamplingControls(QWidget):
+    """A row of labelled spin boxes whose values make a :class:`Sampling`."""
+
+    def __init__(self, parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        defaults = Sampling()
+        self.temperature = _double(0.0, 5.0, 0.05, defaults.temperature, "Temperature")
+        self.temperature.setToolTip("How adventurous the choice of each token is. 0 is greedy: always the most "
+                                    "likely token, the same text every time; above 1 gets wild.")
+        self.top_k = _int(0, 100_000, 0, "TopK")
+        self.top_k.setSpecialValueText("off")
+        self.top_k.setToolTip("Choose only among the k most likely tokens (off: all of them)")
+        self.top_p = _double(0.05, 1.0, 0.05, 1.0, "TopP")
+        self.top_p.setToolTip("Choose only among the most likely tokens that together make this share of the "
+                              "probability (1: all of them)")
+        self.length = _int(1, 100_000, defaults.max_new_tokens, "Length")
+        self.length.setSuffix(" tokens")
+        self.length.setToolTip("How many tokens to write (a token is a character for character-level models)")
+        self.seed = _int(0, 2**31 - 1, defaults.seed, "Seed")
+        self.seed.setToolTip("The same seed and settings always write the same text")
+        self.new_seed = QPushButton("New seed")
+        self.new_seed.setToolTip("A random seed")
+        self.new_seed.clicked.connect(lambda: self.seed.setValue(random.randrange(2**31)))
+
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        for caption, widget in (("Temperature", self.temperature), ("Top-k", self.top_k), ("Top-p", self.top_p),
+                                ("Length", self.length), ("Seed", self.seed)):
+            layout.addWidget(QLabel(caption))
+            layout.addWidget(widget)
+        layout.addWidget(self.new_seed)
+
+    def sampling(self) -> Sampling:
+        top_p = round(self.top_p.value(), 4)
+        return Sampling(temperature=round(self.temperature.value(), 4), top_k=self.top_k.value() or None,
+                        top_p=top_p if top_p < 1.0 else None, max_new_tokens=self.length.value(),
+                        seed=self.seed.value())
+
+    def restore(self, params: dict[str, Any]) -> None:
+        """Show the settings saved in ``params`` (a sidecar's); missing ones go back to the defaults."""
+        sampling = Sampling.from_params(params)
+        self.temperature.setValue(sampling.temperature)
+        self.top_k.setValue(sampling.top_k or 0)
+        self.top_p.setValue(sampling.top_p or 1.0)
+        self.length.setValue(sampling.max_new_tokens)
+        self.seed.setValue(sampling.seed)
+
+
+def _double(low: float, high: float, step: float, value: float, name: str) -> QDoubleSpinBox:
+    spin = QDoubleSpinBox()
+    spin.setRange(low, high)
+    spin.setSingleStep(step)
+    spin.setDecimals(2)
+    spin.setValue(value)
+    spin.setObjectName(name)
+    return spin
+
+
+def _int(low: int, high: int, value: int, name: str) -> QSpinBox:
+    spin = QSpinBox()
+    spin.setRange(low, high)
+    spin.setValue(value)
+    spin.setObjectName(name)
+    return spin

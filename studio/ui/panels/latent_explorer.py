@@ -1,9 +1,357 @@
-"""The Latent Explorer: a model's latent space as a map to click, walk and morph."""
+"""The Latent Explorer: a model's latent space as a map to click, drag, morph and walk (chapter 3).
 
+Layout: model and data on top; the map on the left at full height (it is what
+one works on), the decoded image large on the right with the Morph / Attributes
+/ Walk / Prior grid tools under it. Every model call (loading and encoding the
+data too) goes through the inference thread; results for a model or map that
+has since been replaced are dropped (``_generation``). The tools' work lives in
+:mod:`~studio.ui.panels.latent.tool_actions`, export and restore in
+:mod:`~studio.ui.panels.latent.exchange`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Optional
+
+import numpy as np
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from studio.core.latent import class_vectors
 from studio.ui.panels.base import ModelPanel
+from studio.ui.panels.latent.data_chooser import DataChooser
+from studio.ui.panels.latent.exchange import ExportRestore
+from studio.ui.panels.latent.map_view import LatentMap, Pick
+from studio.ui.panels.latent.tool_actions import ToolActions
+from studio.ui.panels.latent.tools import AttributeTool, MorphTool, PriorTool, WalkTool
+from studio.ui.panels.latent.work import Endpoint, MapData, decode_request, map_request, training_job
+from studio.ui.widgets.image_view import ImageView
+from studio.ui.widgets.model_picker import ModelChoice, ModelPicker
 
 
-class LatentExplorerPanel(ModelPanel):
+class LatentExplorerPanel(ToolActions, ExportRestore, ModelPanel):
     what_it_does = ("See a dataset as a map of a model's latent space, click anywhere to decode it, "
                     "morph between two images and add attribute vectors.")
     families = "Autoencoders, VAEs and other latent-variable models"
+
+    # -- building ---------------------------------------------------------------------------
+    def build_content(self) -> QWidget:
+        self.choice: Optional[ModelChoice] = None
+        self.data_map: Optional[MapData] = None
+        self.current: Optional[np.ndarray] = None  #: the latent shown in the big view
+        self.origin: dict[str, Any] = {}  #: how it was made: mode and settings, for export
+        self.base: Optional[np.ndarray] = None  #: the chosen point: where attributes and walks start
+        self.base_caption = ""
+        self.ends: dict[str, Optional[Endpoint]] = {"a": None, "b": None}
+        self.vectors: dict[str, np.ndarray] = {}
+        self.morph_latents = self.walk_latents = self.prior_latents = self.prior_images = None
+        #: the strips and grid made so far, for export: {"morph": {"params": ..., "picture": ...}, ...}
+        self.made: dict[str, dict[str, Any]] = {}
+        self._generation = 0
+        self._long_request = None  #: the map's or a folder vector's encoding, which Cancel stops
+        self._map_wanted = False
+        self._split_seed = 0
+        self._stale = {"walk": False, "prior": True}
+        #: settings a restore left for results still to come: {"morph": frame, "walk": frame, "attribute": name}
+        self._pending: dict[str, Any] = {}
+        self._restoring_data: Optional[str] = None
+        self._key = f"latent-explorer-{id(self)}"
+
+        self.picker = ModelPicker(self.context, "LatentCodec")
+        self.picker.changed.connect(self._model_changed)
+        self.data = DataChooser(self.context)
+        self.data.chosen.connect(self._data_chosen)
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(260)
+        self.progress.hide()
+        self.cancel = QPushButton("Cancel")
+        self.cancel.hide()
+        self.cancel.clicked.connect(self._cancel_long)
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Model"))
+        top.addWidget(self.picker, 3)
+        top.addSpacing(12)
+        top.addWidget(QLabel("Map of"))
+        top.addWidget(self.data, 1)
+        top.addWidget(self.progress)
+        top.addWidget(self.cancel)
+        top.addStretch(1)
+        top.addWidget(self.export_button())
+
+        self.map = LatentMap()
+        self.map.picked.connect(self._picked)
+        self.view = ImageView("Click the map to decode a point")
+        self.view.setObjectName("LatentImage")
+        self.view.setStyleSheet("background: #fafafa; color: #777;")
+        self.caption = QLabel("")
+        self.caption.setObjectName("LatentCaption")
+        self.caption.setAlignment(Qt.AlignCenter)
+        self.caption.setWordWrap(True)
+        shown = QWidget()
+        column = QVBoxLayout(shown)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.addWidget(self.view, 1)
+        column.addWidget(self.caption)
+
+        self.morph, self.attributes = MorphTool(), AttributeTool()
+        self.walk, self.prior = WalkTool(), PriorTool()
+        self.tools = QTabWidget()
+        self.tools.setObjectName("LatentTools")
+        for tool, title in ((self.morph, "Morph"), (self.attributes, "Attributes"), (self.walk, "Walk"),
+                            (self.prior, "Prior grid")):
+            self.tools.addTab(tool, title)
+        self.tools.currentChanged.connect(lambda _: self._tool_shown())
+        self.morph.changed.connect(self._morph)
+        self.morph.end_requested.connect(self._end_from_current)
+        self.morph.swap_requested.connect(self._swap_ends)
+        self.morph.strip.frame_chosen.connect(self._morph_frame)
+        self.attributes.changed.connect(self._apply_attribute)
+        self.attributes.folders_requested.connect(self._folder_vector)
+        self.walk.changed.connect(self._walk)
+        self.walk.strip.frame_chosen.connect(self._walk_frame)
+        self.prior.changed.connect(self._prior)
+        self.prior.cell_chosen.connect(self._prior_cell)
+        for tool, what in ((self.morph, "morph"), (self.walk, "walk"), (self.prior, "prior")):
+            tool.export_requested.connect(lambda w=what: self.export_clicked(w))
+
+        right = QSplitter(Qt.Vertical)
+        right.addWidget(shown)
+        right.addWidget(self.tools)
+        right.setSizes([480, 300])
+        right.setStretchFactor(0, 1)  # a taller window makes the image larger, not the tools
+        outer = QSplitter(Qt.Horizontal)  # the map keeps the whole height: it is what one works on
+        outer.addWidget(self.map)
+        outer.addWidget(right)
+        outer.setSizes([640, 520])
+        outer.setStretchFactor(0, 1)
+        content = QWidget()
+        layout = QVBoxLayout(content)
+        layout.addLayout(top)
+        layout.addWidget(outer, 1)
+        self.setAcceptDrops(True)
+        return content
+
+    # -- models and the map ---------------------------------------------------------------------
+    def has_content(self) -> bool:
+        return self.picker.current() is not None
+
+    def refresh(self) -> None:
+        self.picker.refresh()
+        self.data.reload()
+        if self.picker.current() != self.choice:
+            self._model_changed(self.picker.current())
+        super().refresh()
+        if not self.has_content():
+            self.stack.empty.show_message(self.empty_message(), [("Open a checkpoint…", self._open_checkpoint)])
+
+    def _open_checkpoint(self) -> None:
+        self.picker.open_checkpoint()
+        self.refresh()
+
+    def _model_changed(self, choice: Optional[ModelChoice]) -> None:
+        if choice == self.choice:
+            return
+        if choice is not None and self.choice is not None and choice.ref == self.choice.ref:
+            self._model_retrained(choice)
+            return
+        self._generation += 1
+        self._cancel_long()
+        self.choice = choice
+        self._reset()
+        if choice is None:
+            return
+        job = training_job(choice.ref.checkpoint)
+        self._split_seed = int(job.get("seed", 0))
+        argument = self._restoring_data or job.get("data") or self.data.argument()
+        if argument:
+            self.data.set_argument(argument)
+        self._map_wanted = True
+        self._load_map_when_visible()
+
+    def _model_retrained(self, choice: ModelChoice) -> None:
+        """The same checkpoint file was saved again (its training goes on): load the new weights and
+        map again, keeping the artist's point, morph ends and settings."""
+        self.choice = choice
+        self.context.inference.worker.unload(lambda ref: ref == choice.ref)
+        self._generation += 1
+        self._cancel_long()
+        self.data_map = self.morph_latents = self.walk_latents = self.prior_latents = self.prior_images = None
+        self.made, self._stale = {}, {"walk": True, "prior": True}
+        if self.current is not None:
+            self.show_latent(self.current, self.caption.text(), self.origin)
+        self._map_wanted = True
+        self._load_map_when_visible()
+
+    def _reset(self) -> None:
+        self.data_map = self.current = self.base = None
+        self.origin, self.vectors, self.ends = {}, {}, {"a": None, "b": None}
+        self.morph_latents = self.walk_latents = self.prior_latents = self.prior_images = None
+        self.made, self._pending = {}, {}
+        self._stale = {"walk": False, "prior": True}
+        self.map.clear()
+        self.view.set_image(None)
+        self.caption.setText("")
+        for role in self.ends:
+            self.morph.show_end(role, None, "")
+        self.morph.strip.clear()
+        self.walk.strip.clear()
+        self.prior.show_grid(None)
+        self.attributes.set_vectors([])
+
+    def _data_chosen(self, argument: str) -> None:
+        if self.choice is not None and (self.data_map is None or self.data_map.argument != argument):
+            self._generation += 1
+            self._cancel_long()
+            self._reset()
+            self._map_wanted = True
+            self._load_map_when_visible()
+
+    def showEvent(self, event) -> None:  # noqa: N802
+        super().showEvent(event)
+        self._load_map_when_visible()  # a map is only encoded once someone looks at it
+
+    def _load_map_when_visible(self) -> None:
+        if not (self._map_wanted and self.isVisible() and self.choice and self.data.argument()):
+            return
+        self._map_wanted = False
+        self.map.show_message(f"Encoding {self.data.currentText()}…")
+        self._busy(f"Loading {self.data.currentText()}")
+        self._long_request = self.submit(
+            "map", map_request(self.context.registry, self.data.argument(), self._split_seed),
+            self._map_loaded, on_step=self._progress, on_error=self._map_failed, on_cancelled=self._map_cancelled)
+
+    def _map_loaded(self, data: MapData) -> None:
+        self._busy(None)
+        self.data_map = data
+        self.map.set_data(data.points, data.labels, data.class_names, data.images,
+                          [data.caption(i) for i in range(len(data.latents))], data.projection.labels)
+        if data.labels is not None and data.class_names:
+            self.vectors = {data.class_names[c]: v for c, v in class_vectors(data.latents, data.labels).items()
+                            if c < len(data.class_names)}
+        self.attributes.set_vectors(list(self.vectors), keep=self._pending.pop("attribute", None))
+        explained = None if data.principal is None else data.principal.explained
+        self.walk.set_directions(data.latents.shape[1], explained)
+        if self.current is None:
+            self._choose(data.latents[0], data.caption(0))
+        for role, index in (("a", 0), ("b", _other_class(data))):
+            if self.ends[role] is None:
+                self.ends[role] = Endpoint(data.latents[index], data.images[index], data.caption(index))
+                self.morph.show_end(role, data.images[index], data.caption(index))
+        if self.morph_latents is None:
+            self._morph()
+        self._stale["walk"] = True
+        self._tool_shown()
+
+    def _map_failed(self, message: str, _detail: str = "") -> None:
+        self._busy(None)
+        self.map.clear(f"The map could not be made: {message}\n\nChoose other data above.")
+
+    def _map_cancelled(self) -> None:
+        self._busy(None)
+        self.map.clear("Cancelled. Choose the data above again to make the map.")
+
+    def _cancel_long(self) -> None:
+        if self._long_request is not None:
+            self._long_request.cancel()
+            self._long_request = None
+        self._busy(None)
+
+    def _busy(self, text: Optional[str]) -> None:
+        self.progress.setVisible(text is not None)
+        self.cancel.setVisible(text is not None)
+        if text is not None:
+            self.progress.setRange(0, 0)
+            self.progress.setFormat(f"{text} %p%")
+
+    def _progress(self, step: int, total: int, _preview=None) -> None:
+        if total:
+            self.progress.setRange(0, total)
+            self.progress.setValue(step)
+            self.progress.setFormat("Encoding %p%")
+
+    def submit(self, what: str, fn: Callable, on_result: Callable, **callbacks) -> Any:
+        """Run ``fn(model, ctx)`` on the inference thread; the newest request of each kind wins,
+        and callbacks for a model or map that has since been replaced are dropped."""
+        generation = self._generation
+
+        def current(callback):
+            return None if callback is None else \
+                lambda *args: callback(*args) if generation == self._generation else None
+
+        callbacks.setdefault("on_error", self._failed)
+        return self.context.inference.submit(self.choice.ref, fn, key=f"{self._key}:{what}",
+                                             on_result=current(on_result),
+                                             **{name: current(cb) for name, cb in callbacks.items()})
+
+    def _failed(self, message: str, _detail: str = "") -> None:
+        self.caption.setText(f"<span style='color:#b00020'>{message}</span>")
+        self.context.show_status(message)
+
+    # -- choosing and showing points -----------------------------------------------------------------
+    def _picked(self, pick: Pick) -> None:
+        data = self.data_map
+        if data is None:
+            return
+        if pick.index is not None:
+            latent, image, caption = data.latents[pick.index], data.images[pick.index], data.caption(pick.index)
+        else:
+            latent = data.projection.to_latent(np.array([pick.x, pick.y]))
+            image, caption = None, f"map point ({pick.x:.2f}, {pick.y:.2f})"
+        if pick.role == "current":
+            self._choose(latent, caption)
+        else:
+            self.set_end(pick.role, Endpoint(latent, image, caption))
+
+    def _choose(self, latent: np.ndarray, caption: str, origin: Optional[dict] = None) -> None:
+        """Make ``latent`` the chosen point, decode it and show it."""
+        self._set_base(latent, caption)
+        self.show_latent(latent, caption, origin or {"mode": "point"})
+
+    def _set_base(self, latent: np.ndarray, caption: str) -> None:
+        self.base, self.base_caption = np.asarray(latent, np.float32), caption
+        self.attributes.set_strength(0.0)
+        self._stale["walk"] = True
+        if self.tools.currentWidget() is self.walk:
+            self._walk()
+
+    def show_latent(self, latent: np.ndarray, caption: str, origin: dict[str, Any]) -> None:
+        """Decode ``latent`` into the big view (while dragging only the newest request runs)."""
+        latent = np.asarray(latent, np.float32)
+        self.current, self.origin = latent, origin
+        self._mark_current()
+        self.submit("decode", decode_request(latent[None]), lambda images: self._shown(images[0], caption))
+
+    def _shown(self, image: np.ndarray, caption: str) -> None:
+        self.view.set_image(image)
+        self.caption.setText(caption)
+
+    def _show_frame(self, latent: np.ndarray, image: np.ndarray, caption: str, origin: dict[str, Any]) -> None:
+        """Show an already decoded frame (of a strip or grid) in the big view."""
+        self.current, self.origin = np.asarray(latent, np.float32), origin
+        self._mark_current()
+        self._shown(image, caption)
+
+    def _mark_current(self) -> None:
+        if self.data_map is not None and self.current is not None:
+            self.map.set_current(self.data_map.projection.to_map(self.current))
+
+    def _to_map(self, latents: Optional[np.ndarray]) -> Optional[np.ndarray]:
+        return None if latents is None or self.data_map is None else self.data_map.projection.to_map(latents)
+
+
+def _other_class(data: MapData) -> int:
+    """An image of another class than the first (a morph worth watching), else the second image."""
+    if data.labels is not None:
+        others = np.flatnonzero(data.labels != data.labels[0])
+        if len(others):
+            return int(others[0])
+    return min(1, len(data.latents) - 1)

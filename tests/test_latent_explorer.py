@@ -1,0 +1,389 @@
+"""The Latent Explorer: map clicks decode, morphs end on reconstructions, attribute vectors work,
+exports restore their view when dropped back, and bad files change nothing.
+
+One VAE (z=2) is trained per session on Fashion-MNIST at 16x16 (about 15 s on a busy
+2-core machine); each test records it in its own workspace like a finished job.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from PIL import Image
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtGui import QDropEvent
+from PySide6.QtWidgets import QFileDialog, QMessageBox, QPushButton
+
+from studio.core.checkpoint import save_checkpoint
+from studio.core.config import config_dict
+from studio.core.data.images import fashion_mnist_available
+from studio.core.imaging import read_png_params, save_png, to_uint8
+from studio.ui.panels.latent.map_view import Pick
+
+STEPS = 200
+
+
+@pytest.fixture(scope="session")
+def trained_vae():
+    if not fashion_mnist_available():
+        pytest.skip("Fashion-MNIST is not installed in /usr/share/datasets/fashion-mnist")
+
+    from studio.core.data import load_data
+    from studio.core.plugins import discover
+    from studio.core.specs import resolve
+
+    registry = discover().registry
+    spec = registry.model("vae")
+    config = dataclasses.replace(spec.config(), image_size=16, batch_size=32, learning_rate=3e-3)
+    data = load_data(registry, "images", "fashion-mnist", config).split(seed=0)
+    trainer = resolve(spec.trainer)(config, data, device="cpu", seed=0)
+    for _ in trainer.steps(0, STEPS):
+        pass
+    return SimpleNamespace(config=config, state=trainer.state(), model=trainer.model.eval(), data=data)
+
+
+def add_checkpoint(app, trained, name="vae-test", step=STEPS) -> str:
+    """Save the trained VAE into the workspace as a finished job would, and catalogue it."""
+    folder = app.workspace.folder("jobs") / name
+    path = folder / "checkpoint.safetensors"
+    save_checkpoint(path, "vae", trained.config, step, trained.state)
+    job = {"model": "vae", "data": "fashion-mnist", "steps": step, "seed": 0, "config": config_dict(trained.config)}
+    (folder / "job.json").write_text(json.dumps(job))
+    app.workspace.store.add_checkpoint("vae", str(path), step)
+    return str(path)
+
+
+@pytest.fixture
+def explorer(studio_app, trained_vae, qtbot):
+    app = studio_app()
+    add_checkpoint(app, trained_vae)
+    app.window.refresh_panels()  # what a finished job's checkpoint event does
+    app.window.show_panel("latent-explorer")
+    panel = app.window.panels["latent-explorer"]
+    qtbot.waitUntil(lambda: panel.data_map is not None, timeout=60_000)
+    qtbot.waitUntil(lambda: panel.view.array is not None and panel.morph.strip.frames is not None)
+    panel.app = app
+    return panel
+
+
+def test_a_larger_latent_is_mapped_by_pca_and_clicks_map_back(studio_app, qtbot):
+
+    from studio.core.data import load_data
+    from studio.core.plugins import discover
+    from studio.core.specs import resolve
+
+    registry = discover().registry
+    config = dataclasses.replace(registry.model("vae").config(), latent_dim=4, image_size=16, batch_size=32)
+    trainer = resolve(registry.model("vae").trainer)(config, load_data(registry, "images", "digits", config).split(0))
+    for _ in trainer.steps(0, 30):
+        pass
+    app = studio_app()
+    path = app.workspace.folder("checkpoints") / "vae-z4.safetensors"
+    save_checkpoint(path, "vae", config, 30, trainer.state())
+    app.workspace.store.add_checkpoint("vae", str(path), 30)
+    app.window.refresh_panels()
+    app.window.show_panel("latent-explorer")
+    panel = app.window.panels["latent-explorer"]
+    qtbot.waitUntil(lambda: panel.data_map is not None and panel.view.array is not None, timeout=60_000)
+    data = panel.data_map
+    assert data.latents.shape[1] == 4 and data.projection.is_pca
+    bottom = panel.map.plot.getPlotItem().getAxis("bottom").labelText
+    assert bottom == f"PC1 ({data.principal.explained[0]:.0%} of variance)"
+
+    panel.map.click(QPointF(0.8, -0.4), Qt.NoModifier)
+    qtbot.waitUntil(lambda: panel.caption.text().startswith("map point (0.80"))
+    expected = data.principal.mean + 0.8 * data.principal.directions[0] - 0.4 * data.principal.directions[1]
+    np.testing.assert_allclose(panel.current, expected, atol=1e-5)
+    np.testing.assert_allclose(panel.view.array, trainer.model.eval().decode(panel.current[None])[0], atol=1e-4)
+
+
+def wait_for_new_image(qtbot, panel, before):
+    qtbot.waitUntil(lambda: panel.view.array is not None and not np.array_equal(panel.view.array, before))
+    return panel.view.array.copy()
+
+
+def test_without_a_trained_model_the_panel_says_what_to_do(studio_app):
+    panel = studio_app().window.panels["latent-explorer"]
+    assert panel.stack.currentWidget() is panel.stack.empty
+    text = panel.stack.empty.body_text
+    assert "Variational autoencoder" in text and "studio train" in text and "None is trained" in text
+    assert "Open a checkpoint…" in [b.text() for b in panel.stack.empty.findChildren(QPushButton)]
+
+
+def test_the_map_shows_the_validation_set_by_class(explorer, trained_vae):
+    data = explorer.data_map
+    assert data.argument == "fashion-mnist"  # from the checkpoint's job.json
+    assert data.latents.shape == (5000, 2) and data.images.shape == (5000, 16, 16, 1)
+    assert [explorer.map.plot.getPlotItem().getAxis(a).labelText for a in ("bottom", "left")] == ["z₁", "z₂"]
+    assert explorer.map.class_names == data.class_names and "Trouser" in explorer.map.legend.text()
+    expected = trained_vae.model.encode(data.images[:10].astype(np.float32) / 255)
+    np.testing.assert_allclose(data.latents[:10], expected, atol=1e-4)
+
+
+def test_a_click_on_the_map_decodes_that_point(explorer, qtbot, trained_vae):
+    before = explorer.view.array.copy()
+    x, y = np.percentile(explorer.data_map.points, 90, axis=0)
+    viewport = explorer.map.plot.viewport()
+    qtbot.mouseClick(viewport, Qt.LeftButton, pos=explorer.map.scene_point(x, y))
+    image = wait_for_new_image(qtbot, explorer, before)
+    pixel = max(explorer.map.viewbox.viewPixelSize())
+    np.testing.assert_allclose(explorer.current, [x, y], atol=2 * pixel)
+    np.testing.assert_allclose(image, trained_vae.model.decode(explorer.current[None])[0], atol=1e-4)
+    marker = explorer.map.marker.getData()
+    np.testing.assert_allclose([marker[0][0], marker[1][0]], explorer.current, atol=1e-5)
+
+    viewport_point = explorer.map.scene_point
+    qtbot.mousePress(viewport, Qt.LeftButton, pos=viewport_point(0.0, 0.0))  # dragging decodes as it goes
+    for step in range(1, 6):
+        qtbot.mouseMove(viewport, viewport_point(-0.3 * step, 0.2 * step))
+        qtbot.wait(10)
+    qtbot.mouseRelease(viewport, Qt.LeftButton, pos=viewport_point(-1.5, 1.0))
+    qtbot.waitUntil(lambda: explorer.caption.text().startswith("map point (-1.5"))
+    np.testing.assert_allclose(explorer.current, [-1.5, 1.0], atol=2 * pixel)
+    np.testing.assert_allclose(explorer.view.array, trained_vae.model.decode(explorer.current[None])[0], atol=1e-4)
+
+    index = 7  # hovering an image previews it
+    qtbot.mouseMove(viewport, explorer.map.scene_point(*explorer.data_map.points[index]))
+    qtbot.waitUntil(lambda: explorer.map.preview.isVisible())
+    assert explorer.map.hovered is not None
+    assert explorer.map.preview.caption.text() == explorer.data_map.caption(explorer.map.hovered)
+
+
+def test_the_morph_ends_are_the_reconstructions_of_a_and_b(explorer, qtbot, trained_vae):
+    data, model = explorer.data_map, trained_vae.model
+    first, other = 3, int(np.flatnonzero(data.labels != data.labels[3])[0])
+    explorer.map.click(QPointF(*map(float, data.points[first])), Qt.ShiftModifier)
+    explorer.map.click(QPointF(*map(float, data.points[other])), Qt.ControlModifier)
+    a, b = explorer.ends["a"], explorer.ends["b"]
+    assert a.image is not None and b.image is not None  # the images under the cursor, not map points
+
+    def reconstruction(image):
+        return model.decode(model.encode(image[None].astype(np.float32) / 255))[0]
+
+    for mode in ("linear", "slerp"):
+        explorer.morph.mode.setCurrentIndex(explorer.morph.mode.findData(mode))
+        qtbot.waitUntil(lambda m=mode: explorer.made.get("morph", {}).get("params", {}).get("interpolation") == m
+                        and explorer.made["morph"]["params"]["b"] == b.latent.tolist())
+        frames = explorer.morph.strip.frames
+        assert len(frames) == explorer.morph.steps.value() == 10
+        np.testing.assert_allclose(frames[0], reconstruction(a.image), atol=1e-4)
+        np.testing.assert_allclose(frames[-1], reconstruction(b.image), atol=1e-4)
+        assert not np.allclose(frames[4], frames[0], atol=0.05)
+
+    explorer.morph.strip.slider.setValue(4)  # scrubbing shows the frame large
+    assert np.array_equal(explorer.view.array, frames[4])
+    np.testing.assert_allclose(explorer.current, explorer.morph_latents[4])
+
+
+def test_a_class_vector_moves_a_classifier_towards_that_class(explorer, qtbot, trained_vae):
+    from sklearn.linear_model import LogisticRegression
+    from threadpoolctl import threadpool_limits
+
+    train = trained_vae.data.train
+    with threadpool_limits(1):
+        classifier = LogisticRegression(max_iter=500).fit(train.images[:2000].reshape(2000, -1) / 255,
+                                                          train.labels[:2000])
+    data, target = explorer.data_map, 1  # "Trouser"
+    explorer.tools.setCurrentWidget(explorer.attributes)
+    explorer.attributes.vector.setCurrentText(data.class_names[target])
+
+    def probability(image):
+        return classifier.predict_proba(to_uint8(image).reshape(1, -1) / 255)[0, target]
+
+    rises = 0
+    others = np.flatnonzero(data.labels != target)[:50]
+    for index in others:
+        explorer.map.picked.emit(Pick(0, 0, "current", int(index), True))  # a double-click on that image
+        qtbot.waitUntil(lambda i=index: explorer.view.array is not None and explorer.caption.text() ==
+                        data.caption(int(i)))
+        before = explorer.view.array.copy()
+        explorer.attributes.slider.setValue(100)  # strength +1
+        after = wait_for_new_image(qtbot, explorer, before)
+        rises += probability(after) > probability(before)
+    assert rises > len(others) // 2, f"P({data.class_names[target]}) rose for only {rises} of {len(others)}"
+    np.testing.assert_allclose(explorer.current, explorer.base + explorer.vectors[data.class_names[target]])
+
+
+def test_mapping_other_data_shows_progress_and_can_be_cancelled(explorer, qtbot):
+    def choose_data(name):
+        index = explorer.data.findData(name)
+        explorer.data.setCurrentIndex(index)
+        explorer.data.activated.emit(index)  # as when the artist picks it
+
+    choose_data("digits")
+    assert explorer.progress.isVisible() and explorer.cancel.isVisible()
+    assert explorer.data_map is None and explorer.view.array is None  # the old map is gone
+    explorer.cancel.click()
+    qtbot.waitUntil(lambda: explorer.map.message.isVisible() and "Cancelled" in explorer.map.message.text())
+    assert not explorer.progress.isVisible() and explorer.data_map is None
+
+    choose_data("digits")
+    qtbot.waitUntil(lambda: explorer.data_map is not None, timeout=30_000)
+    assert explorer.data_map.argument == "digits" and explorer.map.class_names == [str(d) for d in range(10)]
+    assert len(explorer.data_map.latents) == 180  # the held-out tenth of 1,797 digits
+    assert not explorer.progress.isVisible() and not explorer.map.message.isVisible()
+
+
+def test_a_vector_from_two_folders_of_images(explorer, qtbot, trained_vae, tmp_path):
+    from studio.core.data.images import load_folder
+
+    data = explorer.data_map
+    for folder, label in (("plain", 0), ("trousers", 1)):  # T-shirts without, trousers with "the attribute"
+        (tmp_path / folder).mkdir()
+        for i in np.flatnonzero(data.labels == label)[:12]:
+            save_png(data.images[i], tmp_path / folder / f"{i}.png")
+    explorer.tools.setCurrentWidget(explorer.attributes)
+    for edit, folder in zip(explorer.attributes.folder_edits, ("plain", "trousers"), strict=True):
+        edit.setText(str(tmp_path / folder))
+    explorer.attributes.folders_requested.emit(*(e.text() for e in explorer.attributes.folder_edits))
+    qtbot.waitUntil(lambda: "trousers − plain" in explorer.vectors, timeout=20_000)
+    assert explorer.attributes.name() == "trousers − plain"
+
+    def mean_latent(folder):
+        images = load_folder(tmp_path / folder, size=16, channels=1).images.astype(np.float32) / 255
+        return trained_vae.model.encode(images).mean(axis=0)
+
+    np.testing.assert_allclose(explorer.vectors["trousers − plain"], mean_latent("trousers") - mean_latent("plain"),
+                               atol=1e-4)
+    before = explorer.view.array.copy()
+    explorer.attributes.slider.setValue(-50)
+    wait_for_new_image(qtbot, explorer, before)
+    np.testing.assert_allclose(explorer.current, explorer.base - 0.5 * explorer.vectors["trousers − plain"],
+                               atol=1e-6)
+
+
+def test_walk_and_prior_grid(explorer, qtbot, trained_vae, monkeypatch, tmp_path):
+    explorer.map.picked.emit(Pick(0.4, 0.2, "current", None, True))
+    explorer.tools.setCurrentWidget(explorer.walk)  # a walk through the chosen point
+    explorer.walk.direction.setCurrentIndex(explorer.walk.direction.findData("z2"))
+    qtbot.waitUntil(lambda: explorer.made.get("walk", {}).get("params", {}).get("direction") == "z2")
+    latents = explorer.walk_latents
+    assert len(latents) == 11 and explorer.walk.strip.selected == 5
+    np.testing.assert_allclose(latents[5], [0.4, 0.2], atol=1e-6)
+    np.testing.assert_allclose(latents[:, 0], 0.4, atol=1e-6)  # only z2 changes, ±2 std of the map's z2
+    np.testing.assert_allclose(latents[-1, 1] - latents[0, 1], 4 * explorer.data_map.latents[:, 1].std(), rtol=1e-4)
+
+    explorer.tools.setCurrentWidget(explorer.prior)
+    qtbot.waitUntil(lambda: explorer.prior_latents is not None)
+    expected = trained_vae.model.sample_prior(64, seed=0)
+    np.testing.assert_allclose(explorer.prior_latents, expected)
+    first = explorer.prior.grid.array.copy()
+    explorer.prior.seed.setValue(7)
+    qtbot.waitUntil(lambda: explorer.made["prior"]["params"]["seed"] == 7)
+    assert not np.array_equal(explorer.prior.grid.array, first)
+    explorer.prior.cell_chosen.emit(3)  # clicking a sample makes it the current point
+    np.testing.assert_allclose(explorer.current, trained_vae.model.sample_prior(64, seed=7)[3])
+
+    answer_save_dialog(monkeypatch, tmp_path / "grid.png")
+    explorer.export_what("prior")
+    explorer.prior.seed.setValue(8)
+    qtbot.waitUntil(lambda: explorer.made["prior"]["params"]["seed"] == 8)
+    explorer.import_file(tmp_path / "grid.png")
+    qtbot.waitUntil(lambda: explorer.made["prior"]["params"]["seed"] == 7)
+    assert explorer.prior.seed.value() == 7
+
+
+def test_a_checkpoint_saved_again_reloads_and_keeps_the_chosen_point(explorer, qtbot, trained_vae):
+    explorer.map.picked.emit(Pick(0.5, 0.5, "current", None, True))
+    qtbot.waitUntil(lambda: explorer.caption.text().startswith("map point (0.50"))
+    old_map = explorer.data_map
+    state = trained_vae.state  # training went on: the same file, new weights and step
+    moved = {k: (v + 0.05 if k == "model.decoder_input.bias" else v) for k, v in state.tensors.items()}
+    path = explorer.choice.ref.checkpoint
+    save_checkpoint(path, "vae", trained_vae.config, STEPS + 500, type(state)(moved, state.meta))
+    explorer.app.workspace.store.add_checkpoint("vae", path, STEPS + 500)
+    before = explorer.view.array.copy()
+    explorer.app.window.refresh_panels()
+    assert explorer.choice.step == STEPS + 500
+    qtbot.waitUntil(lambda: explorer.data_map is not None and explorer.data_map is not old_map)
+    image = wait_for_new_image(qtbot, explorer, before)  # decoded by the new weights
+    np.testing.assert_allclose(explorer.current, [0.5, 0.5], atol=1e-6)
+    assert explorer.caption.text().startswith("map point (0.50") and image.shape == before.shape
+
+
+def answer_save_dialog(monkeypatch, path: Path, chosen="PNG image (*.png)") -> None:
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *args, **kwargs: (str(path), chosen))
+
+
+def drop(panel, path: Path) -> None:
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    event = QDropEvent(QPointF(10, 10), Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier)
+    panel.dropEvent(event)
+
+
+def test_export_then_drop_back_restores_the_point_and_the_model(explorer, qtbot, monkeypatch, tmp_path,
+                                                               trained_vae):
+    original = explorer.choice.ref.checkpoint
+    explorer.map.picked.emit(Pick(1.0, -0.5, "current", None, True))
+    qtbot.waitUntil(lambda: explorer.caption.text().startswith("map point (1.00"))
+    latent, image = explorer.current.copy(), explorer.view.array.copy()
+    answer_save_dialog(monkeypatch, tmp_path / "point.png")
+    explorer.app.window.export()  # File ▸ Export
+    params = read_png_params(tmp_path / "point.png")
+    assert params["model"] == "vae" and params["checkpoint"] == original and params["mode"] == "point"
+    assert len(params["checkpoint_sha256"]) == 64 and params["latent"] == latent.tolist()
+
+    other = add_checkpoint(explorer.app, trained_vae, "vae-other", step=STEPS + 1)
+    explorer.refresh()
+    assert explorer.picker.select(other)
+    qtbot.waitUntil(lambda: explorer.data_map is not None and explorer.current is not None)
+    assert not np.array_equal(explorer.current, latent)
+
+    drop(explorer, tmp_path / "point.png")
+    assert explorer.choice.ref.checkpoint == original
+    np.testing.assert_array_equal(explorer.current, latent)
+    qtbot.waitUntil(lambda: explorer.view.array is not None and np.array_equal(to_uint8(explorer.view.array),
+                                                                                 to_uint8(image)))
+
+    explorer.morph.strip.slider.setValue(6)  # a morph frame restores its morph too
+    answer_save_dialog(monkeypatch, tmp_path / "sheet", "PNG sheet (*.png)")
+    explorer.export_what("morph")
+    sheet = read_png_params(tmp_path / "sheet.png")
+    assert sheet["mode"] == "morph" and sheet["steps"] == 10 and "latent" not in sheet
+    answer_save_dialog(monkeypatch, tmp_path / "morph", "Animated GIF (*.gif)")
+    explorer.export_what("morph")
+    with Image.open(tmp_path / "morph.gif") as gif:
+        assert gif.n_frames == 10
+    answer_save_dialog(monkeypatch, tmp_path / "frame.png")
+    explorer.app.window.export()
+    frame = explorer.current.copy()
+    a, b = explorer.ends["a"].latent.copy(), explorer.ends["b"].latent.copy()
+    explorer.map.picked.emit(Pick(0.0, 0.0, "a", None, True))  # change the morph, then restore it
+    explorer.import_file(tmp_path / "frame.png")  # what File ▸ Import calls
+    np.testing.assert_array_equal(explorer.ends["a"].latent, a)
+    np.testing.assert_array_equal(explorer.ends["b"].latent, b)
+    np.testing.assert_array_equal(explorer.current, frame)
+    qtbot.waitUntil(lambda: explorer.morph.strip.selected == 6 and explorer.made["morph"]["params"]["a"] == a.tolist())
+
+
+def test_bad_pngs_are_explained_and_change_nothing(explorer, qtbot, monkeypatch, tmp_path):
+    warnings = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda parent, title, text: warnings.append(text))
+    latent, checkpoint = explorer.current.copy(), explorer.choice.ref.checkpoint
+
+    plain = tmp_path / "plain.png"
+    save_png(np.zeros((8, 8, 1), np.float32), plain)
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *args, **kwargs: (str(plain), ""))
+    explorer.app.window.import_file()  # File ▸ Import
+    assert "carries no Generative Studio parameters" in warnings[-1]
+
+    answer_save_dialog(monkeypatch, tmp_path / "made.png")
+    explorer.export()
+    params = read_png_params(tmp_path / "made.png")
+    params.update(checkpoint="/nowhere/checkpoint.safetensors", checkpoint_sha256="0" * 64,
+                  latent=[9.0, 9.0])
+    moved = tmp_path / "moved.png"
+    save_png(np.zeros((8, 8, 1), np.float32), moved, params)
+    drop(explorer, moved)
+    assert "is not here" in warnings[-1] and "/nowhere/checkpoint.safetensors" in warnings[-1]
+    assert "nothing was changed" in warnings[-1]
+
+    qtbot.wait(100)
+    np.testing.assert_array_equal(explorer.current, latent)
+    assert explorer.choice.ref.checkpoint == checkpoint and len(warnings) == 2

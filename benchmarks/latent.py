@@ -30,8 +30,10 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+# isort: off
+from _common import percentile, report  # noqa: E402  (first: it imports studio, before torch loads)
+# isort: on
 import numpy as np  # noqa: E402
-from _common import percentile, report  # noqa: E402
 
 from studio.core.checkpoint import save_checkpoint  # noqa: E402
 from studio.core.config import config_dict  # noqa: E402

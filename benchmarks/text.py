@@ -15,21 +15,16 @@ and nanoGPT's Shakespeare-character run on a CPU.
 
 from __future__ import annotations
 
-import os
-
-# Other processes share this machine's cores; OpenMP threads that spin while waiting
-# then slow torch down many times over. Waiting passively costs nothing when alone.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-import argparse  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import torch  # noqa: E402
+import argparse
+import sys
+import time
+from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import median, report  # noqa: E402
+# isort: off
+from _common import median, report  # noqa: E402  (first: it imports studio, before torch loads)
+# isort: on
+import torch  # noqa: E402
 
 from studio.core.data.text import load_text_file  # noqa: E402
 from studio_builtins.text.config import GPTConfig  # noqa: E402

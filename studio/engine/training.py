@@ -116,10 +116,11 @@ class Run:
             if meter.due() or step == total:
                 self.log.emit("progress", **meter.report(total))
             if step % request.checkpoint_every == 0 and step != total:
+                self._validate(trainer, step)
                 self._checkpoint(spec, trainer, step)
             if step % request.sample_every == 0 and step != total:
                 self._samples(trainer, step)
-        self.log.emit("validation", step=step, losses=_floats(trainer.validate()))
+        self._validate(trainer, step)
         self._checkpoint(spec, trainer, step)
         self._samples(trainer, step)
         self.log.emit("finished", step=step, total=total)
@@ -176,6 +177,11 @@ class Run:
         path = self.out / CHECKPOINT_NAME
         save_checkpoint(path, spec.name, trainer.config, step, trainer.state())
         self.log.emit("checkpoint", step=step, path=str(path))
+
+    def _validate(self, trainer, step: int) -> None:
+        """Held-out losses with every checkpoint, so the Jobs dock can plot them as training goes."""
+        if self.rank == 0:
+            self.log.emit("validation", step=step, losses=_floats(trainer.validate()))
 
     def _samples(self, trainer, step: int) -> None:
         if self.rank != 0:

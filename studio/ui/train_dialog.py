@@ -17,13 +17,13 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QMessageBox,
     QPushButton,
-    QSpinBox,
     QVBoxLayout,
 )
 
 from studio.core.errors import UserError
 from studio.core.specs import resolve
 from studio.engine.jobs import JobOptions
+from studio.ui.widgets.fields import int_spin
 
 #: sources whose location is a folder (others take a file)
 FOLDER_SOURCES = ("image-folder", "text-folder")
@@ -60,10 +60,10 @@ class TrainDialog(QDialog):
         where.addWidget(self.browse)
         self.source_help = QLabel()
         self.source_help.setWordWrap(True)
-        self.steps = _spin(1, 10_000_000, 2000)
+        self.steps = int_spin(1, 10_000_000, 2000)
         self.steps.setObjectName("TrainSteps")
-        self.checkpoint_every = _spin(1, 1_000_000, 500)
-        self.seed = _spin(0, 2**31 - 1, 0)
+        self.checkpoint_every = int_spin(1, 1_000_000, 500)
+        self.seed = int_spin(0, 2**31 - 1, 0)
 
         form = QFormLayout()
         form.addRow("Model", self.model)
@@ -166,14 +166,6 @@ class TrainDialog(QDialog):
             QMessageBox.warning(self, "Cannot start training", str(exc))
             return
         self.accept()
-
-
-def _spin(low: int, high: int, value: int) -> QSpinBox:
-    spin = QSpinBox()
-    spin.setRange(low, high)
-    spin.setValue(value)
-    spin.setGroupSeparatorShown(True)
-    return spin
 
 
 def _safe_available(source) -> bool:

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Callable, Optional
 
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from studio.core.specs import ModelSpec, PanelSpec
 from studio.ui.panel import EmptyOrContent, EmptyState, Panel, PanelContext
+from studio.ui.widgets.model_picker import ModelPicker
 
 
 class ModelPanel(Panel):
-    """A panel that lists the models offering its capability and says what to do
-    when there are none, or none trained yet.
+    """A panel that works on a trained model offering its capability, chosen in
+    :attr:`picker`, and says what to do when there is none.
 
     Subclasses set :attr:`what_it_does` and :attr:`families`, build their content
-    widget in :meth:`build_content`, and call :meth:`refresh` when models change.
+    widget (with :attr:`picker` in it) in :meth:`build_content`, and follow
+    ``picker.changed``. The content shows while a model is chosen; the empty
+    state, with :meth:`empty_actions` as buttons, otherwise.
     """
 
     what_it_does = ""  #: one sentence: what an artist does here
@@ -24,6 +27,8 @@ class ModelPanel(Panel):
     def __init__(self, context: PanelContext, spec: PanelSpec, parent: Optional[QWidget] = None) -> None:
         super().__init__(context, spec, parent)
         self.capability = spec.capabilities[0] if spec.capabilities else ""
+        self.picker = ModelPicker(context, self.capability, self)
+        self.picker.changed.connect(lambda _choice: self.show_state())
         self.stack = EmptyOrContent(EmptyState(spec.title), self.build_content())
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -37,19 +42,23 @@ class ModelPanel(Panel):
     def models(self) -> list[ModelSpec]:
         return self.context.registry.models_offering(self.capability)
 
-    def checkpoints(self) -> list[dict]:
-        """Trained checkpoints in this workspace of models offering the capability."""
-        return self.context.workspace.store.checkpoints([m.name for m in self.models()])
-
     def has_content(self) -> bool:
-        """Whether the working area has something to show; subclasses with content override."""
-        return False
+        return self.picker.current() is not None
 
     def refresh(self) -> None:
+        """New checkpoints may have appeared (a job saved one): list them, then show what fits."""
+        self.picker.refresh()
+        self.show_state()
+
+    def show_state(self) -> None:
         if self.has_content():
             self.stack.show_content()
         else:
-            self.stack.show_empty(self.empty_message())
+            self.stack.show_empty(self.empty_message(), self.empty_actions())
+
+    def empty_actions(self) -> list[tuple[str, Callable[[], Any]]]:
+        """Buttons under the empty state's message."""
+        return [("Open a checkpoint…", self.picker.open_checkpoint)]
 
     def _train_command(self, trainable: list[ModelSpec]) -> str:
         """A `studio train` line that would work here, with a built-in data source if there is one."""

@@ -18,7 +18,6 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressBar,
     QPushButton,
-    QSpinBox,
     QSplitter,
     QVBoxLayout,
     QWidget,
@@ -31,8 +30,9 @@ from studio.core.errors import UserError
 from studio.core.imaging import make_grid, read_png_params
 from studio.ui.export import export_artifact
 from studio.ui.panels.base import ModelPanel
+from studio.ui.widgets.fields import int_spin
 from studio.ui.widgets.image_view import ImageView
-from studio.ui.widgets.model_picker import ModelChoice, ModelPicker
+from studio.ui.widgets.model_picker import ModelChoice
 
 GRID_PADDING = 2
 
@@ -51,10 +51,9 @@ class ImageCanvasPanel(ModelPanel):
         self._class_names: tuple[str, ...] = ()
         self._conditions: tuple[str, ...] = ()
 
-        self.picker = ModelPicker(self.context, "ImageSampler")
         self.picker.changed.connect(self._model_changed)
-        self.count = _spin(1, 256, 16, "ImageCount")
-        self.seed = _spin(0, 2**31 - 1, 0, "Seed")
+        self.count = int_spin(1, 256, 16, "ImageCount")
+        self.seed = int_spin(0, 2**31 - 1, 0, "Seed")
         self.new_seed = QPushButton("New seed")
         self.new_seed.setToolTip("A random seed; the same seed always gives the same images")
         self.new_seed.clicked.connect(lambda: (self.seed.setValue(random.randrange(2**31)), self.sample()))
@@ -122,14 +121,6 @@ class ImageCanvasPanel(ModelPanel):
         return content
 
     # -- panel -----------------------------------------------------------------------
-    def has_content(self) -> bool:
-        return self.picker.current() is not None
-
-    def refresh(self) -> None:
-        if hasattr(self, "picker"):
-            self.picker.refresh()
-        super().refresh()
-
     def dragEnterEvent(self, event) -> None:  # noqa: N802
         if any(u.toLocalFile().lower().endswith(".png") for u in event.mimeData().urls()):
             event.acceptProposedAction()
@@ -144,7 +135,6 @@ class ImageCanvasPanel(ModelPanel):
     def _model_changed(self, choice: Optional[ModelChoice]) -> None:
         self._class_names, self._conditions = (), ()
         self._update_conditions()
-        super().refresh()  # the empty state, if the last model went away
         if choice is None:
             return
         self.context.inference.submit(
@@ -311,10 +301,3 @@ def _columns(n: int) -> int:
 def _grid(images: np.ndarray) -> np.ndarray:
     return make_grid(np.asarray(images), _columns(len(images)), GRID_PADDING)
 
-
-def _spin(low: int, high: int, value: int, name: str) -> QSpinBox:
-    spin = QSpinBox()
-    spin.setRange(low, high)
-    spin.setValue(value)
-    spin.setObjectName(name)
-    return spin

@@ -35,7 +35,7 @@ from studio.ui.panels.latent.tool_actions import ToolActions
 from studio.ui.panels.latent.tools import AttributeTool, MorphTool, PriorTool, WalkTool
 from studio.ui.panels.latent.work import Endpoint, MapData, decode_request, map_request, training_job
 from studio.ui.widgets.image_view import ImageView
-from studio.ui.widgets.model_picker import ModelChoice, ModelPicker
+from studio.ui.widgets.model_picker import ModelChoice
 
 
 class LatentExplorerPanel(ToolActions, ExportRestore, ModelPanel):
@@ -66,7 +66,6 @@ class LatentExplorerPanel(ToolActions, ExportRestore, ModelPanel):
         self._restoring_data: Optional[str] = None
         self._key = f"latent-explorer-{id(self)}"
 
-        self.picker = ModelPicker(self.context, "LatentCodec")
         self.picker.changed.connect(self._model_changed)
         self.data = DataChooser(self.context)
         self.data.chosen.connect(self._data_chosen)
@@ -141,21 +140,11 @@ class LatentExplorerPanel(ToolActions, ExportRestore, ModelPanel):
         return content
 
     # -- models and the map ---------------------------------------------------------------------
-    def has_content(self) -> bool:
-        return self.picker.current() is not None
-
     def refresh(self) -> None:
-        self.picker.refresh()
         self.data.reload()
+        super().refresh()
         if self.picker.current() != self.choice:
             self._model_changed(self.picker.current())
-        super().refresh()
-        if not self.has_content():
-            self.stack.empty.show_message(self.empty_message(), [("Open a checkpoint…", self._open_checkpoint)])
-
-    def _open_checkpoint(self) -> None:
-        self.picker.open_checkpoint()
-        self.refresh()
 
     def _model_changed(self, choice: Optional[ModelChoice]) -> None:
         if choice == self.choice:

@@ -48,7 +48,7 @@ from studio.ui.panels.text.generation import (
     alternatives,
     continuation,
 )
-from studio.ui.widgets.model_picker import ModelChoice, ModelPicker
+from studio.ui.widgets.model_picker import ModelChoice
 
 #: what Train on your text… preselects: chapter 9's GPT on a text file of the artist's
 TRAIN_MODEL, TRAIN_SOURCE = "gpt", "text-file"
@@ -77,8 +77,6 @@ class TextComposerPanel(ModelPanel):
         self.choices: list[Generation] = []  #: the latest round of alternatives
         self._run: Optional[_Run] = None
 
-        self.picker = ModelPicker(self.context, "SequenceGenerator")
-        self.picker.changed.connect(lambda _choice: self._show_state())
         self.import_folder_button = _button("Import model folder…", "A Hugging Face causal language model "
                                             "in a local folder (config.json, model.safetensors, tokenizer files)",
                                             lambda: self.import_model_folder())
@@ -153,20 +151,8 @@ class TextComposerPanel(ModelPanel):
         return content
 
     # -- panel -----------------------------------------------------------------------------
-    def has_content(self) -> bool:
-        return self.picker.current() is not None
-
-    def refresh(self) -> None:
-        if hasattr(self, "picker"):
-            self.picker.refresh()
-        self._show_state()
-
-    def _show_state(self) -> None:
-        if self.has_content():
-            self.stack.show_content()
-        else:
-            self.stack.show_empty(self.empty_message(), [("Train on your text…", self.train),
-                                                         ("Import model folder…", lambda: self.import_model_folder())])
+    def empty_actions(self) -> list[tuple[str, Callable[[], Any]]]:
+        return [("Train on your text…", self.train), ("Import model folder…", lambda: self.import_model_folder())]
 
     def empty_message(self) -> str:
         if HF_SPEC not in self.context.registry.models:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import random
 from typing import Any, Optional
 
-from PySide6.QtWidgets import QDoubleSpinBox, QHBoxLayout, QLabel, QPushButton, QSpinBox, QWidget
+from PySide6.QtWidgets import QDoubleSpinBox, QHBoxLayout, QLabel, QPushButton, QWidget
 
 from studio.ui.panels.text.generation import Sampling
+from studio.ui.widgets.fields import int_spin
 
 
 class SamplingControls(QWidget):
@@ -19,16 +20,16 @@ class SamplingControls(QWidget):
         self.temperature = _double(0.0, 5.0, 0.05, defaults.temperature, "Temperature")
         self.temperature.setToolTip("How adventurous the choice of each token is. 0 is greedy: always the most "
                                     "likely token, the same text every time; above 1 gets wild.")
-        self.top_k = _int(0, 100_000, 0, "TopK")
+        self.top_k = int_spin(0, 100_000, 0, "TopK")
         self.top_k.setSpecialValueText("off")
         self.top_k.setToolTip("Choose only among the k most likely tokens (off: all of them)")
         self.top_p = _double(0.05, 1.0, 0.05, 1.0, "TopP")
         self.top_p.setToolTip("Choose only among the most likely tokens that together make this share of the "
                               "probability (1: all of them)")
-        self.length = _int(1, 100_000, defaults.max_new_tokens, "Length")
+        self.length = int_spin(1, 100_000, defaults.max_new_tokens, "Length")
         self.length.setSuffix(" tokens")
         self.length.setToolTip("How many tokens to write (a token is a character for character-level models)")
-        self.seed = _int(0, 2**31 - 1, defaults.seed, "Seed")
+        self.seed = int_spin(0, 2**31 - 1, defaults.seed, "Seed")
         self.seed.setToolTip("The same seed and settings always write the same text")
         self.new_seed = QPushButton("New seed")
         self.new_seed.setToolTip("A random seed")
@@ -67,10 +68,3 @@ def _double(low: float, high: float, step: float, value: float, name: str) -> QD
     spin.setObjectName(name)
     return spin
 
-
-def _int(low: int, high: int, value: int, name: str) -> QSpinBox:
-    spin = QSpinBox()
-    spin.setRange(low, high)
-    spin.setValue(value)
-    spin.setObjectName(name)
-    return spin

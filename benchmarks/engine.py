@@ -104,7 +104,9 @@ def untrained_vae_checkpoint(folder: Path) -> Path:
     return path
 
 
-def inference_ratio(app, checkpoint: Path, requests: int) -> tuple[float, float]:
+def inference_ratio(checkpoint: Path, requests: int) -> tuple[float, float]:
+    from PySide6.QtCore import QEventLoop
+
     from studio.core.checkpoint import load_model
     from studio.engine.inference import InferenceWorker, ModelRef
     from studio.ui.bridge import InferenceClient
@@ -122,24 +124,30 @@ def inference_ratio(app, checkpoint: Path, requests: int) -> tuple[float, float]
     client = InferenceClient(worker)
     worker.start()
     ref = ModelRef("vae", str(checkpoint))
-    results = []
-    for z in points[:20]:  # load the model and warm up
-        client.submit(ref, lambda m, c, z=z: m.decode(z), on_result=results.append)
-    while len(results) < 20:
-        app.processEvents()
-    results.clear()
-    started = time.perf_counter()
-    for z in points:
-        client.submit(ref, lambda m, c, z=z: m.decode(z), on_result=results.append)
-    while len(results) < requests:
-        app.processEvents()
-    through_thread = requests / (time.perf_counter() - started)
+
+    def run(batch: np.ndarray) -> float:
+        """Submit every request, then wait in an event loop as the app does, until all results are in."""
+        loop, results = QEventLoop(), []
+
+        def arrived(result):
+            results.append(result)
+            if len(results) == len(batch):
+                loop.quit()
+
+        started = time.perf_counter()
+        for z in batch:
+            client.submit(ref, lambda m, c, z=z: m.decode(z), on_result=arrived)
+        loop.exec()
+        return len(batch) / (time.perf_counter() - started)
+
+    run(points[:20])  # loads the model and warms up
+    through_thread = run(points)
     client.shutdown()
     return through_thread / direct, direct
 
 
 def ui_stalls(app, checkpoint: Path, seconds: float, workspace: Path) -> list[float]:
-    from PySide6.QtCore import QElapsedTimer, QTimer
+    from PySide6.QtCore import QElapsedTimer, QEventLoop, QTimer
 
     from studio.core.checkpoint import load_model
     from studio.core.workspace import Workspace
@@ -183,10 +191,9 @@ def ui_stalls(app, checkpoint: Path, seconds: float, workspace: Path) -> list[fl
     dragger.timeout.connect(drag)
     heartbeat.start()
     dragger.start()
-    deadline = time.perf_counter() + seconds
-    while time.perf_counter() < deadline:
-        app.processEvents()
-        time.sleep(0.001)
+    loop = QEventLoop()  # the GUI thread waits in its event loop, as in the app
+    QTimer.singleShot(int(seconds * 1000), loop.quit)
+    loop.exec()
     heartbeat.stop()
     dragger.stop()
     jobs.cancel(job_id)
@@ -219,7 +226,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         checkpoint = untrained_vae_checkpoint(Path(tmp))
         stalls = ui_stalls(app, checkpoint, 3 if quick else 20, Path(tmp) / "ws")
-        inference, direct_rate = inference_ratio(app, checkpoint, 200 if quick else 3000)
+        inference, direct_rate = inference_ratio(checkpoint, 200 if quick else 3000)
     steps = 40 if quick else 300
     job = job_steps_per_s(steps)
     bare = bare_loop_steps_per_s(steps)

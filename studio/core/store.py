@@ -2,9 +2,11 @@
 jobs and exported artifacts. Files themselves live beside it in plain folders.
 
 The schema version is SQLite's ``user_version``; :data:`MIGRATIONS` brings any
-older catalogue up to date inside one transaction. A database that cannot be
-read is moved aside (never overwritten) and a fresh one is made, with a message
-saying where the old one went.
+older catalogue up to date inside one transaction. A corrupt database (SQLite
+says it is not a database or is malformed, or its quick check fails) is moved
+aside (never overwritten) and a fresh one is made, with a message saying where
+the old one went. A catalogue that is merely locked or cannot be opened is left
+alone and reported as a :class:`StoreError`.
 """
 
 from __future__ import annotations
@@ -122,30 +124,45 @@ class Store:
 
     # -- opening -------------------------------------------------------------
     @classmethod
-    def open(cls, path: Path) -> Store:
+    def open(cls, path: Path, timeout: float = 10.0) -> Store:
+        """Open (creating or migrating) the catalogue at ``path``.
+
+        ``timeout`` is how long to wait, in seconds, for another program's lock.
+        Raises :class:`StoreError` if the catalogue is locked, cannot be opened or
+        is from a newer studio; the file is then left as it is.
+        """
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         recovery_message = ""
         try:
-            conn = _connect_checked(path)
-        except sqlite3.DatabaseError as exc:
+            conn = _connect_checked(path, timeout)
+        except _Corrupt as exc:
             aside = _move_aside(path)
             recovery_message = (
                 f"The workspace catalogue could not be read ({exc}). It was moved to {aside.name} "
                 "and a new, empty catalogue was created; your files in the workspace are untouched."
             )
-            conn = _connect_checked(path)
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
+            try:
+                conn = _connect_checked(path, timeout)
+            except _Corrupt as again:
+                raise StoreError(f"A new catalogue could not be created at {path}: {again}") from again
+        try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"The catalogue {path} was written by a newer Generative Studio "
+                    f"(schema {version}; this version knows {SCHEMA_VERSION}). "
+                    "Update the studio or open another workspace; the file was left as it is."
+                )
+            conn.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
+            conn.execute("PRAGMA foreign_keys=ON")
+            _migrate(conn, version)
+        except sqlite3.DatabaseError as exc:
             conn.close()
-            raise StoreError(
-                f"The catalogue {path} was written by a newer Generative Studio "
-                f"(schema {version}; this version knows {SCHEMA_VERSION}). "
-                "Update the studio or open another workspace; the file was left as it is."
-            )
-        conn.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
-        conn.execute("PRAGMA foreign_keys=ON")
-        _migrate(conn, version)
+            raise _unusable(path, exc) from exc
+        except BaseException:
+            conn.close()
+            raise
         return cls(path, conn, recovery_message)
 
     def close(self) -> None:
@@ -277,16 +294,65 @@ def _job(row: tuple) -> JobRecord:
     return JobRecord(*values)
 
 
-def _connect_checked(path: Path) -> sqlite3.Connection:
-    """Open and prove the database readable; raises sqlite3.DatabaseError if not."""
-    conn = sqlite3.connect(path, check_same_thread=False, timeout=10)
+class _Corrupt(Exception):
+    """The file is not a usable SQLite database: move it aside and start afresh."""
+
+
+#: SQLite's primary result codes meaning the file's contents are damaged.
+_SQLITE_CORRUPT = 11
+_SQLITE_NOTADB = 26
+#: ... and those meaning another connection holds a lock.
+_SQLITE_BUSY = 5
+_SQLITE_LOCKED = 6
+
+
+def _primary_code(exc: sqlite3.Error) -> Optional[int]:
+    code = getattr(exc, "sqlite_errorcode", None)  # Python 3.11+
+    return None if code is None else code & 0xFF
+
+
+def _is_corruption(exc: sqlite3.Error) -> bool:
+    code = _primary_code(exc)
+    if code is not None:
+        return code in (_SQLITE_CORRUPT, _SQLITE_NOTADB)
+    text = str(exc).lower()  # Python 3.10: no error code, only SQLite's message
+    return "not a database" in text or "malformed" in text
+
+
+def _unusable(path: Path, exc: sqlite3.Error) -> StoreError:
+    """The user's message for a catalogue that is fine but cannot be used right now."""
+    if _primary_code(exc) in (_SQLITE_BUSY, _SQLITE_LOCKED) or "locked" in str(exc).lower():
+        return StoreError(
+            f"The catalogue {path} is locked by another program (another Generative Studio or a "
+            "tool using this workspace?). Close it and try again, or open another workspace; "
+            "the file was left as it is."
+        )
+    return StoreError(
+        f"The catalogue {path} cannot be opened ({exc}). Check that the folder is readable and "
+        "writable and the disk has room; the file was left as it is."
+    )
+
+
+def _connect_checked(path: Path, timeout: float) -> sqlite3.Connection:
+    """Open and prove the database readable.
+
+    Raises :class:`_Corrupt` only when SQLite says the file is damaged, and
+    :class:`StoreError` for anything else (locked, unreadable, ...).
+    """
+    try:
+        conn = sqlite3.connect(path, check_same_thread=False, timeout=timeout)
+    except sqlite3.Error as exc:
+        raise _unusable(path, exc) from exc
     try:
         result = conn.execute("PRAGMA quick_check").fetchone()[0]
-        if result != "ok":
-            raise sqlite3.DatabaseError(f"integrity check failed: {result}")
-    except sqlite3.DatabaseError:
+    except sqlite3.Error as exc:
         conn.close()
-        raise
+        if _is_corruption(exc):
+            raise _Corrupt(str(exc)) from exc
+        raise _unusable(path, exc) from exc
+    if result != "ok":
+        conn.close()
+        raise _Corrupt(f"integrity check failed: {result}")
     return conn
 
 
@@ -318,7 +384,8 @@ def _migrate(conn: sqlite3.Connection, version: int) -> None:
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         conn.execute("COMMIT")
     except Exception:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:  # BEGIN itself may have failed (the file is locked)
+            conn.execute("ROLLBACK")
         raise
     finally:
         conn.isolation_level = ""

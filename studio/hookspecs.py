@@ -65,10 +65,13 @@ def studio_register_exporters(register):
 
 @hookspec(historic=True)
 def studio_app_ready(context):
-    """Called once the studio is up: the registry is complete, and in the GUI the
-    main window is shown. Plugins registered later are called too.
+    """Called by the desktop app when a main window is up: the registry is
+    complete and the window is shown. It is called again each time the user
+    opens another workspace (File ▸ Open Workspace makes a new window), so an
+    implementation must expect several calls and should act on the context it is
+    given, not keep the first one. Plugins registered later are called too. The
+    command-line tools (``studio train``, ``studio models list``, ...) never call it.
 
     :param context: a :class:`studio.core.plugins.StudioContext` with the
-        ``registry``, the ``workspace`` and, in the GUI, the ``window``
-        (``None`` when headless).
+        ``registry``, the ``workspace`` just opened and its main ``window``.
     """

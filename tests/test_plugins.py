@@ -178,3 +178,120 @@ def test_app_ready_reaches_plugins_added_later_and_failures_are_contained():
     assert seen == ["w"]
     assert host.plugins["broken"].stage == "studio_app_ready"
     assert "tiny" not in host.registry.models
+
+
+RIVAL = """
+raise RuntimeError("the rival must never be imported")
+"""
+
+
+def test_plugin_reusing_a_built_in_name_is_refused_not_swapped_in(make_plugin_dist):
+    site = make_plugin_dist("test_plugin_rival", RIVAL)
+    # the rival package's entry point takes the built-in panels' name
+    (site / "test_plugin_rival-0.1.dist-info" / "entry_points.txt").write_text(
+        "[studio.plugins]\npanels = test_plugin_rival\n")
+    host = discover()
+    builtin = host.plugins["panels"]
+    assert (builtin.status, builtin.distribution) == ("loaded", "generative-studio")
+    assert host.registry.panels["image-canvas"].plugin == "panels"
+    rival = host.plugins["panels (test_plugin_rival)"]
+    assert (rival.name, rival.status, rival.distribution) == ("panels", "failed", "test_plugin_rival")
+    assert "the name 'panels' is already used by generative-studio" in rival.summary
+    assert rival in host.failures
+
+
+def test_plugin_that_calls_sys_exit_on_import_is_disabled(make_plugin_dist, capsys):
+    make_plugin_dist("test_plugin_exit", "import sys\nsys.exit('leaving on import')\n")
+    host = discover()  # would raise SystemExit without the fix
+    info = host.plugins["test_plugin_exit"]
+    assert (info.status, info.stage) == ("failed", "import")
+    assert "SystemExit: leaving on import" in info.error
+    assert host.plugins["panels"].status == "loaded"
+
+
+def test_plugin_that_calls_sys_exit_in_a_hook_is_disabled():
+    import sys
+
+    class Quitter:
+        @hookimpl
+        def studio_register_models(self, register):
+            register(model_spec())
+            sys.exit(3)
+
+    host = PluginHost()
+    info = host.add(Quitter(), "quitter")
+    assert (info.status, info.stage) == ("failed", "studio_register_models")
+    assert "SystemExit: 3" in info.error
+    assert "tiny" not in host.registry.models
+
+
+def test_keyboard_interrupt_in_a_plugin_still_stops_the_studio():
+    class Interrupted:
+        @hookimpl
+        def studio_register_models(self, register):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        PluginHost().add(Interrupted(), "interrupted")
+
+
+REQUIRED_FIELD = """
+from dataclasses import dataclass
+from studio import hookimpl
+from studio.core.specs import ModelSpec
+
+@dataclass
+class Config:
+    size: int  # no default
+
+@hookimpl
+def studio_register_models(register):
+    register(ModelSpec(name="needs-size", title="Needs size", family="test",
+                       capabilities=("LatentCodec",), config=Config, factory="builtins:object"))
+"""
+
+
+def test_config_field_without_default_disables_the_plugin_and_models_list_works(make_plugin_dist, capsys):
+    make_plugin_dist("test_plugin_required", REQUIRED_FIELD)
+    host = discover()
+    info = host.plugins["test_plugin_required"]
+    assert (info.status, info.stage) == ("failed", "studio_register_models")
+    assert "every config field needs a default" in info.error and "size has none" in info.error
+    assert "needs-size" not in host.registry.models
+    assert main(["models", "list", "--json"]) == 0  # crashed calling Config() before
+    names = [m["name"] for m in json.loads(capsys.readouterr().out)["models"]]
+    assert "needs-size" not in names
+
+
+def test_config_with_default_factory_is_accepted():
+    from dataclasses import field
+
+    @dataclass
+    class ListConfig:
+        sizes: list = field(default_factory=lambda: [1, 2])
+
+    spec = ModelSpec(name="lists", title="Lists", family="test", capabilities=("LatentCodec",),
+                     config=ListConfig, factory="builtins:object")
+    spec.validate()
+
+
+def test_unknown_names_in_the_allow_list_are_reported(monkeypatch, capsys, qtbot):
+    monkeypatch.setenv("STUDIO_PLUGINS", "panels,no-such-plugin")
+    host = discover()
+    missing = host.plugins["no-such-plugin"]
+    assert missing.status == "not found"
+    assert "no installed plugin has this name" in missing.summary
+    assert host.plugins["panels"].status == "loaded"
+
+    assert main(["plugins", "list"]) == 0
+    out, err = capsys.readouterr()
+    assert "no-such-plugin" in out and "not found" in out
+    assert "warning: STUDIO_PLUGINS names 'no-such-plugin', but no installed plugin" in err
+    assert main(["plugins", "list", "--json"]) == 0
+    listed = {p["name"]: p for p in json.loads(capsys.readouterr().out)["plugins"]}
+    assert listed["no-such-plugin"]["status"] == "not found"
+
+    dialog = PluginsDialog(host)
+    qtbot.addWidget(dialog)
+    statuses = {dialog.table.item(r, 0).text(): dialog.table.item(r, 3).text() for r in range(dialog.table.rowCount())}
+    assert statuses["no-such-plugin"].startswith("not found")

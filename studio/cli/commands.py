@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 
 from studio.cli import train_commands
 from studio.cli.output import print_json, print_table
-from studio.core.plugins import discover
+from studio.core.plugins import ALLOW_LIST_VARIABLE, discover
 from studio.core.specs import CONTRACT_VERSION
 
 
@@ -41,6 +42,10 @@ def plugins_list(args: argparse.Namespace) -> int:
     print_table(("plugin", "version", "package", "status"), rows)
     for p in host.failures:
         print(f"\n{p.name} failed in {p.stage}:\n{p.error.rstrip()}")
+    for p in plugins:
+        if p.status == "not found":
+            print(f"studio: warning: {ALLOW_LIST_VARIABLE} names {p.name!r}, but no installed plugin has "
+                  "this name", file=sys.stderr)
     return 0
 
 

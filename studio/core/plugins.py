@@ -8,7 +8,13 @@ Plugins dialog and ``studio plugins list``. Nothing here imports torch or Qt.
 
 ``STUDIO_PLUGINS`` is an allow-list of entry-point names (comma separated) that
 recovers from a plugin that breaks start-up: unset loads every plugin, an empty
-value loads none.
+value loads none. A name it lists that no installed plugin has is listed too,
+with the status "not found", so a typo does not pass unnoticed.
+
+Entry-point names are unique: a second distribution offering a name already
+taken (say, a third-party package reusing a built-in's name) is not loaded and
+is listed as failed. The studio's own distribution is considered first, so a
+built-in name can never be taken over.
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ from studio.core.registry import Registry
 from studio.core.specs import Contributions
 
 ALLOW_LIST_VARIABLE = "STUDIO_PLUGINS"
+#: The distribution the built-in plugins come with; its entry points are loaded first.
+STUDIO_DISTRIBUTION = "generative-studio"
 
 #: (hook name, Contributions field) for the hooks that hand specs over.
 REGISTER_HOOKS = (
@@ -44,7 +52,7 @@ class PluginInfo:
     module: str
     distribution: str = ""
     version: str = ""
-    status: str = "loaded"  #: "loaded", "failed" or "skipped"
+    status: str = "loaded"  #: "loaded", "failed", "skipped" or "not found" (named in STUDIO_PLUGINS only)
     stage: str = ""  #: where it failed: "import", "register" or a hook name
     error: str = ""  #: the traceback, for failed plugins
     contributes: dict[str, list[str]] = field(default_factory=dict)
@@ -54,6 +62,8 @@ class PluginInfo:
         """One line for a listing: the exception itself, not the whole traceback."""
         if self.status == "skipped":
             return f"skipped: not named in {ALLOW_LIST_VARIABLE}"
+        if self.status == "not found":
+            return f"not found: {ALLOW_LIST_VARIABLE} names it, but no installed plugin has this name"
         if self.status == "failed":
             last = self.error.strip().splitlines()[-1] if self.error.strip() else "unknown error"
             return f"failed in {self.stage}: {last}"
@@ -78,7 +88,7 @@ class StudioContext:
 
     registry: Registry
     workspace: Any = None
-    window: Any = None  #: the main window in the GUI, None when headless
+    window: Any = None  #: the main window (the hook is only called by the GUI)
 
 
 def allow_list(environ=os.environ) -> Optional[set[str]]:
@@ -102,22 +112,36 @@ class PluginHost:
     # -- loading -----------------------------------------------------------
     def load_entry_points(self) -> None:
         """Load every plugin of the ``studio.plugins`` group the allow-list admits."""
-        for ep in sorted(metadata.entry_points(group=hookspecs.ENTRY_POINT_GROUP), key=lambda e: e.name):
-            if ep.name in self.plugins:
-                continue  # the same distribution seen twice on sys.path
-            dist = ep.dist.name if ep.dist else ""
+        def order(ep: metadata.EntryPoint) -> tuple[str, bool]:
+            return ep.name, _dist_name(ep) != STUDIO_DISTRIBUTION  # built-ins first for each name
+
+        for ep in sorted(metadata.entry_points(group=hookspecs.ENTRY_POINT_GROUP), key=order):
+            dist = _dist_name(ep)
             version = ep.dist.version if ep.dist else ""
             info = PluginInfo(ep.name, ep.value, dist, version)
+            first = self.plugins.get(ep.name)
+            if first is not None:
+                if (first.distribution, first.module) == (dist, ep.value):
+                    continue  # the same distribution seen twice on sys.path
+                self.plugins[f"{ep.name} ({dist or ep.value})"] = info
+                info.status, info.stage = "failed", "register"
+                info.error = (f"the name {ep.name!r} is already used by {first.distribution or first.module}; "
+                              f"{dist or ep.value} was not loaded (its entry point needs another name)")
+                continue
             self.plugins[ep.name] = info
             if self.allowed is not None and ep.name not in self.allowed:
                 info.status = "skipped"
                 continue
             try:
                 plugin = ep.load()
-            except Exception:
+            except KeyboardInterrupt:
+                raise
+            except BaseException:  # SystemExit too: a plugin must not end the studio
                 self._fail(info, "import")
                 continue
             self._add(plugin, info)
+        for name in sorted((self.allowed or set()) - self.plugins.keys()):
+            self.plugins[name] = PluginInfo(name, "", status="not found")
 
     def add(self, plugin: Any, name: str, version: str = "") -> PluginInfo:
         """Register a plugin object directly (tests, notebooks); same checks as entry points."""
@@ -131,7 +155,9 @@ class PluginHost:
         try:
             self.pm.register(plugin, name=info.name)
             self.pm.check_pending()  # a misspelled hook name is this plugin's
-        except Exception:
+        except KeyboardInterrupt:
+            raise
+        except BaseException:
             if self.pm.is_registered(plugin):
                 self.pm.unregister(plugin)
             self._fail(info, "register")
@@ -158,7 +184,9 @@ class PluginHost:
                 continue
             try:
                 impl.function(**{arg: kwargs[arg] for arg in impl.argnames})
-            except Exception:
+            except KeyboardInterrupt:
+                raise
+            except BaseException:  # SystemExit too: a plugin must not end the studio
                 self.pm.unregister(plugin)
                 self.registry.withdraw(info.name)
                 info.contributes = {}
@@ -177,6 +205,8 @@ class PluginHost:
         """Tell every loaded plugin the studio is up (and any plugin added later, on arrival)."""
         self._ready_context = context
         for info in list(self.plugins.values()):
+            if info.status != "loaded":
+                continue
             plugin = self.pm.get_plugin(info.name)
             if plugin is not None:
                 self._call(plugin, info, "studio_app_ready", context=context)
@@ -184,6 +214,10 @@ class PluginHost:
     @property
     def failures(self) -> list[PluginInfo]:
         return [p for p in self.plugins.values() if p.status == "failed"]
+
+
+def _dist_name(ep: metadata.EntryPoint) -> str:
+    return ep.dist.name if ep.dist else ""
 
 
 def discover() -> PluginHost:

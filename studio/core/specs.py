@@ -119,6 +119,11 @@ class ModelSpec:
             raise SpecError(f"{owner}: offers no capability")
         if not (isinstance(self.config, type) and dataclasses.is_dataclass(self.config)):
             raise SpecError(f"{owner}: config must be a dataclass class")
+        required = [f.name for f in dataclasses.fields(self.config)
+                    if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+        if required:
+            raise SpecError(f"{owner}: every config field needs a default (the defaults make a working "
+                            f"model); {', '.join(required)} {'has' if len(required) == 1 else 'have'} none")
         _check_ref(owner, "factory", self.factory)
         _check_ref(owner, "trainer", self.trainer, optional=True)
         _check_ref(owner, "loader", self.loader, optional=True)

@@ -25,7 +25,9 @@ class PluginsDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle("Plugins")
         self.resize(900, 560)
-        self.plugins = sorted(host.plugins.values(), key=lambda p: (p.status != "failed", p.name))
+        # what needs attention first: failures, then allow-list names no plugin has
+        attention = {"failed": 0, "not found": 1}
+        self.plugins = sorted(host.plugins.values(), key=lambda p: (attention.get(p.status, 2), p.name))
 
         intro = QLabel(
             "Plugins are Python packages that add models, panels, datasets and exporters. Install one with "
@@ -51,6 +53,8 @@ class PluginsDialog(QDialog):
                 item = QTableWidgetItem(value)
                 if info.status == "failed":
                     item.setForeground(Qt.red)
+                elif info.status == "not found":
+                    item.setForeground(Qt.darkYellow)
                 self.table.setItem(row, col, item)
 
         self.details = QPlainTextEdit()
@@ -75,7 +79,7 @@ class PluginsDialog(QDialog):
         if not 0 <= row < len(self.plugins):
             return
         info = self.plugins[row]
-        lines = [f"{info.name} {info.version}".strip(), f"module: {info.module}", f"status: {info.summary}"]
+        lines = [f"{info.name} {info.version}".strip(), f"module: {info.module or '-'}", f"status: {info.summary}"]
         if info.error:
             lines += ["", info.error]
         self.details.setPlainText("\n".join(lines))

@@ -56,3 +56,68 @@ def test_unknown_command_exits_with_usage_error():
 def test_listings_run_as_a_program(argv):
     done = subprocess.run([sys.executable, "-m", "studio", *argv], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
+
+
+def test_doctor_checks_the_workspace_last_opened_in_the_app(tmp_path, monkeypatch):
+    import os
+
+    from studio.ui.app import make_qapplication
+    from studio.ui.settings import Settings
+
+    make_qapplication()
+    chosen = tmp_path / "chosen in the app"
+    settings = Settings()  # what the app writes when the user opens a workspace
+    settings.set("workspace", str(chosen))
+    settings.sync()
+    monkeypatch.delenv("STUDIO_WORKSPACE")
+    # XDG_CONFIG_HOME is this test's settings folder; XDG_DATA_HOME keeps a wrong answer out of the real one
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_DATA_HOME": str(tmp_path / "data")}
+    done = subprocess.run([sys.executable, "-m", "studio", "doctor", "--json"], capture_output=True, text=True,
+                          env=env, timeout=120)
+    workspace = json.loads(done.stdout)["workspace"]
+    assert (workspace["path"], workspace["chosen_by"], workspace["usable"]) == (str(chosen), "settings", True)
+
+    monkeypatch.setenv("STUDIO_WORKSPACE", str(tmp_path / "from env"))  # the environment still wins
+    from studio.cli.doctor import _workspace
+
+    assert _workspace(None, [], [])["chosen_by"] == "STUDIO_WORKSPACE"
+
+
+WORKSPACE_KEYS = {"path", "chosen_by", "usable", "schema_version", "counts", "error"}
+
+
+def test_doctor_json_keeps_its_keys_when_things_fail(tmp_path, monkeypatch):
+    from studio.cli import doctor
+
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("x")
+    broken, fine = doctor._workspace(str(not_a_folder), [], []), doctor._workspace(str(tmp_path / "ws"), [], [])
+    assert set(broken) == set(fine) == WORKSPACE_KEYS
+    assert (broken["usable"], broken["schema_version"], broken["counts"]) == (False, None, None)
+    assert fine["error"] is None and fine["chosen_by"] == "--workspace"
+
+    import studio.core.device
+
+    working = doctor._device(None, [], [])
+
+    def no_torch(_requested):
+        raise RuntimeError("torch is broken")
+
+    monkeypatch.setattr(studio.core.device, "pick_device", no_torch)
+    problems = []
+    failed = doctor._device(None, problems, [])
+    assert set(failed) == set(working) == {"name", "description", "cuda_available", "mps_available", "error"}
+    assert failed["cuda_available"] is None and failed["error"] == "torch is broken" and problems
+    assert working["error"] is None
+
+
+def test_doctor_datasets_always_have_available_and_error():
+    from studio.cli.doctor import _datasets
+    from studio.core.plugins import discover
+
+    datasets = _datasets(discover())
+    assert datasets
+    for entry in datasets:
+        assert set(entry) == {"name", "kind", "needs_location", "available", "error"}
+        if entry["needs_location"]:
+            assert entry["available"] is None  # nothing to check until the user names a folder

@@ -1,7 +1,9 @@
 """``studio doctor``: what this machine offers the studio, and what is missing.
 
 ``problems`` are what keep the studio from working (the exit status is then 1);
-``warnings`` are what limits it (no audio output, no display, ...).
+``warnings`` are what limits it (no audio output, no display, ...). Every JSON
+object has the same keys whatever happened (``null`` when a value is unknown),
+as docs/cli.md describes.
 """
 
 from __future__ import annotations
@@ -11,12 +13,12 @@ import platform
 import subprocess
 import sys
 from importlib import metadata
-from typing import Any
+from typing import Any, Optional
 
 from studio import __version__
 from studio.core.plugins import discover
 from studio.core.specs import CONTRACT_VERSION, resolve
-from studio.core.workspace import Workspace, choose_workspace
+from studio.core.workspace import WORKSPACE_VARIABLE, Workspace, choose_workspace
 
 PACKAGES = (
     "torch", "PySide6-Essentials", "pyqtgraph", "numpy", "pillow", "safetensors", "pluggy",
@@ -43,10 +45,13 @@ def diagnose(args) -> dict[str, Any]:
             "loaded": sorted(p.name for p in host.plugins.values() if p.status == "loaded"),
             "failed": sorted(p.name for p in host.failures),
             "skipped": sorted(p.name for p in host.plugins.values() if p.status == "skipped"),
+            "not_found": sorted(p.name for p in host.plugins.values() if p.status == "not found"),
         },
     }
     for name in report["plugins"]["failed"]:
         warnings.append(f"plugin {name} failed to load: see `studio plugins list`")
+    for name in report["plugins"]["not_found"]:
+        warnings.append(f"STUDIO_PLUGINS names {name!r}, but no installed plugin has this name")
     report["problems"] = problems
     report["warnings"] = warnings
     report["ok"] = not problems
@@ -72,7 +77,8 @@ def _device(requested, problems: list, warnings: list) -> dict[str, Any]:
         choice = pick_device(requested)
     except Exception as exc:  # torch missing or broken: report, don't crash the doctor
         problems.append(f"PyTorch cannot be used: {exc}")
-        return {"name": None, "description": None, "error": str(exc)}
+        return {"name": None, "description": None, "cuda_available": None, "mps_available": None,
+                "error": str(exc)}
     if choice.warning:
         warnings.append(choice.warning)
     return {
@@ -80,6 +86,7 @@ def _device(requested, problems: list, warnings: list) -> dict[str, Any]:
         "description": choice.description,
         "cuda_available": torch.cuda.is_available(),
         "mps_available": bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()),
+        "error": None,
     }
 
 
@@ -127,23 +134,38 @@ def _qt_failure(stderr: str) -> str:
     return cause
 
 
+def saved_workspace() -> Optional[str]:
+    """The workspace last opened in the app, from its settings (None without Qt or a choice)."""
+    try:
+        from studio.ui.settings import stored_settings
+    except ImportError:  # Qt missing or broken: the display check says so
+        return None
+    return stored_settings().get("workspace") or None
+
+
 def _workspace(cli_value, problems: list, warnings: list) -> dict[str, Any]:
-    path = choose_workspace(cli_value)
+    """The workspace the app would open, chosen in the same order (see studio.core.workspace)."""
+    saved = saved_workspace()
+    path = choose_workspace(cli_value, saved)
+    if cli_value:
+        chosen_by = "--workspace"
+    elif os.environ.get(WORKSPACE_VARIABLE):
+        chosen_by = WORKSPACE_VARIABLE
+    else:
+        chosen_by = "settings" if saved else "default"
+    entry = {"path": str(path), "chosen_by": chosen_by, "usable": False, "schema_version": None,
+             "counts": None, "error": None}
     try:
         workspace = Workspace.open(path)
     except Exception as exc:
         problems.append(f"workspace {path} cannot be used: {exc}")
-        return {"path": str(path), "usable": False, "error": str(exc)}
+        entry["error"] = str(exc)
+        return entry
     try:
         if workspace.store.recovery_message:
             warnings.append(workspace.store.recovery_message)
-        return {
-            "path": str(path),
-            "usable": True,
-            "schema_version": workspace.store.schema_version,
-            "counts": workspace.store.counts(),
-            "error": None,
-        }
+        entry.update(usable=True, schema_version=workspace.store.schema_version, counts=workspace.store.counts())
+        return entry
     finally:
         workspace.close()
 
@@ -151,7 +173,8 @@ def _workspace(cli_value, problems: list, warnings: list) -> dict[str, Any]:
 def _datasets(host) -> list[dict[str, Any]]:
     found = []
     for spec in sorted(host.registry.dataset_sources.values(), key=lambda s: s.name):
-        entry = {"name": spec.name, "kind": spec.kind, "needs_location": spec.needs_location}
+        entry = {"name": spec.name, "kind": spec.kind, "needs_location": spec.needs_location,
+                 "available": None, "error": None}  # None: the source has no check (a folder you give)
         if spec.available is not None:
             try:
                 entry["available"] = bool(resolve(spec.available)())
@@ -174,13 +197,15 @@ def print_report(report: dict[str, Any]) -> None:
     display = report["display"]
     print(f"Display:   {display['platform'] or display['error']}")
     workspace = report["workspace"]
-    print(f"Workspace: {workspace['path']}" + ("" if workspace["usable"] else f" ({workspace['error']})"))
+    print(f"Workspace: {workspace['path']} (from {workspace['chosen_by']})"
+          + ("" if workspace["usable"] else f": {workspace['error']}"))
     print("Datasets:  " + (", ".join(
-        f"{d['name']}{'' if d.get('available', True) else ' (not installed)'}" for d in report["datasets"]
+        f"{d['name']}{' (not installed)' if d['available'] is False else ''}" for d in report["datasets"]
     ) or "none registered"))
     plugins = report["plugins"]
     print(f"Plugins:   {len(plugins['loaded'])} loaded, {len(plugins['failed'])} failed, "
-          f"{len(plugins['skipped'])} skipped")
+          f"{len(plugins['skipped'])} skipped" + (f", {len(plugins['not_found'])} not found"
+                                                  if plugins["not_found"] else ""))
     for title, lines in (("Problems", report["problems"]), ("Warnings", report["warnings"])):
         if lines:
             print(f"\n{title}:")

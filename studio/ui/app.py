@@ -19,7 +19,7 @@ from studio.ui.bridge import InferenceClient
 from studio.ui.jobs import JobsController
 from studio.ui.main_window import MainWindow
 from studio.ui.panel import PanelContext
-from studio.ui.settings import Settings
+from studio.ui.settings import APPLICATION, ORGANIZATION, Settings
 
 #: If set, the first paint's wall-clock time and the process's memory are written
 #: to this JSON file (benchmarks/startup.py reads it).
@@ -107,8 +107,8 @@ def _load(registry, ref: ModelRef, device: str):
 
 def make_qapplication() -> QApplication:
     app = QApplication.instance() or QApplication(sys.argv[:1])
-    QCoreApplication.setOrganizationName("GenerativeStudio")
-    QCoreApplication.setApplicationName("Generative Studio")
+    QCoreApplication.setOrganizationName(ORGANIZATION)
+    QCoreApplication.setApplicationName(APPLICATION)
     QSettings.setDefaultFormat(QSettings.IniFormat)
     return app
 

@@ -1,4 +1,9 @@
-"""The app's persistent settings, declared once as a typed table over QSettings."""
+"""The app's persistent settings, declared once as a typed table over QSettings.
+
+They live in an INI file (``~/.config/GenerativeStudio/Generative Studio.ini`` on
+Linux and macOS, the roaming AppData folder on Windows); :func:`stored_settings`
+reads the same file without a running application, for the command line.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +20,10 @@ class Setting:
     default: Any
     doc: str
 
+
+#: Where QSettings keeps the file: make_qapplication() sets these on the application.
+ORGANIZATION = "GenerativeStudio"
+APPLICATION = "Generative Studio"
 
 SETTINGS = {
     s.key: s
@@ -52,3 +61,8 @@ class Settings:
 
     def sync(self) -> None:
         self._q.sync()
+
+
+def stored_settings() -> Settings:
+    """The app's settings without a QApplication (``studio doctor`` reads the saved workspace)."""
+    return Settings(QSettings(QSettings.IniFormat, QSettings.UserScope, ORGANIZATION, APPLICATION))

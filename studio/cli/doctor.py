@@ -104,11 +104,13 @@ def _audio(warnings: list) -> dict[str, Any]:
 
 def _display(warnings: list) -> dict[str, Any]:
     """Whether Qt can open its platform here, tried in a child so a failure cannot hurt us."""
+    from studio.ui.display import qt_failure  # Qt-free; the app says the same when it cannot start
+
     probe = "from PySide6.QtGui import QGuiApplication; a = QGuiApplication([]); print(a.platformName())"
     try:
         done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=30)
         usable = done.returncode == 0
-        detail = done.stdout.strip() if usable else _qt_failure(done.stderr)
+        detail = done.stdout.strip() if usable else qt_failure(done.stderr.splitlines())
     except (OSError, subprocess.TimeoutExpired) as exc:
         usable, detail = False, str(exc)
     if not usable:
@@ -121,17 +123,6 @@ def _display(warnings: list) -> dict[str, Any]:
         "DISPLAY": os.environ.get("DISPLAY"),
         "WAYLAND_DISPLAY": os.environ.get("WAYLAND_DISPLAY"),
     }
-
-
-def _qt_failure(stderr: str) -> str:
-    """The telling line of Qt's start-up complaint (its last line lists plugins, not the cause)."""
-    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    cause = next((line for line in lines if "could not connect" in line or "could not load" in line), None)
-    if cause is None:
-        cause = lines[0] if lines else "unknown error"
-    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-        cause += " (no DISPLAY is set: run on a desktop, or with QT_QPA_PLATFORM=offscreen for tests)"
-    return cause
 
 
 def saved_workspace() -> Optional[str]:

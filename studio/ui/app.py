@@ -16,6 +16,7 @@ from studio.core.plugins import PluginHost, StudioContext, discover
 from studio.core.workspace import Workspace, choose_workspace
 from studio.engine.inference import InferenceWorker, ModelRef
 from studio.ui.bridge import InferenceClient
+from studio.ui.display import start_qt_or_exit
 from studio.ui.jobs import JobsController
 from studio.ui.main_window import MainWindow
 from studio.ui.panel import PanelContext
@@ -115,7 +116,7 @@ def make_qapplication() -> QApplication:
 
 def run_gui(args) -> int:
     started = time.time()
-    app = make_qapplication()
+    app = start_qt_or_exit(make_qapplication)  # no display: a clear error, not Qt's abort
     settings = Settings()
     device = args.device or settings.get("device")
     studio = StudioApp(discover(), settings, device)

@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # Set up Generative Studio on this machine; safe to run again (it only does what is missing).
 #
-#   1. System packages, when missing and running as root on Debian/Ubuntu: Qt's xcb,
-#      EGL and font libraries, PortAudio, Xvfb + ImageMagick (screenshots), Fashion-MNIST.
+#   1. System packages, when missing and running as root on Debian/Ubuntu: python3-venv
+#      (a stock Debian python3 cannot make a venv without it), Qt's xcb, EGL and font
+#      libraries, PortAudio, Xvfb + ImageMagick (screenshots), Fashion-MNIST.
 #   2. A virtual environment in .venv.
-#   3. torch==2.13.0 first (a CPU build where the machine has one on disk, the
-#      registry's build elsewhere), then the studio with its dev extras.
+#   3. torch==2.13.0 first (pip takes a local CPU build where pip is configured with
+#      one, e.g. in find-links; otherwise the registry's build, which on Linux is the
+#      CUDA one), then the studio with its dev extras.
 set -euo pipefail
 cd "$(dirname "$0")"
 
 SYSTEM_PACKAGES=(
+    python3-venv
     libxcb-icccm4 libxcb-keysyms1 libxcb-cursor0 libxcb-image0 libxcb-render-util0 libxcb-shape0
     libxcb-randr0 libxcb-xinerama0 libxcb-xkb1 libxkbcommon-x11-0 libegl1 libgl1 libfontconfig1
     libdbus-1-3 fonts-dejavu-core libportaudio2 xvfb imagemagick dataset-fashion-mnist

@@ -1,7 +1,7 @@
 """The main window: five panels from the contract, menus, status bar, persistence."""
 
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QMenu
+from PySide6.QtWidgets import QMenu, QTableWidget
 
 from studio.ui.panel import Panel
 
@@ -68,3 +68,24 @@ def test_choosing_a_device_is_saved_and_reaches_the_inference_thread(studio_app,
     # no GPU here: the inference thread says so and falls back
     qtbot.waitUntil(lambda: "not available" in app.window.device_label.text() or
                     "CUDA" in app.window.device_label.text(), timeout=30000)
+
+
+def test_keyboard_shortcuts_list_menu_actions_and_panel_shortcuts(studio_app, qtbot):
+    from PySide6.QtGui import QKeySequence
+
+    from studio.ui.help import shortcut_rows, shortcuts_dialog
+
+    window = studio_app().window
+    window.panels["piano-roll"].add_shortcut("Ctrl+Shift+M", lambda: None, "Play the phrase")
+    rows = shortcut_rows(window)
+    assert ("Keyboard Shortcuts", "Ctrl+/", "Menus") in rows
+    # the Image Canvas's own QShortcuts, which are not menu actions
+    assert ("Image Canvas shortcut", "Ctrl+Return", "Image Canvas") in rows
+    assert ("Image Canvas shortcut", QKeySequence("Esc").toString(QKeySequence.NativeText), "Image Canvas") in rows
+    assert ("Play the phrase", "Ctrl+Shift+M", "Piano Roll") in rows
+
+    dialog = shortcuts_dialog(window)
+    qtbot.addWidget(dialog)
+    table = dialog.findChild(QTableWidget, "ShortcutTable")
+    shown = {tuple(table.item(r, c).text() for c in range(3)) for r in range(table.rowCount())}
+    assert ("Image Canvas shortcut", "Ctrl+Return", "Image Canvas") in shown

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QStackedLayout, QVBoxLayout, QWidget
 
 from studio.core.registry import Registry
@@ -50,6 +51,14 @@ class Panel(QWidget):
 
     def refresh(self) -> None:
         """The models, checkpoints or workspace changed: update what is offered."""
+
+    def add_shortcut(self, keys: Any, slot: Callable[[], Any], description: str,
+                     parent: Optional[QWidget] = None) -> QShortcut:
+        """A key that works in this panel (or in ``parent``, a part of it), listed with
+        ``description`` in Help ▸ Keyboard Shortcuts."""
+        shortcut = QShortcut(QKeySequence(keys), parent or self, slot)
+        shortcut.setWhatsThis(description)
+        return shortcut
 
 
 class EmptyState(QWidget):

@@ -89,3 +89,45 @@ def test_keyboard_shortcuts_list_menu_actions_and_panel_shortcuts(studio_app, qt
     table = dialog.findChild(QTableWidget, "ShortcutTable")
     shown = {tuple(table.item(r, c).text() for c in range(3)) for r in range(table.rowCount())}
     assert ("Image Canvas shortcut", "Ctrl+Return", "Image Canvas") in shown
+
+
+def test_import_on_a_panel_without_import_lists_the_panels_that_do(studio_app):
+    window = studio_app().window
+    told = []
+    window._tell = lambda title, text: told.append(text)
+    window.show_panel("dream-simulator")
+    window.import_file()
+    text = told[-1]
+    for panel in window.panels.values():
+        if panel.import_filter:
+            assert f"{panel.spec.title}: {panel.import_filter}" in text
+        else:
+            assert panel.spec.title not in text
+    assert "Text Composer: Text (*.txt *.md)" in text
+
+
+def test_device_menu_checks_the_device_in_use_not_only_the_setting(studio_app):
+    app = studio_app(device="cpu")  # as `studio --device cpu`, with "auto" in the settings
+    assert app.settings.get("device") == "auto"
+    assert app.window.findChild(QAction, "Device_cpu").isChecked()
+    assert not app.window.findChild(QAction, "Device_auto").isChecked()
+    app.window.findChild(QAction, "Device_mps").trigger()
+    assert app.device == "mps"  # the next window (another workspace) keeps the choice
+
+
+def test_jobs_dock_is_short_by_default_and_a_saved_layout_wins(studio_app, qtbot):
+    from PySide6.QtCore import Qt
+
+    from studio.ui.main_window import JOBS_DOCK_HEIGHT
+
+    first = studio_app()
+    qtbot.waitExposed(first.window)
+    dock = first.window.jobs_dock
+    assert dock.height() == JOBS_DOCK_HEIGHT and dock.height() < first.window.height() / 4  # was 241 of 820
+    first.window.resizeDocks([dock], [360], Qt.Vertical)
+    qtbot.waitUntil(lambda: dock.height() > 300)
+    first.close()
+    second = studio_app()
+    qtbot.waitExposed(second.window)
+    # offscreen, a restored window comes back a little shorter (no frame); the dock keeps its size
+    assert second.window.jobs_dock.height() > 300

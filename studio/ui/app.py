@@ -71,8 +71,9 @@ class StudioApp:
             inference=self.inference,
             jobs=self.jobs,
         )
-        self.window = MainWindow(self.host, context)
+        self.window = MainWindow(self.host, context, device=self.device)
         self.window.workspace_requested.connect(lambda folder: self.open(Path(folder), remember=True))
+        self.window.device_chosen.connect(self._device_chosen)
         self.inference.device_changed.connect(self.window.set_device_text)
         self.jobs.checkpoints_changed.connect(self.window.refresh_panels)
         self.window.show()
@@ -83,6 +84,9 @@ class StudioApp:
                                                              workspace.store.recovery_message))
         self.host.app_ready(StudioContext(registry, workspace, self.window))
         return True
+
+    def _device_chosen(self, choice: str) -> None:
+        self.device = choice  # a window for another workspace keeps it
 
     def close(self) -> None:
         if self.window is not None:

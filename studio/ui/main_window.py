@@ -25,17 +25,24 @@ from studio.core.specs import PanelSpec, resolve
 from studio.ui.panel import EmptyState, Panel, PanelContext
 from studio.ui.settings import Settings
 
+#: the Jobs dock's height in the default layout, in pixels (room for the header and a few jobs)
+JOBS_DOCK_HEIGHT = 200
+
 
 class MainWindow(QMainWindow):
     #: emitted once, after the first paint (the start-up benchmark listens for it)
     first_painted = Signal()
     #: asked to switch workspace: the app reopens the window on the new folder
     workspace_requested = Signal(str)
+    #: the user chose a compute device in the menu (auto, cuda, mps or cpu)
+    device_chosen = Signal(str)
 
-    def __init__(self, host: PluginHost, context: PanelContext) -> None:
+    def __init__(self, host: PluginHost, context: PanelContext, device: Optional[str] = None) -> None:
         super().__init__()
         self.host = host
         self.context = context
+        #: the device choice in use: --device when given, else the saved setting
+        self.device: str = device or context.settings.get("device")
         self.settings: Settings = context.settings
         self._painted = False
         self.setWindowTitle(f"Generative Studio — {context.workspace.root.name}")
@@ -51,6 +58,8 @@ class MainWindow(QMainWindow):
 
         self.jobs_dock = JobsDock(context, self)
         self.addDockWidget(Qt.BottomDockWidgetArea, self.jobs_dock)
+        # a short dock by default, so the panel has the room (a saved layout, restored below, wins)
+        self.resizeDocks([self.jobs_dock], [JOBS_DOCK_HEIGHT], Qt.Vertical)
 
         self.device_label = QLabel("Device: starting…")
         self.device_label.setObjectName("DeviceLabel")
@@ -151,13 +160,15 @@ class MainWindow(QMainWindow):
         self._action(help_menu, "&About Generative Studio", self.show_about, None, "About")
 
     def _build_device_menu(self, menu) -> None:
-        """Auto / CUDA / MPS / CPU: saved in the settings, applied to the inference thread and new jobs."""
+        """Auto / CUDA / MPS / CPU: saved in the settings, applied to the inference thread and new jobs.
+
+        The checked one is the choice in use (``--device`` wins over the settings)."""
         from PySide6.QtGui import QActionGroup
 
         from studio.core.device import CHOICES
 
         group = QActionGroup(self)
-        current = self.settings.get("device")
+        current = self.device
         for choice in CHOICES:
             action = QAction("Automatic (CUDA, then MPS, then CPU)" if choice == "auto" else choice.upper(), self)
             action.setObjectName(f"Device_{choice}")
@@ -168,7 +179,9 @@ class MainWindow(QMainWindow):
             menu.addAction(action)
 
     def choose_device(self, choice: str) -> None:
+        self.device = choice
         self.settings.set("device", choice)
+        self.device_chosen.emit(choice)
         if self.context.inference is not None:
             self.context.inference.worker.set_device(choice)
         if self.context.jobs is not None:
@@ -194,12 +207,19 @@ class MainWindow(QMainWindow):
     def import_file(self) -> None:
         panel = self.current_panel()
         if panel is None or not panel.import_filter:
-            self._tell("Import", "This panel does not import files. The Latent explorer takes PNGs the "
-                       "studio exported; the Piano roll takes MIDI; the Text composer takes text.")
+            self._tell("Import", self.import_help())
             return
         path, _ = QFileDialog.getOpenFileName(self, f"Import into the {panel.spec.title}", "", panel.import_filter)
         if path:
             panel.import_file(Path(path))
+
+    def import_help(self) -> str:
+        """Which panels import which files, from what each panel declares."""
+        importers = [w for w in self.panels.values() if isinstance(w, Panel) and w.import_filter]
+        if not importers:
+            return "None of the installed panels imports files."
+        listing = "\n".join(f"• {w.spec.title}: {w.import_filter}" for w in importers)
+        return f"This panel does not import files. These panels do:\n{listing}\n\nSwitch to one and import again."
 
     def export(self) -> None:
         panel = self.current_panel()

@@ -1,4 +1,9 @@
-"""Export an artifact with one of the registered exporters, from any panel."""
+"""Export an artifact with one of the registered exporters, from any panel.
+
+An exporter's writer comes from a plugin and may fail in any way; the artist
+then gets a message naming the exporter, and nothing already saved is touched
+(the writers write atomically; a file written but not catalogued is kept).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,12 @@ from typing import Any, Optional
 
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
+from studio.core.errors import UserError
 from studio.core.specs import resolve
+
+
+class ExportError(UserError):
+    """An export failed; the message names the exporter and says what happened to the file."""
 
 
 def export_artifact(parent: QWidget, context, artifact: Any, suggested: str) -> Optional[Path]:
@@ -24,7 +34,7 @@ def export_artifact(parent: QWidget, context, artifact: Any, suggested: str) -> 
     exporter = exporters[filters.index(chosen)] if chosen in filters else exporters[0]
     try:
         path = write_artifact(context, exporter, artifact, Path(path))
-    except OSError as exc:
+    except ExportError as exc:
         QMessageBox.critical(parent, "Export failed", str(exc))
         return None
     context.show_status(f"Exported {path}")
@@ -32,11 +42,29 @@ def export_artifact(parent: QWidget, context, artifact: Any, suggested: str) -> 
 
 
 def write_artifact(context, exporter, artifact: Any, path: Path) -> Path:
-    """Write with ``exporter`` (adding its extension if missing) and record it in the catalogue."""
+    """Write with ``exporter`` (adding its extension if missing) and record it in the catalogue.
+
+    Raises :class:`ExportError` whatever went wrong, in the writer or in the catalogue.
+    """
     if path.suffix.lower() not in exporter.extensions:
         path = path.with_name(path.name + exporter.extensions[0])
-    resolve(exporter.writer)(artifact, path)
+    who = f"The {exporter.title} exporter ({exporter.name}" + (f", plugin {exporter.plugin})" if exporter.plugin
+                                                              else ")")
+    try:
+        resolve(exporter.writer)(artifact, path)
+    except Exception as exc:  # a plugin's writer: any error is its own, not the studio's
+        raise ExportError(f"{who} could not write {path}: {_reason(exc)}") from exc
     params = artifact.params
-    context.workspace.store.add_artifact(artifact.kind, str(path), params, params.get("model"),
-                                         params.get("checkpoint_sha256"))
+    try:
+        context.workspace.store.add_artifact(artifact.kind, str(path), params, params.get("model"),
+                                             params.get("checkpoint_sha256"))
+    except Exception as exc:
+        raise ExportError(f"{who} wrote {path}, and the file is kept, but the workspace catalogue could "
+                          f"not record it: {_reason(exc)}") from exc
     return path
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, (UserError, OSError)):  # messages written for the user
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"

@@ -1,5 +1,7 @@
 """The main window: five panels from the contract, menus, status bar, persistence."""
 
+from pathlib import Path
+
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMenu, QTableWidget
 
@@ -131,3 +133,20 @@ def test_jobs_dock_is_short_by_default_and_a_saved_layout_wins(studio_app, qtbot
     qtbot.waitExposed(second.window)
     # offscreen, a restored window comes back a little shorter (no frame); the dock keeps its size
     assert second.window.jobs_dock.height() > 300
+
+
+def test_app_icon_ships_in_the_package_and_is_the_window_icon(studio_app):
+    import configparser
+
+    from PySide6.QtWidgets import QApplication
+
+    import studio
+    from studio.ui.app import ICON
+
+    window = studio_app().window
+    assert ICON.is_file() and ICON.is_relative_to(Path(studio.__file__).parent)  # so a wheel has it
+    assert not QApplication.windowIcon().isNull() and not window.windowIcon().isNull()
+    entry = configparser.ConfigParser(interpolation=None)
+    entry.read(Path(__file__).parent.parent / "packaging" / "linux" / "generative-studio.desktop")
+    assert entry["Desktop Entry"]["Exec"] == "studio"
+    assert entry["Desktop Entry"]["Icon"] == QApplication.desktopFileName() == "generative-studio"

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Optional
 
 from PySide6.QtCore import QCoreApplication, QSettings, QTimer
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
 
 from studio.core.plugins import PluginHost, StudioContext, discover
@@ -110,11 +111,17 @@ def _load(registry, ref: ModelRef, device: str):
     return load_model(registry, ref.spec, ref.checkpoint, device)
 
 
+#: The app icon, inside the package so a wheel install has it (packaging/linux installs it too).
+ICON = Path(__file__).resolve().parent / "resources" / "studio.svg"
+
+
 def make_qapplication() -> QApplication:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     QCoreApplication.setOrganizationName(ORGANIZATION)
     QCoreApplication.setApplicationName(APPLICATION)
     QSettings.setDefaultFormat(QSettings.IniFormat)
+    app.setWindowIcon(QIcon(str(ICON)))
+    app.setDesktopFileName("generative-studio")  # packaging/linux/generative-studio.desktop
     return app
 
 

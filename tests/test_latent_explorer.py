@@ -121,6 +121,8 @@ def test_the_map_shows_the_validation_set_by_class(explorer, trained_vae):
     assert data.latents.shape == (5000, 2) and data.images.shape == (5000, 16, 16, 1)
     assert [explorer.map.plot.getPlotItem().getAxis(a).labelText for a in ("bottom", "left")] == ["z₁", "z₂"]
     assert explorer.map.class_names == data.class_names and "Trouser" in explorer.map.legend.text()
+    hint = explorer.map.hint  # how to work the map, under the legend
+    assert hint.isVisible() and "double-click" in hint.text() and "Shift/Ctrl-click" in hint.text()
     expected = trained_vae.model.encode(data.images[:10].astype(np.float32) / 255)
     np.testing.assert_allclose(data.latents[:10], expected, atol=1e-4)
 
@@ -218,6 +220,7 @@ def test_mapping_other_data_shows_progress_and_can_be_cancelled(explorer, qtbot)
     choose_data("digits")
     assert explorer.progress.isVisible() and explorer.cancel.isVisible()
     assert explorer.data_map is None and explorer.view.array is None  # the old map is gone
+    assert not explorer.map.hint.isVisible()  # no map to work
     explorer.cancel.click()
     qtbot.waitUntil(lambda: explorer.map.message.isVisible() and "Cancelled" in explorer.map.message.text())
     assert not explorer.progress.isVisible() and explorer.data_map is None

@@ -23,6 +23,9 @@ from studio.ui.widgets.image_view import to_qimage
 
 HOVER_RADIUS_PX = 6
 PREVIEW_PX = 96
+#: the line under the legend that says how to work the map
+HINT = ("Click or drag to decode · double-click a point for its image's own latent · "
+        "Shift/Ctrl-click sets A/B · right-drag or wheel to zoom")
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,11 @@ class LatentMap(QWidget):
         self.legend.setWordWrap(True)
         self.legend.setTextFormat(Qt.RichText)
         self.legend.linkActivated.connect(self._toggle_class)
+        self.hint = QLabel(HINT)
+        self.hint.setObjectName("MapHint")
+        self.hint.setWordWrap(True)
+        self.hint.setStyleSheet("color: #888; font-size: 11px;")
+        self.hint.hide()  # until there is a map to work
         self.preview = _Preview(self)
         self.message = QLabel(self)
         self.message.setObjectName("MapMessage")
@@ -96,6 +104,7 @@ class LatentMap(QWidget):
         self._layout.setContentsMargins(0, 0, 0, 0)
         self._layout.addStretch(1)
         self._layout.addWidget(self.legend)
+        self._layout.addWidget(self.hint)
         self._colours: dict[str, str] = {}
         self._members: dict[str, np.ndarray] = {}  #: indices of each class's points
         self._hidden = np.zeros(0, bool)  #: points of classes switched off in the legend
@@ -147,6 +156,7 @@ class LatentMap(QWidget):
                 plot.add_class(name, points[members], colour)
                 self._colours[name], self._members[name] = colour, members
         self._draw_legend()
+        self.hint.show()
         plot.show_axes(axis_labels)
 
     def clear(self, message: str = "") -> None:
@@ -154,6 +164,7 @@ class LatentMap(QWidget):
             self._plot.clear()
         self._colours, self._members, self._hidden = {}, {}, np.zeros(0, bool)
         self.legend.clear()
+        self.hint.hide()
         self.points, self.images, self.captions, self.hovered = np.zeros((0, 2), np.float32), None, [], None
         self.preview.hide()
         self.show_message(message)

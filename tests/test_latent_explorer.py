@@ -260,6 +260,22 @@ def test_a_vector_from_two_folders_of_images(explorer, qtbot, trained_vae, tmp_p
                                atol=1e-6)
 
 
+def test_exports_are_enlarged_by_whole_pixels_to_the_size_chosen(explorer, monkeypatch, tmp_path):
+    from studio.ui.panels.latent.params import scale_factor
+
+    assert scale_factor((28, 28, 1), 256) == 10 and scale_factor((32, 32, 3), 256) == 8
+    assert scale_factor((16, 16, 1), 0) == 1 and scale_factor((300, 40, 1), 256) == 1
+    assert explorer.export_sizes[256].isChecked()  # the default
+    for side, size in ((0, 16), (512, 512)):
+        explorer.export_sizes[side].trigger()  # Export ▸ Size
+        answer_save_dialog(monkeypatch, tmp_path / f"{side}.png")
+        explorer.export()
+        with Image.open(tmp_path / f"{side}.png") as png:
+            assert png.size == (size, size)
+        params = read_png_params(tmp_path / f"{side}.png")
+        assert params["scale"] == size // 16 and params["latent"] == explorer.current.tolist()
+
+
 def test_walk_and_prior_grid(explorer, qtbot, trained_vae, monkeypatch, tmp_path):
     explorer.map.picked.emit(Pick(0.4, 0.2, "current", None, True))
     explorer.tools.setCurrentWidget(explorer.walk)  # a walk through the chosen point
@@ -352,7 +368,8 @@ def test_export_then_drop_back_restores_the_point_and_the_model(explorer, qtbot,
     answer_save_dialog(monkeypatch, tmp_path / "morph", "Animated GIF (*.gif)")
     explorer.export_what("morph")
     with Image.open(tmp_path / "morph.gif") as gif:
-        assert gif.n_frames == 10
+        assert gif.n_frames == 10 and gif.size == (256, 256)  # each frame enlarged, as the sheet's are
+    assert sheet["scale"] == 16
     answer_save_dialog(monkeypatch, tmp_path / "frame.png")
     explorer.app.window.export()
     frame = explorer.current.copy()

@@ -11,13 +11,21 @@ from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
+from PySide6.QtGui import QActionGroup
 from PySide6.QtWidgets import QMenu, QMessageBox, QToolButton
 
 from studio.core.artifacts import ImageArtifact, ImageSequenceArtifact
 from studio.core.errors import UserError
 from studio.core.imaging import read_png_params
 from studio.ui.export import export_artifact
-from studio.ui.panels.latent.params import changed_since, check_params, find_checkpoint, model_params
+from studio.ui.panels.latent.params import (
+    changed_since,
+    check_params,
+    find_checkpoint,
+    model_params,
+    scale_factor,
+    upscale,
+)
 from studio.ui.panels.latent.work import Endpoint
 
 #: what can be exported: (key, menu text, why not when there is nothing)
@@ -30,6 +38,9 @@ EXPORTS = (
 #: the parameters that say how a single image was made (besides its latent)
 ORIGIN_KEYS = ("mode", "base", "attribute", "strength", "a", "b", "steps", "interpolation", "frame", "centre",
                "direction", "extent", "seed", "side", "index")
+#: export sizes: the long side an image (or each frame) is enlarged to at least, by whole pixels; 0 keeps it
+EXPORT_SIDES = ((0, "Model size"), (256, "At least 256 px"), (512, "At least 512 px"), (1024, "At least 1024 px"))
+DEFAULT_EXPORT_SIDE = 256
 
 
 def _png_paths(mime) -> list[Path]:
@@ -49,6 +60,16 @@ class ExportRestore:
         menu = QMenu(button)
         for what, label, _ in EXPORTS:
             menu.addAction(label, lambda w=what: self.export_clicked(w))
+        menu.addSection("Size (nearest neighbour, sharp pixels)")
+        self.export_side = DEFAULT_EXPORT_SIDE
+        self.export_sizes = {}  #: long side -> its menu action
+        group = QActionGroup(menu)
+        for side, label in EXPORT_SIDES:
+            action = menu.addAction(label, lambda s=side: setattr(self, "export_side", s))
+            action.setCheckable(True)
+            action.setChecked(side == DEFAULT_EXPORT_SIDE)
+            group.addAction(action)
+            self.export_sizes[side] = action
         button.setMenu(menu)
         return button
 
@@ -81,14 +102,20 @@ class ExportRestore:
             params.update(self.origin, latent=self.current.tolist())
             if self.data_map is not None:
                 params["map"] = self.data_map.projection.to_map(self.current).tolist()
-            return ImageArtifact(self.view.array, params)
+            return self._scaled_image(self.view.array, params)
         made = self.made.get(what)
         if made is None:
             return None
         params.update(made["params"])
         if what == "prior":
-            return ImageArtifact(made["picture"], params)
-        return ImageSequenceArtifact(list(made["picture"]), params)
+            return self._scaled_image(made["picture"], params)
+        frames = list(made["picture"])
+        params["scale"] = factor = scale_factor(frames[0].shape, self.export_side)
+        return ImageSequenceArtifact([upscale(frame, factor) for frame in frames], params)
+
+    def _scaled_image(self, pixels: np.ndarray, params: dict[str, Any]) -> ImageArtifact:
+        params["scale"] = factor = scale_factor(pixels.shape, self.export_side)
+        return ImageArtifact(upscale(pixels, factor), params)
 
     # -- restore ----------------------------------------------------------------------------------------
     def dragEnterEvent(self, event) -> None:  # noqa: N802

@@ -3,13 +3,16 @@
 An export's parameters are one flat JSON object (PNG text chunks): which panel
 and model made it (spec, checkpoint path and SHA-256, step), the data of the
 map, the ``mode`` (point, attribute, morph, walk, prior) with that mode's
-settings, and for a single image the ``latent`` decoded. Qt-free.
+settings, and for a single image the ``latent`` decoded; and how much larger than
+the model's images the export was drawn (``scale``). Qt-free.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Optional
+
+import numpy as np
 
 from studio.core.checkpoint import checkpoint_sha256
 from studio.core.errors import UserError
@@ -70,3 +73,17 @@ def changed_since(params: dict[str, Any], checkpoint: str) -> bool:
     """Whether the checkpoint file differs from the one that made the image (retrained in place)."""
     sha = params.get("checkpoint_sha256")
     return bool(sha) and checkpoint_sha256(checkpoint) != sha
+
+
+def scale_factor(shape: tuple[int, ...], side: int) -> int:
+    """The whole-number factor that makes an image of ``shape`` (H, W, ...) at least ``side`` pixels on
+    its long side (1 for ``side`` 0, or an image already that large)."""
+    longest = max(shape[0], shape[1])
+    return max(1, -(-side // longest)) if side and longest else 1
+
+
+def upscale(pixels: np.ndarray, factor: int) -> np.ndarray:
+    """``pixels`` (H, W, ...) enlarged ``factor`` times by nearest neighbour: each pixel a sharp square."""
+    if factor == 1:
+        return pixels
+    return np.repeat(np.repeat(pixels, factor, axis=0), factor, axis=1)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import threading
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -156,6 +157,20 @@ def test_a_click_on_the_map_decodes_that_point(explorer, qtbot, trained_vae):
     assert explorer.map.preview.caption.text() == explorer.data_map.caption(explorer.map.hovered)
 
 
+def flush(qtbot, panel) -> None:
+    """Wait until every request queued on the inference thread so far has run and its callbacks arrived."""
+    done = []
+    panel.context.inference.submit(None, lambda _model, _ctx: None, on_result=done.append)
+    qtbot.waitUntil(lambda: bool(done))
+
+
+def hold_the_worker(panel):
+    """Keep the inference thread busy until the returned event is set (requests queue up behind it)."""
+    gate = threading.Event()
+    panel.context.inference.worker.submit(None, lambda _model, _ctx: gate.wait(10))
+    return gate
+
+
 def test_the_morph_ends_are_the_reconstructions_of_a_and_b(explorer, qtbot, trained_vae):
     data, model = explorer.data_map, trained_vae.model
     first, other = 3, int(np.flatnonzero(data.labels != data.labels[3])[0])
@@ -211,11 +226,15 @@ def test_a_class_vector_moves_a_classifier_towards_that_class(explorer, qtbot, t
     np.testing.assert_allclose(explorer.current, explorer.base + explorer.vectors[data.class_names[target]])
 
 
+def choose_data(panel, name: str) -> None:
+    index = panel.data.findData(name)
+    panel.data.setCurrentIndex(index)
+    panel.data.activated.emit(index)  # as when the artist picks it
+
+
 def test_mapping_other_data_shows_progress_and_can_be_cancelled(explorer, qtbot):
     def choose_data(name):
-        index = explorer.data.findData(name)
-        explorer.data.setCurrentIndex(index)
-        explorer.data.activated.emit(index)  # as when the artist picks it
+        globals()["choose_data"](explorer, name)
 
     choose_data("digits")
     assert explorer.progress.isVisible() and explorer.cancel.isVisible()
@@ -232,19 +251,28 @@ def test_mapping_other_data_shows_progress_and_can_be_cancelled(explorer, qtbot)
     assert not explorer.progress.isVisible() and not explorer.map.message.isVisible()
 
 
-def test_a_vector_from_two_folders_of_images(explorer, qtbot, trained_vae, tmp_path):
-    from studio.core.data.images import load_folder
-
+def make_folders(explorer, tmp_path) -> None:
+    """Two folders of the map's images: T-shirts (without "the attribute") and trousers (with it)."""
     data = explorer.data_map
-    for folder, label in (("plain", 0), ("trousers", 1)):  # T-shirts without, trousers with "the attribute"
+    for folder, label in (("plain", 0), ("trousers", 1)):
         (tmp_path / folder).mkdir()
         for i in np.flatnonzero(data.labels == label)[:12]:
             save_png(data.images[i], tmp_path / folder / f"{i}.png")
-    explorer.tools.setCurrentWidget(explorer.attributes)
     for edit, folder in zip(explorer.attributes.folder_edits, ("plain", "trousers"), strict=True):
         edit.setText(str(tmp_path / folder))
+
+
+def make_folder_vector(explorer, qtbot, tmp_path) -> None:
+    make_folders(explorer, tmp_path)
+    explorer.tools.setCurrentWidget(explorer.attributes)
     explorer.attributes.folders_requested.emit(*(e.text() for e in explorer.attributes.folder_edits))
     qtbot.waitUntil(lambda: "trousers − plain" in explorer.vectors, timeout=20_000)
+
+
+def test_a_vector_from_two_folders_of_images(explorer, qtbot, trained_vae, tmp_path):
+    from studio.core.data.images import load_folder
+
+    make_folder_vector(explorer, qtbot, tmp_path)
     assert explorer.attributes.name() == "trousers − plain"
 
     def mean_latent(folder):
@@ -258,6 +286,52 @@ def test_a_vector_from_two_folders_of_images(explorer, qtbot, trained_vae, tmp_p
     wait_for_new_image(qtbot, explorer, before)
     np.testing.assert_allclose(explorer.current, explorer.base - 0.5 * explorer.vectors["trousers − plain"],
                                atol=1e-6)
+
+
+def test_cancel_stops_both_long_jobs_the_map_and_a_folder_vector(explorer, qtbot, tmp_path):
+    make_folders(explorer, tmp_path)
+    gate = hold_the_worker(explorer)  # both wait their turn, so both are running when Cancel is pressed
+    choose_data(explorer, "digits")
+    explorer.attributes.folders_requested.emit(*(e.text() for e in explorer.attributes.folder_edits))
+    assert explorer.long.running() == ["map", "folders"] and explorer.cancel.isVisible()
+    explorer.cancel.click()
+    gate.set()
+    qtbot.waitUntil(lambda: "Cancelled" in explorer.map.message.text())
+    flush(qtbot, explorer)
+    assert explorer.data_map is None and "trousers − plain" not in explorer.vectors
+    assert not explorer.progress.isVisible() and not explorer.cancel.isVisible()
+
+
+def test_long_work_tracks_each_request_by_name(qtbot):
+    from studio.ui.panels.latent.long_work import LongWork
+
+    class Request:
+        def __init__(self, callbacks):
+            self.callbacks, self.cancelled = callbacks, False
+
+        def cancel(self):
+            self.cancelled = True
+
+    work, made = LongWork(), {}
+    for widget in (work.progress, work.button):
+        qtbot.addWidget(widget)
+
+    def start(what):
+        work.start(what, what.title(), lambda **callbacks: made.setdefault(what, Request(callbacks)),
+                   on_result=lambda _r: None, on_error=lambda *_a: None, on_cancelled=lambda: None)
+
+    start("map")
+    start("folders")
+    assert work.running() == ["map", "folders"] and not work.button.isHidden()
+    made["map"].callbacks["on_step"](1, 4)
+    assert work.progress.maximum() == 4 and work.progress.format() == "Map %p%"
+    made["map"].callbacks["on_result"](None)  # the map is done; the folders' encoding still shows
+    assert work.running() == ["folders"] and not work.progress.isHidden() and not work.button.isHidden()
+    work.button.click()
+    assert made["folders"].cancelled and not made["map"].cancelled
+    assert work.running() == [] and work.progress.isHidden() and work.button.isHidden()
+    made["folders"].callbacks["on_cancelled"]()  # arriving late changes nothing
+    assert work.running() == [] and work.progress.isHidden()
 
 
 def test_exports_are_enlarged_by_whole_pixels_to_the_size_chosen(explorer, monkeypatch, tmp_path):

@@ -18,8 +18,6 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
-    QProgressBar,
-    QPushButton,
     QSplitter,
     QTabWidget,
     QVBoxLayout,
@@ -30,6 +28,7 @@ from studio.core.latent import class_vectors
 from studio.ui.panels.base import ModelPanel
 from studio.ui.panels.latent.data_chooser import DataChooser
 from studio.ui.panels.latent.exchange import ExportRestore
+from studio.ui.panels.latent.long_work import LongWork
 from studio.ui.panels.latent.map_view import LatentMap, Pick
 from studio.ui.panels.latent.tool_actions import ToolActions
 from studio.ui.panels.latent.tools import AttributeTool, MorphTool, PriorTool, WalkTool
@@ -57,7 +56,7 @@ class LatentExplorerPanel(ToolActions, ExportRestore, ModelPanel):
         #: the strips and grid made so far, for export: {"morph": {"params": ..., "picture": ...}, ...}
         self.made: dict[str, dict[str, Any]] = {}
         self._generation = 0
-        self._long_request = None  #: the map's or a folder vector's encoding, which Cancel stops
+        self.long = LongWork()  #: the map's and folder vectors' encodings, which Cancel stops
         self._map_wanted = False
         self._split_seed = 0
         self._stale = {"walk": False, "prior": True}
@@ -69,12 +68,7 @@ class LatentExplorerPanel(ToolActions, ExportRestore, ModelPanel):
         self.picker.changed.connect(self._model_changed)
         self.data = DataChooser(self.context)
         self.data.chosen.connect(self._data_chosen)
-        self.progress = QProgressBar()
-        self.progress.setMaximumWidth(260)
-        self.progress.hide()
-        self.cancel = QPushButton("Cancel")
-        self.cancel.hide()
-        self.cancel.clicked.connect(self._cancel_long)
+        self.progress, self.cancel = self.long.progress, self.long.button
         top = QHBoxLayout()
         top.addWidget(QLabel("Model"))
         top.addWidget(self.picker, 3)
@@ -213,13 +207,12 @@ class LatentExplorerPanel(ToolActions, ExportRestore, ModelPanel):
             return
         self._map_wanted = False
         self.map.show_message(f"Encoding {self.data.currentText()}…")
-        self._busy(f"Loading {self.data.currentText()}")
-        self._long_request = self.submit(
-            "map", map_request(self.context.registry, self.data.argument(), self._split_seed),
-            self._map_loaded, on_step=self._progress, on_error=self._map_failed, on_cancelled=self._map_cancelled)
+        fn = map_request(self.context.registry, self.data.argument(), self._split_seed)
+        self.long.start("map", f"Encoding {self.data.currentText()}",
+                        lambda **callbacks: self.submit("map", fn, **callbacks),
+                        on_result=self._map_loaded, on_error=self._map_failed, on_cancelled=self._map_cancelled)
 
     def _map_loaded(self, data: MapData) -> None:
-        self._busy(None)
         self.data_map = data
         self.map.set_data(data.points, data.labels, data.class_names, data.images,
                           [data.caption(i) for i in range(len(data.latents))], data.projection.labels)
@@ -241,31 +234,13 @@ class LatentExplorerPanel(ToolActions, ExportRestore, ModelPanel):
         self._tool_shown()
 
     def _map_failed(self, message: str, _detail: str = "") -> None:
-        self._busy(None)
         self.map.clear(f"The map could not be made: {message}\n\nChoose other data above.")
 
     def _map_cancelled(self) -> None:
-        self._busy(None)
         self.map.clear("Cancelled. Choose the data above again to make the map.")
 
     def _cancel_long(self) -> None:
-        if self._long_request is not None:
-            self._long_request.cancel()
-            self._long_request = None
-        self._busy(None)
-
-    def _busy(self, text: Optional[str]) -> None:
-        self.progress.setVisible(text is not None)
-        self.cancel.setVisible(text is not None)
-        if text is not None:
-            self.progress.setRange(0, 0)
-            self.progress.setFormat(f"{text} %p%")
-
-    def _progress(self, step: int, total: int, _preview=None) -> None:
-        if total:
-            self.progress.setRange(0, total)
-            self.progress.setValue(step)
-            self.progress.setFormat("Encoding %p%")
+        self.long.cancel_all()
 
     def submit(self, what: str, fn: Callable, on_result: Callable, **callbacks) -> Any:
         """Run ``fn(model, ctx)`` on the inference thread; the newest request of each kind wins,

@@ -36,8 +36,8 @@ EXPORTS = (
     ("prior", "Prior grid…", "Open the Prior grid tab first."),
 )
 #: the parameters that say how a single image was made (besides its latent)
-ORIGIN_KEYS = ("mode", "base", "attribute", "strength", "a", "b", "steps", "interpolation", "frame", "centre",
-               "direction", "extent", "seed", "side", "index")
+ORIGIN_KEYS = ("mode", "base", "attribute", "strength", "vector", "a", "b", "steps", "interpolation", "frame",
+               "centre", "direction", "extent", "seed", "side", "index")
 #: export sizes: the long side an image (or each frame) is enlarged to at least, by whole pixels; 0 keeps it
 EXPORT_SIDES = ((0, "Model size"), (256, "At least 256 px"), (512, "At least 512 px"), (1024, "At least 1024 px"))
 DEFAULT_EXPORT_SIDE = 256

@@ -95,20 +95,17 @@ class ToolActions:
                                 "attribute, B with it (say, neutral faces and smiling faces).")
             return
         name = f"{Path(folder_b).name} − {Path(folder_a).name}"
-        self._busy("Encoding folders")
+        fn = folders_request(folder_a, folder_b)
 
         def done(latents):
-            self._busy(None)
             self.vectors[name] = difference_vector(*latents)
             self.attributes.add_vector(name)
 
         def failed(message, _detail=""):
-            self._busy(None)
             QMessageBox.warning(self, "Attribute vector", message)
 
-        self._long_request = self.submit("folders", folders_request(folder_a, folder_b), done,
-                                         on_step=self._progress, on_error=failed,
-                                         on_cancelled=lambda: self._busy(None))
+        self.long.start("folders", "Encoding folders", lambda **callbacks: self.submit("folders", fn, **callbacks),
+                        on_result=done, on_error=failed, on_cancelled=lambda: None)
 
     # -- walk --------------------------------------------------------------------------------------------------
     def _walk(self) -> None:

@@ -143,8 +143,12 @@ def test_a_click_on_the_map_decodes_that_point(explorer, qtbot, trained_vae):
     viewport_point = explorer.map.scene_point
     qtbot.mousePress(viewport, Qt.LeftButton, pos=viewport_point(0.0, 0.0))  # dragging decodes as it goes
     for step in range(1, 6):
-        qtbot.mouseMove(viewport, viewport_point(-0.3 * step, 0.2 * step))
-        qtbot.wait(10)
+        where = [-0.3 * step, 0.2 * step]
+        qtbot.mouseMove(viewport, viewport_point(*where))
+        qtbot.waitUntil(lambda w=where: explorer.caption.text().startswith("map point")  # before the release
+                        and np.allclose(explorer.current, w, atol=2 * pixel))
+        np.testing.assert_allclose(explorer.view.array, trained_vae.model.decode(explorer.current[None])[0],
+                                   atol=1e-4)
     qtbot.mouseRelease(viewport, Qt.LeftButton, pos=viewport_point(-1.5, 1.0))
     qtbot.waitUntil(lambda: explorer.caption.text().startswith("map point (-1.5"))
     np.testing.assert_allclose(explorer.current, [-1.5, 1.0], atol=2 * pixel)
@@ -169,6 +173,50 @@ def hold_the_worker(panel):
     gate = threading.Event()
     panel.context.inference.worker.submit(None, lambda _model, _ctx: gate.wait(10))
     return gate
+
+
+def test_while_dragging_only_the_newest_decode_runs_and_is_shown(explorer, qtbot, monkeypatch):
+    import studio.ui.panels.latent_explorer as module
+
+    decoded, shown = [], []
+    request = module.decode_request
+    monkeypatch.setattr(module, "decode_request", lambda latents: (
+        lambda model, ctx: (decoded.append(latents.copy()), request(latents)(model, ctx))[1]))
+    original = explorer._shown
+    monkeypatch.setattr(explorer, "_shown", lambda *args: (shown.append(args[2]), original(*args)))
+    gate = hold_the_worker(explorer)
+    for step in range(1, 6):  # a drag faster than the model decodes
+        explorer.map.dragged(QPointF(0.2 * step, -0.1 * step), finished=False)
+    gate.set()
+    flush(qtbot, explorer)
+    np.testing.assert_allclose(np.concatenate(decoded), [[1.0, -0.5]])  # the stale ones never ran
+    assert shown == ["map point (1.00, -0.50)"]
+    np.testing.assert_allclose(explorer.current, [1.0, -0.5])
+
+
+def test_a_late_decode_never_paints_over_a_frame_chosen_after_it(explorer, qtbot, monkeypatch, tmp_path):
+    frames, before = explorer.morph.strip.frames, explorer.current.copy()
+    assert explorer.morph.strip.selected != 3
+    explorer.map.picked.emit(Pick(1.2, -0.7, "current", None, True))  # a click: its decode is on its way
+    np.testing.assert_array_equal(explorer.current, before)  # the view and its latent change together, later
+    explorer.morph.strip.slider.setValue(3)  # scrubbing the morph before the decode arrives
+    flush(qtbot, explorer)  # the click's decode has run and come back
+    assert np.array_equal(explorer.view.array, frames[3])
+    np.testing.assert_allclose(explorer.current, explorer.morph_latents[3], atol=1e-6)
+    assert explorer.caption.text().startswith("morph frame 4 of 10")
+    marker = explorer.map.marker.getData()
+    np.testing.assert_allclose([marker[0][0], marker[1][0]], explorer.morph_latents[3], atol=1e-6)
+
+    answer_save_dialog(monkeypatch, tmp_path / "frame.png")
+    explorer.export()  # the pixels and the parameters are of the same image
+    params = read_png_params(tmp_path / "frame.png")
+    assert params["mode"] == "morph" and params["frame"] == 3
+    assert params["latent"] == explorer.current.tolist()
+    with Image.open(tmp_path / "frame.png") as png:
+        pixels = np.asarray(png)
+    factor = params["scale"]
+    assert factor == 16 and pixels.shape == (256, 256)  # at least 256 px by default, sharp pixels
+    np.testing.assert_array_equal(pixels[::factor, ::factor], to_uint8(frames[3]))
 
 
 def test_the_morph_ends_are_the_reconstructions_of_a_and_b(explorer, qtbot, trained_vae):
@@ -430,10 +478,12 @@ def test_export_then_drop_back_restores_the_point_and_the_model(explorer, qtbot,
 
     drop(explorer, tmp_path / "point.png")
     assert explorer.choice.ref.checkpoint == original
-    np.testing.assert_array_equal(explorer.current, latent)
     qtbot.waitUntil(lambda: explorer.view.array is not None and np.array_equal(to_uint8(explorer.view.array),
                                                                                  to_uint8(image)))
+    np.testing.assert_array_equal(explorer.current, latent)  # with its image, not before
+    np.testing.assert_array_equal(explorer.base, latent)
 
+    qtbot.waitUntil(lambda: "morph" in explorer.made)  # the new map's morph comes after the image
     explorer.morph.strip.slider.setValue(6)  # a morph frame restores its morph too
     answer_save_dialog(monkeypatch, tmp_path / "sheet", "PNG sheet (*.png)")
     explorer.export_what("morph")
@@ -452,7 +502,7 @@ def test_export_then_drop_back_restores_the_point_and_the_model(explorer, qtbot,
     explorer.import_file(tmp_path / "frame.png")  # what File ▸ Import calls
     np.testing.assert_array_equal(explorer.ends["a"].latent, a)
     np.testing.assert_array_equal(explorer.ends["b"].latent, b)
-    np.testing.assert_array_equal(explorer.current, frame)
+    qtbot.waitUntil(lambda: np.array_equal(explorer.current, frame))
     qtbot.waitUntil(lambda: explorer.morph.strip.selected == 6 and explorer.made["morph"]["params"]["a"] == a.tolist())
 
 

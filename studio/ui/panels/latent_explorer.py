@@ -4,7 +4,10 @@ Layout: model and data on top; the map on the left at full height (it is what
 one works on), the decoded image large on the right with the Morph / Attributes
 / Walk / Prior grid tools under it. Every model call (loading and encoding the
 data too) goes through the inference thread; results for a model or map that
-has since been replaced are dropped (``_generation``). The tools' work lives in
+has since been replaced are dropped (``_generation``). What the big view shows
+(``current``, ``origin``, the image and its caption) changes only together, when
+a decode arrives or a decoded frame is chosen; a decode overtaken by a later
+choice is dropped (``_shown_serial``). The tools' work lives in
 :mod:`~studio.ui.panels.latent.tool_actions`, export and restore in
 :mod:`~studio.ui.panels.latent.exchange`.
 """
@@ -46,8 +49,8 @@ class LatentExplorerPanel(ToolActions, ExportRestore, ModelPanel):
     def build_content(self) -> QWidget:
         self.choice: Optional[ModelChoice] = None
         self.data_map: Optional[MapData] = None
-        self.current: Optional[np.ndarray] = None  #: the latent shown in the big view
-        self.origin: dict[str, Any] = {}  #: how it was made: mode and settings, for export
+        self.current: Optional[np.ndarray] = None  #: the latent of the image in the big view
+        self.origin: dict[str, Any] = {}  #: how that image was made: mode and settings, for export
         self.base: Optional[np.ndarray] = None  #: the chosen point: where attributes and walks start
         self.base_caption = ""
         self.ends: dict[str, Optional[Endpoint]] = {"a": None, "b": None}
@@ -56,6 +59,8 @@ class LatentExplorerPanel(ToolActions, ExportRestore, ModelPanel):
         #: the strips and grid made so far, for export: {"morph": {"params": ..., "picture": ...}, ...}
         self.made: dict[str, dict[str, Any]] = {}
         self._generation = 0
+        self._shown_serial = 0  #: bumped by every change of the big view; a decode for an older one is dropped
+        self._decoding = None  #: the decode request for the big view, if one is on its way
         self.long = LongWork()  #: the map's and folder vectors' encodings, which Cancel stops
         self._map_wanted = False
         self._split_seed = 0
@@ -175,6 +180,7 @@ class LatentExplorerPanel(ToolActions, ExportRestore, ModelPanel):
         self._load_map_when_visible()
 
     def _reset(self) -> None:
+        self._shown_serial += 1
         self.data_map = self.current = self.base = None
         self.origin, self.vectors, self.ends = {}, {}, {"a": None, "b": None}
         self.morph_latents = self.walk_latents = self.prior_latents = self.prior_images = None
@@ -222,7 +228,7 @@ class LatentExplorerPanel(ToolActions, ExportRestore, ModelPanel):
         self.attributes.set_vectors(list(self.vectors), keep=self._pending.pop("attribute", None))
         explained = None if data.principal is None else data.principal.explained
         self.walk.set_directions(data.latents.shape[1], explained)
-        if self.current is None:
+        if self.current is None and self._decoding is None:  # nothing chosen yet (nor restored, on its way)
             self._choose(data.latents[0], data.caption(0))
         for role, index in (("a", 0), ("b", _other_class(data))):
             if self.ends[role] is None:
@@ -288,21 +294,42 @@ class LatentExplorerPanel(ToolActions, ExportRestore, ModelPanel):
             self._walk()
 
     def show_latent(self, latent: np.ndarray, caption: str, origin: dict[str, Any]) -> None:
-        """Decode ``latent`` into the big view (while dragging only the newest request runs)."""
+        """Decode ``latent`` into the big view (while dragging only the newest request runs). The
+        latent and origin become ``current`` and ``origin`` with the image, when it arrives."""
         latent = np.asarray(latent, np.float32)
-        self.current, self.origin = latent, origin
-        self._mark_current()
-        self.submit("decode", decode_request(latent[None]), lambda images: self._shown(images[0], caption))
+        serial = self._next_shown()
 
-    def _shown(self, image: np.ndarray, caption: str) -> None:
-        self.view.set_image(image)
-        self.caption.setText(caption)
+        def arrived(images) -> None:
+            if serial == self._shown_serial:  # else something newer was chosen meanwhile
+                self._decoding = None
+                self._shown(latent, images[0], caption, origin)
+
+        def failed(message: str, detail: str = "") -> None:
+            if serial == self._shown_serial:
+                self._decoding = None
+            self._failed(message, detail)
+
+        self._decoding = self.submit("decode", decode_request(latent[None]), arrived, on_error=failed)
 
     def _show_frame(self, latent: np.ndarray, image: np.ndarray, caption: str, origin: dict[str, Any]) -> None:
-        """Show an already decoded frame (of a strip or grid) in the big view."""
-        self.current, self.origin = np.asarray(latent, np.float32), origin
+        """Show an already decoded frame (of a strip or grid) in the big view; a decode still on its
+        way is stopped, so it cannot paint over the frame."""
+        self._next_shown()
+        self._shown(np.asarray(latent, np.float32), image, caption, origin)
+
+    def _next_shown(self) -> int:
+        """A new serial for the big view, stopping the decode for the previous one."""
+        if self._decoding is not None:
+            self._decoding.cancel()
+            self._decoding = None
+        self._shown_serial += 1
+        return self._shown_serial
+
+    def _shown(self, latent: np.ndarray, image: np.ndarray, caption: str, origin: dict[str, Any]) -> None:
+        self.current, self.origin = latent, origin
         self._mark_current()
-        self._shown(image, caption)
+        self.view.set_image(image)
+        self.caption.setText(caption)
 
     def _mark_current(self) -> None:
         if self.data_map is not None and self.current is not None:

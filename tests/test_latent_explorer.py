@@ -382,6 +382,79 @@ def test_long_work_tracks_each_request_by_name(qtbot):
     assert work.running() == [] and work.progress.isHidden()
 
 
+def test_folder_vectors_stay_when_the_data_changes_but_not_with_another_model(explorer, qtbot, trained_vae,
+                                                                              tmp_path):
+    make_folder_vector(explorer, qtbot, tmp_path)
+    vector = explorer.vectors["trousers − plain"].copy()
+    choose_data(explorer, "digits")
+    qtbot.waitUntil(lambda: explorer.data_map is not None, timeout=30_000)
+    assert "Trouser" not in explorer.vectors and "3" in explorer.vectors  # the new map's classes
+    np.testing.assert_array_equal(explorer.vectors["trousers − plain"], vector)
+    combo = explorer.attributes.vector
+    assert "trousers − plain" in [combo.itemText(i) for i in range(combo.count())]
+
+    other = add_checkpoint(explorer.app, trained_vae, "vae-other", step=STEPS + 1)
+    explorer.refresh()
+    assert explorer.picker.select(other)
+    qtbot.waitUntil(lambda: explorer.data_map is not None, timeout=30_000)
+    assert "trousers − plain" not in explorer.vectors  # another model's latents: the vector means nothing
+
+
+def test_an_attribute_export_restores_its_vector_a_class_or_a_folder_one(explorer, qtbot, trained_vae,
+                                                                         monkeypatch, tmp_path):
+    warnings = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda parent, title, text: warnings.append(text))
+    explorer.tools.setCurrentWidget(explorer.attributes)
+    explorer.attributes.vector.setCurrentText("Trouser")
+    before = explorer.view.array.copy()
+    explorer.attributes.slider.setValue(100)
+    wait_for_new_image(qtbot, explorer, before)
+    class_latent, class_base = explorer.current.copy(), explorer.base.copy()
+    answer_save_dialog(monkeypatch, tmp_path / "class.png")
+    explorer.export()
+
+    name = "trousers − plain"
+    make_folder_vector(explorer, qtbot, tmp_path)
+    before = explorer.view.array.copy()
+    explorer.attributes.slider.setValue(-50)
+    qtbot.waitUntil(lambda: explorer.origin.get("strength") == -0.5 and explorer.origin["attribute"] == name)
+    folder_latent, vector = explorer.current.copy(), explorer.vectors[name].copy()
+    answer_save_dialog(monkeypatch, tmp_path / "folder.png")
+    explorer.export()
+    params = read_png_params(tmp_path / "folder.png")
+    np.testing.assert_allclose(params["vector"], vector)  # the vector travels in the file
+
+    other = add_checkpoint(explorer.app, trained_vae, "vae-other", step=STEPS + 1)
+    explorer.refresh()
+    assert explorer.picker.select(other)
+    qtbot.waitUntil(lambda: explorer.data_map is not None, timeout=30_000)
+    assert name not in explorer.vectors
+
+    drop(explorer, tmp_path / "folder.png")  # back to the first model, whose map is made again
+    qtbot.waitUntil(lambda: explorer.data_map is not None and explorer.current is not None
+                    and np.array_equal(explorer.current, folder_latent), timeout=30_000)
+    assert explorer.attributes.name() == name and explorer.attributes.strength() == -0.5
+    np.testing.assert_allclose(explorer.vectors[name], vector)
+    assert "Trouser" in explorer.vectors and explorer.tools.currentWidget() is explorer.attributes
+    explorer.attributes.slider.setValue(-100)  # going on with the restored vector
+    qtbot.waitUntil(lambda: explorer.origin.get("strength") == -1.0)
+    np.testing.assert_allclose(explorer.current, explorer.base - vector, atol=1e-6)
+
+    drop(explorer, tmp_path / "class.png")
+    qtbot.waitUntil(lambda: np.array_equal(explorer.current, class_latent))
+    assert explorer.attributes.name() == "Trouser" and explorer.attributes.strength() == 1.0
+    np.testing.assert_array_equal(explorer.base, class_base)
+    assert warnings == []
+
+    params.pop("vector")  # from before vectors travelled, and a vector this studio never made
+    params["attribute"] = "smiling − neutral"
+    save_png(np.zeros((8, 8, 1), np.float32), tmp_path / "old.png", params)
+    drop(explorer, tmp_path / "old.png")
+    assert "“smiling − neutral” is not known here" in warnings[-1]
+    assert explorer.attributes.strength() == 0.0
+    qtbot.waitUntil(lambda: np.array_equal(explorer.current, folder_latent))  # the image itself is restored
+
+
 def test_exports_are_enlarged_by_whole_pixels_to_the_size_chosen(explorer, monkeypatch, tmp_path):
     from studio.ui.panels.latent.params import scale_factor
 

@@ -54,7 +54,8 @@ class LatentExplorerPanel(ToolActions, ExportRestore, ModelPanel):
         self.base: Optional[np.ndarray] = None  #: the chosen point: where attributes and walks start
         self.base_caption = ""
         self.ends: dict[str, Optional[Endpoint]] = {"a": None, "b": None}
-        self.vectors: dict[str, np.ndarray] = {}
+        self.vectors: dict[str, np.ndarray] = {}  #: the map's class vectors, then folder (and restored) ones
+        self._class_vectors: set[str] = set()  #: which of ``vectors`` the map's labels made
         self.morph_latents = self.walk_latents = self.prior_latents = self.prior_images = None
         #: the strips and grid made so far, for export: {"morph": {"params": ..., "picture": ...}, ...}
         self.made: dict[str, dict[str, Any]] = {}
@@ -154,7 +155,7 @@ class LatentExplorerPanel(ToolActions, ExportRestore, ModelPanel):
         self._generation += 1
         self._cancel_long()
         self.choice = choice
-        self._reset()
+        self._reset(keep_vectors=False)
         if choice is None:
             return
         job = training_job(choice.ref.checkpoint)
@@ -179,10 +180,14 @@ class LatentExplorerPanel(ToolActions, ExportRestore, ModelPanel):
         self._map_wanted = True
         self._load_map_when_visible()
 
-    def _reset(self) -> None:
+    def _reset(self, keep_vectors: bool) -> None:
+        """Forget the map and what was made from it; ``keep_vectors`` keeps the folder vectors
+        (they belong to the model, not to the map's data)."""
         self._shown_serial += 1
         self.data_map = self.current = self.base = None
-        self.origin, self.vectors, self.ends = {}, {}, {"a": None, "b": None}
+        self.vectors = {k: v for k, v in self.vectors.items() if k not in self._class_vectors} if keep_vectors else {}
+        self._class_vectors = set()
+        self.origin, self.ends = {}, {"a": None, "b": None}
         self.morph_latents = self.walk_latents = self.prior_latents = self.prior_images = None
         self.made, self._pending = {}, {}
         self._stale = {"walk": False, "prior": True}
@@ -194,13 +199,13 @@ class LatentExplorerPanel(ToolActions, ExportRestore, ModelPanel):
         self.morph.strip.clear()
         self.walk.strip.clear()
         self.prior.show_grid(None)
-        self.attributes.set_vectors([])
+        self.attributes.set_vectors(list(self.vectors))
 
     def _data_chosen(self, argument: str) -> None:
         if self.choice is not None and (self.data_map is None or self.data_map.argument != argument):
             self._generation += 1
             self._cancel_long()
-            self._reset()
+            self._reset(keep_vectors=True)
             self._map_wanted = True
             self._load_map_when_visible()
 
@@ -222,10 +227,16 @@ class LatentExplorerPanel(ToolActions, ExportRestore, ModelPanel):
         self.data_map = data
         self.map.set_data(data.points, data.labels, data.class_names, data.images,
                           [data.caption(i) for i in range(len(data.latents))], data.projection.labels)
+        vectors = {}
         if data.labels is not None and data.class_names:
-            self.vectors = {data.class_names[c]: v for c, v in class_vectors(data.latents, data.labels).items()
-                            if c < len(data.class_names)}
-        self.attributes.set_vectors(list(self.vectors), keep=self._pending.pop("attribute", None))
+            vectors = {data.class_names[c]: v for c, v in class_vectors(data.latents, data.labels).items()
+                       if c < len(data.class_names)}
+        self._class_vectors = set(vectors)
+        for name, vector in self.vectors.items():  # folder vectors stay; a class's own vector wins its name
+            vectors.setdefault(name, vector)
+        self.vectors = vectors
+        self.attributes.set_vectors(list(self.vectors), keep=self._pending.get("attribute"))
+        self._check_restored_attribute()
         explained = None if data.principal is None else data.principal.explained
         self.walk.set_directions(data.latents.shape[1], explained)
         if self.current is None and self._decoding is None:  # nothing chosen yet (nor restored, on its way)

@@ -183,12 +183,27 @@ class ExportRestore:
         elif mode == "attribute":
             self._set_base(np.asarray(params["base"], np.float32), caption)
             self.attributes.set_strength(float(params["strength"]))
-            if self.data_map is None:
-                self._pending["attribute"] = params["attribute"]
-            else:
-                self.attributes.set_vectors(list(self.vectors), keep=params["attribute"])
+            name, saved = params["attribute"], params.get("vector")
+            if saved is not None and name not in self._class_vectors:  # a folder vector: it came in the file
+                self.vectors[name] = np.asarray(saved, np.float32)
+            self._pending["attribute"] = name
+            self.attributes.set_vectors(list(self.vectors), keep=name)
+            if self.data_map is not None:  # else the map's class vectors are still to come
+                self._check_restored_attribute()
             self.tools.setCurrentWidget(self.attributes)
         if latent is not None:
             if mode in ("point", "morph"):
                 self._set_base(latent, caption)
             self.show_latent(latent, caption, {k: params[k] for k in ORIGIN_KEYS if k in params})
+
+    def _check_restored_attribute(self) -> None:
+        """Once the map's vectors are known: a restored attribute vector that is not among them
+        (an export from before vectors travelled in the file) is explained, and its strength reset."""
+        name = self._pending.pop("attribute", None)
+        if name is None or name in self.vectors:
+            return
+        self.attributes.set_strength(0.0)
+        QMessageBox.warning(self, "Restore from an image",
+                            f"The image is restored, but its attribute vector “{name}” is not known here (a "
+                            "vector made from two folders that the file does not carry, or a class of other "
+                            "data), so the strength is back to 0. Make the vector again to go on with it.")

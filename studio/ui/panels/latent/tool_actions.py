@@ -85,8 +85,11 @@ class ToolActions:
         name, strength = self.attributes.name(), self.attributes.strength()
         if self.base is None or name not in self.vectors:
             return
-        latent = self.base + strength * self.vectors[name]
-        origin = {"mode": "attribute", "base": self.base.tolist(), "attribute": name, "strength": strength}
+        vector = self.vectors[name]
+        latent = self.base + strength * vector
+        # the vector travels with the export: a folder vector exists nowhere else
+        origin = {"mode": "attribute", "base": self.base.tolist(), "attribute": name, "strength": strength,
+                  "vector": vector.tolist()}
         self.show_latent(latent, f"{self.base_caption} {strength:+.2f} × “{name}”", origin)
 
     def _folder_vector(self, folder_a: str, folder_b: str) -> None:
@@ -99,6 +102,7 @@ class ToolActions:
 
         def done(latents):
             self.vectors[name] = difference_vector(*latents)
+            self._class_vectors.discard(name)
             self.attributes.add_vector(name)
 
         def failed(message, _detail=""):

@@ -455,6 +455,40 @@ def test_an_attribute_export_restores_its_vector_a_class_or_a_folder_one(explore
     qtbot.waitUntil(lambda: np.array_equal(explorer.current, folder_latent))  # the image itself is restored
 
 
+def test_a_walk_export_restores_the_walk(explorer, qtbot, monkeypatch, tmp_path):
+    explorer.map.picked.emit(Pick(0.4, 0.2, "current", None, True))
+    explorer.tools.setCurrentWidget(explorer.walk)
+    explorer.walk.direction.setCurrentIndex(explorer.walk.direction.findData("z1"))
+    explorer.walk.extent.setValue(1.5)
+    explorer.walk.steps.setValue(7)
+    wanted = {"mode": "walk", "centre": [0.4000000059604645, 0.20000000298023224], "direction": "z1",
+              "extent": 1.5, "steps": 7}
+    qtbot.waitUntil(lambda: explorer.made.get("walk", {}).get("params") == wanted)
+    explorer.walk.strip.slider.setValue(2)
+    frame = explorer.current.copy()
+    answer_save_dialog(monkeypatch, tmp_path / "walk", "PNG sheet (*.png)")
+    explorer.export_what("walk")
+    answer_save_dialog(monkeypatch, tmp_path / "frame.png")
+    explorer.export()
+
+    explorer.map.picked.emit(Pick(-1.0, 1.0, "current", None, True))  # another walk elsewhere
+    explorer.walk.direction.setCurrentIndex(explorer.walk.direction.findData("z2"))
+    explorer.walk.steps.setValue(11)
+    qtbot.waitUntil(lambda: explorer.made["walk"]["params"]["steps"] == 11)
+    explorer.tools.setCurrentWidget(explorer.morph)
+
+    explorer.import_file(tmp_path / "walk.png")
+    assert explorer.tools.currentWidget() is explorer.walk
+    qtbot.waitUntil(lambda: explorer.made["walk"]["params"] == wanted)
+    np.testing.assert_allclose(explorer.base, [0.4, 0.2], atol=1e-7)
+    assert explorer.walk.settings() == {"direction": "z1", "extent": 1.5, "steps": 7}
+
+    explorer.import_file(tmp_path / "frame.png")
+    qtbot.waitUntil(lambda: np.array_equal(explorer.current, frame) and explorer.walk.strip.selected == 2)
+    assert explorer.origin["mode"] == "walk" and explorer.origin["frame"] == 2
+    assert explorer.caption.text() == "restored from frame.png"
+
+
 def test_exports_are_enlarged_by_whole_pixels_to_the_size_chosen(explorer, monkeypatch, tmp_path):
     from studio.ui.panels.latent.params import scale_factor
 
@@ -491,7 +525,19 @@ def test_walk_and_prior_grid(explorer, qtbot, trained_vae, monkeypatch, tmp_path
     qtbot.waitUntil(lambda: explorer.made["prior"]["params"]["seed"] == 7)
     assert not np.array_equal(explorer.prior.grid.array, first)
     explorer.prior.cell_chosen.emit(3)  # clicking a sample makes it the current point
-    np.testing.assert_allclose(explorer.current, trained_vae.model.sample_prior(64, seed=7)[3])
+    sample = trained_vae.model.sample_prior(64, seed=7)[3]
+    np.testing.assert_allclose(explorer.current, sample)
+    np.testing.assert_allclose(explorer.base, sample)
+
+    answer_save_dialog(monkeypatch, tmp_path / "sample.png")
+    explorer.export()  # one sample, then another point; restoring it makes it the chosen point again
+    explorer.map.picked.emit(Pick(-0.5, 0.5, "current", None, True))
+    qtbot.waitUntil(lambda: explorer.caption.text().startswith("map point (-0.50"))
+    explorer.import_file(tmp_path / "sample.png")
+    qtbot.waitUntil(lambda: explorer.caption.text().startswith("restored from sample.png"))
+    np.testing.assert_allclose(explorer.current, sample)
+    np.testing.assert_allclose(explorer.base, sample)
+    assert explorer.origin["mode"] == "prior" and explorer.origin["index"] == 3
 
     answer_save_dialog(monkeypatch, tmp_path / "grid.png")
     explorer.export_what("prior")

@@ -192,7 +192,7 @@ class ExportRestore:
                 self._check_restored_attribute()
             self.tools.setCurrentWidget(self.attributes)
         if latent is not None:
-            if mode in ("point", "morph"):
+            if mode in ("point", "morph", "prior"):
                 self._set_base(latent, caption)
             self.show_latent(latent, caption, {k: params[k] for k in ORIGIN_KEYS if k in params})
 

@@ -1,5 +1,6 @@
 """The inference thread: results on the GUI thread, cancel, newest wins, memory, errors."""
 
+import os
 import threading
 import time
 
@@ -140,3 +141,72 @@ def test_a_failing_load_is_an_error_not_a_dead_worker():
         assert errors == ["The checkpoint is damaged."]
     finally:
         worker.stop()
+
+
+def test_the_cpu_allocators_out_of_memory_is_recognised(worker):
+    import torch
+
+    class Greedy(torch.nn.Module):
+        def forward(self, x):
+            return torch.empty(2**50)  # 4 PiB: the real "DefaultCPUAllocator: can't allocate memory"
+
+    errors, done = [], threading.Event()
+    worker.submit(ModelRef("m", "0"), lambda m, c: Greedy()(None),
+                  callbacks=Callbacks(on_error=lambda msg, detail: errors.append((msg, detail))))
+    worker.submit(ModelRef("m", "0"), lambda m, c: (_ for _ in ()).throw(torch.OutOfMemoryError("no room")),
+                  callbacks=Callbacks(on_error=lambda msg, detail: errors.append((msg, detail))))
+    worker.submit(None, lambda m, c: done.set())
+    wait(done)
+    assert "can't allocate memory" in errors[0][1]
+    for message, _detail in errors:
+        assert message.startswith("Out of memory on cpu running m.") and "unloaded" in message
+    assert worker.loaded == []
+
+
+def test_the_worker_thread_uses_a_share_of_the_cores():
+    import torch
+
+    from studio.engine.inference import inference_threads
+
+    seen, done = [], threading.Event()
+    w = InferenceWorker(lambda ref, device: None, device="cpu").start()
+    try:
+        w.submit(None, lambda m, c: (seen.append(torch.get_num_threads()), done.set()))
+        wait(done)
+    finally:
+        w.stop()
+    assert seen == [inference_threads()] and 1 <= inference_threads() <= max(1, (os.cpu_count() or 1) // 2)
+
+
+def test_relay_wakes_the_gui_once_for_a_burst_and_keeps_the_order(qtbot):
+    from studio.ui.bridge import GuiRelay
+
+    relay = GuiRelay()
+    wakes, got = [], []
+    relay._wake.connect(lambda: wakes.append(1))
+    thread = threading.Thread(target=lambda: [relay.call(got.append, i) for i in range(2000)])
+    thread.start()
+    thread.join()
+    qtbot.waitUntil(lambda: len(got) == 2000)
+    assert got == list(range(2000))
+    assert len(wakes) < 50  # not one Qt event per call
+
+    time.sleep(0.05)  # after a quiet spell a single call is delivered at once
+    started = time.monotonic()
+    threading.Thread(target=lambda: relay.call(got.append, "late")).start()
+    qtbot.waitUntil(lambda: got[-1] == "late")
+    assert time.monotonic() - started < 0.5
+
+
+def test_a_failing_relayed_call_does_not_hold_back_the_next(qtbot, monkeypatch):
+    import sys
+
+    from studio.ui.bridge import GuiRelay
+
+    relay = GuiRelay()
+    reported, got = [], []
+    monkeypatch.setattr(sys, "excepthook", lambda *exc: reported.append(exc[0]))
+    relay.call(lambda: 1 / 0)
+    relay.call(got.append, "after")
+    qtbot.waitUntil(lambda: got == ["after"])
+    assert reported == [ZeroDivisionError]

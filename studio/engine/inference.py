@@ -9,8 +9,10 @@ thread*: the UI's bridge turns them into Qt signals. Nothing here imports Qt.
 - A request with a ``key`` replaces any queued request with the same key, so
   while a slider is dragged only the newest position is computed.
 - Loaded models are kept in a least-recently-used cache under a memory budget.
-- An out-of-memory error unloads models, reports a clear message and leaves the
-  worker running.
+- An out-of-memory error (CUDA's, or the CPU allocator's) unloads models,
+  frees the memory, reports a clear message and leaves the worker running.
+- The worker runs torch with :func:`inference_threads` intra-op threads: its
+  requests are small and interactive, and the GUI (and jobs) need cores too.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from __future__ import annotations
 import collections
 import gc
 import itertools
+import os
+import sys
 import threading
 import traceback
 from collections.abc import Callable
@@ -48,7 +52,7 @@ class Callbacks:
     on_cancelled: Optional[Callable[[], None]] = None
 
 
-@dataclass
+@dataclass(slots=True)
 class Request:
     id: int
     model: Optional[ModelRef]
@@ -170,6 +174,7 @@ class InferenceWorker:
     # -- the thread ---------------------------------------------------------------
     def _run(self) -> None:
         self._switch_device(self._requested_device)
+        use_inference_threads()
         while True:
             with self._cond:
                 while not self._queue and not self._stopping:
@@ -201,6 +206,7 @@ class InferenceWorker:
         if request.cancelled.is_set():
             _call(cb.on_cancelled)
             return
+        error = None
         try:
             model = self._model(request.model) if request.model else None
             ctx = RequestContext(request, self.device or "cpu")
@@ -208,14 +214,22 @@ class InferenceWorker:
             result = request.fn(model, ctx)
         except Cancelled:
             _call(cb.on_cancelled)
+            return
         except Exception as exc:
-            message, detail = self._describe(exc, request)
-            _call(cb.on_error, message, detail)
-        else:
+            # only text leaves this block: the exception's traceback holds the frames that hold the tensors
+            error = (self._describe(exc, request), _is_out_of_memory(exc))
+        if error is None:
             if request.cancelled.is_set():
                 _call(cb.on_cancelled)
             else:
                 _call(cb.on_result, result)
+            return
+        (message, detail), out_of_memory = error
+        if out_of_memory:
+            model = ctx = None
+            self._models.clear()
+            _free_memory()
+        _call(cb.on_error, message, detail)
 
     def _model(self, ref: ModelRef) -> Any:
         if ref in self._models:
@@ -231,11 +245,10 @@ class InferenceWorker:
     def _describe(self, exc: Exception, request: Request) -> tuple[str, str]:
         detail = traceback.format_exc()
         if _is_out_of_memory(exc):
-            self._models.clear()
-            _free_memory()
             what = f" running {request.model.spec}" if request.model else ""
+            advice = "" if (self.device or "cpu") == "cpu" else ", or switch to the CPU"
             return (f"Out of memory on {self.device}{what}. Loaded models were unloaded; try fewer or "
-                    "smaller images, or switch to the CPU.", detail)
+                    f"smaller images{advice}.", detail)
         if isinstance(exc, UserError):
             return str(exc), detail
         return f"Unexpected error: {type(exc).__name__}: {exc}", detail
@@ -261,18 +274,46 @@ def _model_bytes(model: Any) -> int:
         return 0
 
 
+#: How out-of-memory errors read: CUDA's and MPS's, and the CPU allocator's
+#: ("DefaultCPUAllocator: can't allocate memory ... (Cannot allocate memory)").
+_OUT_OF_MEMORY_TEXT = ("out of memory", "can't allocate memory", "cannot allocate memory")
+
+
 def _is_out_of_memory(exc: Exception) -> bool:
     if isinstance(exc, MemoryError):
         return True
-    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+    torch = sys.modules.get("torch")
+    oom_type = getattr(torch, "OutOfMemoryError", None) if torch else None
+    if oom_type is not None and isinstance(exc, oom_type):
+        return True
+    return isinstance(exc, RuntimeError) and any(t in str(exc).lower() for t in _OUT_OF_MEMORY_TEXT)
 
 
 def _free_memory() -> None:
+    """Collect what the failed request left (call outside the ``except`` block), then give
+    the cached GPU memory back."""
     gc.collect()
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def inference_threads() -> int:
+    """Torch intra-op threads for the inference thread: half the cores this process may use, at
+    least one. Its requests (a decode, a sampling step) are too small to gain from many threads,
+    whose wake-ups cost more than they save, and the GUI and training jobs need cores too."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, cores // 2)
+
+
+def use_inference_threads() -> None:
+    """Give torch :func:`inference_threads` threads in the calling thread (OpenMP's setting is
+    per thread, so call it in the thread that runs the models; a benchmark's direct calls too)."""
     try:
         import torch
-
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
     except ImportError:
-        pass
+        return
+    torch.set_num_threads(inference_threads())

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import collections
+import functools
+import sys
+import threading
+import time
 from collections.abc import Callable
 from typing import Any, Optional
 
-from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
 
 from studio.engine.inference import Callbacks, InferenceWorker, ModelRef, Request, RequestContext
 
@@ -18,31 +22,66 @@ class GuiRelay(QObject):
     Python queue, in order, and a signal without arguments wakes the GUI
     thread to run them: only the wake-up goes through Qt's event queue, so no
     Python object has to be converted for it.
+
+    One wake-up serves every call queued before it is handled: it is sent only
+    when the queue goes from empty to waiting. A stream of calls (results of a
+    slider being dragged, a job's events) is drained at most once per
+    :data:`FRAME_S`; a call after a quiet spell runs at the next turn of the
+    event loop. Each Qt wake-up costs the worker and the GUI thread a switch
+    and the GIL, which a stream of small requests would otherwise pay per call.
     """
+
+    FRAME_S = 1 / 60
 
     _wake = Signal()
 
     def __init__(self, parent: Optional[QObject] = None) -> None:
         super().__init__(parent)
         self._pending: collections.deque[tuple[Callable, tuple]] = collections.deque()
-        self._wake.connect(self._drain)
+        self._lock = threading.Lock()
+        self._scheduled = False  #: a wake-up is on its way, or a drain is due
+        self._last_drain = -1.0
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.timeout.connect(self._drain)
+        self._wake.connect(self._woken, Qt.QueuedConnection)
 
     def call(self, fn: Optional[Callable], *args: Any) -> None:
-        if fn is not None:
+        if fn is None:
+            return
+        with self._lock:
             self._pending.append((fn, args))
-            self._wake.emit()
+            if self._scheduled:
+                return
+            self._scheduled = True
+        self._wake.emit()
 
     def wrap(self, fn: Optional[Callable]) -> Optional[Callable]:
         """``fn`` made safe to call from any thread (it will run on the GUI thread)."""
         if fn is None:
             return None
-        return lambda *args: self.call(fn, *args)
+        return functools.partial(self.call, fn)
+
+    @Slot()
+    def _woken(self) -> None:
+        wait = self._last_drain + self.FRAME_S - time.monotonic()
+        if wait > 0:
+            self._timer.start(max(1, round(wait * 1000)))
+        else:
+            self._drain()
 
     @Slot()
     def _drain(self) -> None:
-        while self._pending:
-            fn, args = self._pending.popleft()
-            fn(*args)
+        self._last_drain = time.monotonic()
+        with self._lock:
+            self._scheduled = False  # calls queued from now on send a new wake-up
+        pending = self._pending
+        while pending:
+            fn, args = pending.popleft()
+            try:
+                fn(*args)
+            except Exception:  # one failing callback must not hold back the others
+                sys.excepthook(*sys.exc_info())
 
 
 class InferenceClient(QObject):

@@ -189,7 +189,8 @@ def test_resume_with_a_corrupt_checkpoint_fails_with_the_reason(tmp_path):
                "--set", "image_size=16", "--out", str(out)]
     assert subprocess.run(command, capture_output=True, timeout=120).returncode == 0
     (out / "checkpoint.safetensors").write_bytes(b"garbage")
-    done = subprocess.run(command + ["--resume"], capture_output=True, text=True, timeout=120)
+    resume = [sys.executable, "-m", "studio", "train", "vae", "--out", str(out), "--resume"]
+    done = subprocess.run(resume, capture_output=True, text=True, timeout=120)
     assert done.returncode == 1 and "damaged" in done.stderr
     last = EventReader(out / "events.jsonl").read_new()[-1]
     assert last["event"] == "error" and "damaged" in last["message"]
@@ -197,6 +198,7 @@ def test_resume_with_a_corrupt_checkpoint_fails_with_the_reason(tmp_path):
 
 TORCHRUN_SCRIPT = """
 import sys
+import torch
 from safetensors.torch import save_file
 from studio.core.plugins import discover
 from studio.engine.training import Run, TrainRequest
@@ -206,14 +208,19 @@ out = sys.argv[1]
 run = Run(discover().registry, TrainRequest(model="vae", data="digits", steps=6, out=out, seed=3,
           overrides={"image_size": "16", "batch_size": "8"}), echo=False)
 status = run.execute()
+dist.barrier()  # rank 0 has written the last checkpoint
+resumed = Run(discover().registry, TrainRequest(model="vae", steps=9, out=out, seed=3, resume=True), echo=False)
+status = status or resumed.execute()
 rank = dist.get_rank()
-save_file({k: v.contiguous() for k, v in run.trainer.model.state_dict().items()}, f"{out}/rank{rank}.safetensors")
+tensors = {k: v.contiguous() for k, v in resumed.trainer.model.state_dict().items()}
+save_file({**tensors, "rng": torch.get_rng_state()}, f"{out}/rank{rank}.safetensors")
 dist.destroy_process_group()
 sys.exit(status)
 """
 
 
 def test_torchrun_two_processes_end_with_identical_weights(tmp_path):
+    import torch
     from safetensors.torch import load_file
 
     script = tmp_path / "ddp.py"
@@ -225,9 +232,12 @@ def test_torchrun_two_processes_end_with_identical_weights(tmp_path):
     rank0 = load_file(tmp_path / "out" / "rank0.safetensors")
     rank1 = load_file(tmp_path / "out" / "rank1.safetensors")
     assert rank0.keys() == rank1.keys()
+    # each rank drew its own noise after resuming (a checkpoint holds rank 0's stream only)
+    assert not torch.equal(rank0.pop("rng"), rank1.pop("rng"))
     for name in rank0:
         assert (rank0[name] == rank1[name]).all(), name
     job_events = EventReader(tmp_path / "out" / "events.jsonl").read_new()
     assert job_events[0]["world_size"] == 2 or any(e.get("world_size") == 2 for e in job_events)
-    assert job_events[-1]["event"] == "finished"
-    assert json.loads((tmp_path / "out" / "job.json").read_text())["steps"] == 6
+    assert job_events[-1]["event"] == "finished" and job_events[-1]["step"] == 9
+    assert any(e["event"] == "started" and e["resumed"] and e["step"] == 6 for e in job_events)
+    assert json.loads((tmp_path / "out" / "job.json").read_text())["steps"] == 9

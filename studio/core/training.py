@@ -8,10 +8,14 @@ optionally :meth:`preview`). The base class provides the rest of the
 - seeded, resumable batches: the order of examples depends only on the seed
   and the step, so a resumed run sees exactly the batches it would have seen;
 - checkpointable state: model and optimizer tensors, the optimizer's settings
-  and the torch random state, with no pickling;
+  and the torch random state (CPU, and CUDA when training on it), with no pickling;
 - data parallelism: when ``torch.distributed`` is initialised (``torchrun``),
   the model is wrapped in ``DistributedDataParallel`` and each rank trains on its
-  own slice of every global batch.
+  own slice of every global batch. A checkpoint holds rank 0's state: after a
+  restore every rank takes rank 0's weights, and draws its own random stream,
+  seeded by (seed, rank, step), so ranks never share noise;
+- a cancel during validation: :attr:`stop_requested` is checked before every
+  forward pass of the model while validating.
 
 Import this module only from trainer modules: it imports torch.
 """
@@ -19,13 +23,13 @@ Import this module only from trainer modules: it imports torch.
 from __future__ import annotations
 
 import functools
-from typing import Any, Iterator, Mapping, Optional
+from typing import Any, Callable, Iterator, Mapping, Optional
 
 import numpy as np
 import torch
 import torch.distributed as dist
 
-from studio.core.capabilities import TrainProgress, TrainState
+from studio.core.capabilities import Cancelled, TrainProgress, TrainState
 
 OPTIM_PREFIX = "optim."
 
@@ -42,6 +46,8 @@ class TorchTrainer:
         self.data = data
         self.device = torch.device(device)
         self.seed = seed
+        #: set by the run: whether a cancel was asked for (checked while validating)
+        self.stop_requested: Callable[[], bool] = _never
         torch.manual_seed(seed)  # identical initial weights on every rank
         self.model = self.build_model().to(self.device)
         self.optimizer = self.build_optimizer()
@@ -84,6 +90,9 @@ class TorchTrainer:
     # -- the Trainer protocol -------------------------------------------------------
     def steps(self, start: int, total: int) -> Iterator[TrainProgress]:
         self.model.train()
+        if self.distributed:
+            # this rank's own stream; a checkpoint holds only rank 0's, so a resumed run derives it too
+            torch.manual_seed(rank_seed(self.seed, self.rank, start))
         n = self.train_examples()
         for step in range(start, total):
             indices = self.batch_indices(step)
@@ -107,12 +116,20 @@ class TorchTrainer:
 
     @torch.no_grad()
     def validate(self) -> Mapping[str, float]:
+        """:meth:`validation_losses` in eval mode; raises :class:`Cancelled` at the next
+        forward pass once :attr:`stop_requested` says so."""
         was_training = self.model.training
         self.model.eval()
+        hook = self.model.register_forward_pre_hook(self._check_stop)
         try:
             return dict(self.validation_losses())
         finally:
+            hook.remove()
             self.model.train(was_training)
+
+    def _check_stop(self, *_: Any) -> None:
+        if self.stop_requested():
+            raise Cancelled()
 
     def state(self) -> TrainState:
         tensors = {f"model.{k}": v for k, v in self.model.state_dict().items()}
@@ -125,6 +142,8 @@ class TorchTrainer:
                 else:
                     numbers.setdefault(str(param_id), {})[key] = value
         tensors["rng.torch"] = torch.get_rng_state()
+        if self.device.type == "cuda":
+            tensors["rng.cuda"] = torch.cuda.get_rng_state(self.device)
         meta = {"optimizer": {"param_groups": optim["param_groups"], "numbers": numbers}}
         return TrainState(tensors, meta)
 
@@ -144,6 +163,20 @@ class TorchTrainer:
             self.optimizer.load_state_dict({"state": per_param, "param_groups": saved["param_groups"]})
         if "rng.torch" in state.tensors:
             torch.set_rng_state(state.tensors["rng.torch"].to(torch.uint8).cpu())
+        if "rng.cuda" in state.tensors and self.device.type == "cuda":
+            torch.cuda.set_rng_state(state.tensors["rng.cuda"].to(torch.uint8).cpu(), self.device)
+        if self.distributed:  # every rank read the file; make sure they all hold rank 0's weights
+            for tensor in self.model.state_dict().values():
+                dist.broadcast(tensor, src=0)
+
+
+def rank_seed(seed: int, rank: int, step: int) -> int:
+    """The seed of one rank's random stream from ``step`` on (distinct for every rank and step)."""
+    return int(np.random.SeedSequence([seed, rank, step]).generate_state(1, dtype=np.uint64)[0] >> 1)
+
+
+def _never() -> bool:
+    return False
 
 
 @functools.lru_cache(maxsize=2)

@@ -11,30 +11,47 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator, Optional
 
 #: Events after which a run is over.
 TERMINAL = ("finished", "cancelled", "error")
 
 
 class EventLog:
-    """Appends events to a file (flushed per line) and echoes them for people."""
+    """Appends events to a file (flushed per line) and echoes them for people.
 
-    def __init__(self, path: Path, echo: bool = True, enabled: bool = True) -> None:
+    Nothing is written, not even the folder, until the first event.
+    ``on_event(record)``, if given, sees each event after it is written; if it
+    fails, the run goes on (it is told once on stderr).
+    """
+
+    def __init__(self, path: Path, echo: bool = True, enabled: bool = True,
+                 on_event: Optional[Callable[[dict[str, Any]], None]] = None) -> None:
         self.path = Path(path)
         self.echo = echo
         self.enabled = enabled
-        if enabled:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.on_event = on_event
+        self._folder_made = False
 
     def emit(self, event: str, **fields: Any) -> None:
         if not self.enabled:
             return
         record = {"event": event, "time": time.time(), **fields}
+        if not self._folder_made:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._folder_made = True
         with open(self.path, "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
         if self.echo:
+            if event == "error" and record.get("detail"):  # the traceback, for the job's log.txt
+                print(record["detail"].rstrip(), file=sys.stderr, flush=True)
             print(describe(record), file=sys.stderr if event == "error" else sys.stdout, flush=True)
+        if self.on_event is not None:
+            try:
+                self.on_event(record)
+            except Exception as exc:
+                print(f"studio: warning: {exc}", file=sys.stderr, flush=True)
+                self.on_event = None
 
 
 def describe(record: dict[str, Any]) -> str:
@@ -57,6 +74,8 @@ def describe(record: dict[str, Any]) -> str:
     if kind == "error":
         return f"studio: error: {record['message']}"
     if kind in ("finished", "cancelled"):
+        if record.get("step") is None:
+            return f"{kind} before the first step"
         return f"{kind} at step {record['step']} of {record['total']}"
     return record.get("message", kind)
 

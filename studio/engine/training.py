@@ -7,8 +7,11 @@ One run trains one model into an output folder::
     OUT/events.jsonl              one JSON object per line: progress, checkpoints, samples, the end
     OUT/samples/step-000500.png   sample grids as training goes
 
-A cancel (SIGTERM or SIGINT) takes effect after the current step: a
-checkpoint is written and the run ends with a "cancelled" event. ``--resume``
+A cancel (SIGTERM or SIGINT) takes effect after the current step (or
+validation batch): a checkpoint is written and the run ends with a "cancelled"
+event. Before the first step (importing torch, loading the data) there is
+nothing new to save: the process writes the "cancelled" event and ends at once
+(:mod:`studio.engine.cancel`). ``--resume``
 continues from the checkpoint's step with the same batches, optimizer and
 random state. Under ``torchrun`` every rank trains its slice of each batch
 (DistributedDataParallel); rank 0 alone writes files.
@@ -18,18 +21,19 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import sys
-import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from studio.core.capabilities import Cancelled
 from studio.core.checkpoint import CheckpointError, read_checkpoint, save_checkpoint
 from studio.core.config import apply_overrides, config_dict, config_from_dict
 from studio.core.errors import UserError
+from studio.engine.cancel import CancelRequested, CancelSignal, process_signal
 from studio.engine.events import EventLog
 
 CHECKPOINT_NAME = "checkpoint.safetensors"
@@ -53,47 +57,60 @@ class TrainRequest:
 class Run:
     """One training run; :meth:`execute` returns the exit status."""
 
-    def __init__(self, registry, request: TrainRequest, echo: bool = True) -> None:
+    def __init__(self, registry, request: TrainRequest, echo: bool = True,
+                 on_event: Optional[Callable[[dict], None]] = None) -> None:
         self.registry = registry
         self.request = request
         self.out = Path(request.out)
-        self.cancel = threading.Event()
+        #: SIGTERM/SIGINT set ``cancel``; the process's handler when the entry point installed one
+        self._signal = process_signal() or CancelSignal()
+        self.cancel = self._signal.requested
         self.rank, self.world_size = _distributed_rank()
-        self.log = EventLog(self.out / "events.jsonl", echo=echo, enabled=self.rank == 0)
+        self.log = EventLog(self.out / "events.jsonl", echo=echo, enabled=self.rank == 0, on_event=on_event)
         self.trainer = None  #: set once built; lets a caller inspect the trained model
+        self._step: Optional[int] = None  #: where the run is, once known
+        self._total: Optional[int] = None
 
     # -- the run ------------------------------------------------------------------
     def execute(self) -> int:
+        own_handler = not self._signal.installed and self._signal.install()
         try:
-            self._install_signal_handlers()
             return self._train()
+        except CancelRequested:  # while loading, before the first step
+            self.log.emit("cancelled", step=self._step, total=self._total)
+            return 0
         except UserError as exc:
             self.log.emit("error", message=str(exc), detail="")
             return 1
         except Exception as exc:
             self.log.emit("error", message=f"{type(exc).__name__}: {exc}", detail=traceback.format_exc())
             return 1
+        finally:
+            if own_handler:
+                self._signal.uninstall()
 
     def _train(self) -> int:
         from studio.core.data import load_data
         from studio.core.specs import resolve
 
-        spec = self.registry.model(self.request.model)
-        if spec.trainer is None:
-            raise UserError(f"The {spec.title} model cannot be trained in the studio.")
-        job, checkpoint = self._job_description(spec)
-        device = self._device()
-        config = config_from_dict(spec.config, job["config"])
-        dataset = load_data(self.registry, spec.data_kind, job["data"], config)
-        if dataset.skipped:
-            listed = "; ".join(f"{name} ({why})" for name, why in dataset.skipped[:20])
-            self.log.emit("data", skipped=len(dataset.skipped), message=f"skipped unreadable files: {listed}")
-        trainer = resolve(spec.trainer)(config, dataset.split(seed=job["seed"]), device=device, seed=job["seed"])
-        self.trainer = trainer
-        start = 0
-        if checkpoint is not None:
-            trainer.restore(checkpoint.state)
-            start = checkpoint.step
+        spec = check_request(self.registry, self.request)
+        # everything before the first step can take long (torch, the data); a cancel ends it at once
+        with self._signal.interruptible(self._exit_cancelled):
+            job, checkpoint = self._job_description(spec)
+            self._step, self._total = (checkpoint.step if checkpoint else 0), job["steps"]
+            device = self._device()
+            config = config_from_dict(spec.config, job["config"])
+            dataset = load_data(self.registry, spec.data_kind, job["data"], config)
+            if dataset.skipped:
+                self.log.emit("data", skipped=len(dataset.skipped), message=skipped_message(dataset.skipped))
+            trainer = resolve(spec.trainer)(config, dataset.split(seed=job["seed"]), device=device, seed=job["seed"])
+            if hasattr(trainer, "stop_requested"):  # lets a long validation stop between batches
+                trainer.stop_requested = self.cancel.is_set
+            self.trainer = trainer
+            start = 0
+            if checkpoint is not None:
+                trainer.restore(checkpoint.state)
+                start = checkpoint.step
         total = job["steps"]
         self.log.emit("started", step=start, total=total, resumed=checkpoint is not None, device=device,
                       pid=os.getpid(), world_size=self.world_size)
@@ -110,20 +127,34 @@ class Run:
             step = progress.step
             meter.add(progress)
             if self._agreed_to_stop():
-                self._checkpoint(spec, trainer, step)
-                self.log.emit("cancelled", step=step, total=total)
-                return 0
+                return self._cancelled(spec, trainer, step, total)
             if meter.due() or step == total:
                 self.log.emit("progress", **meter.report(total))
             if step % request.checkpoint_every == 0 and step != total:
                 self._validate(trainer, step)
                 self._checkpoint(spec, trainer, step)
+                if self.world_size == 1 and self.cancel.is_set():  # cancelled while validating
+                    self.log.emit("cancelled", step=step, total=total)
+                    return 0
             if step % request.sample_every == 0 and step != total:
                 self._samples(trainer, step)
-        self._validate(trainer, step)
+        validated = self._validate(trainer, step)
         self._checkpoint(spec, trainer, step)
-        self._samples(trainer, step)
+        if validated:
+            self._samples(trainer, step)
         self.log.emit("finished", step=step, total=total)
+        return 0
+
+    def _exit_cancelled(self) -> None:
+        """Cancelled before the first step, with nothing new to save: say so and end the process."""
+        self.log.emit("cancelled", step=self._step, total=self._total)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
+
+    def _cancelled(self, spec, trainer, step: int, total: int) -> int:
+        self._checkpoint(spec, trainer, step)
+        self.log.emit("cancelled", step=step, total=total)
         return 0
 
     # -- pieces -----------------------------------------------------------------------
@@ -145,8 +176,6 @@ class Run:
         else:
             if request.resume:
                 self.log.emit("note", message=f"nothing to resume in {self.out}; starting from step 0")
-            if not request.data or not request.steps:
-                raise UserError("Say what to train on and for how long: --data SOURCE --steps N.")
             config = apply_overrides(spec.config(), request.overrides)
             job = {"model": spec.name, "data": request.data, "steps": request.steps, "seed": request.seed,
                    "config": config_dict(config)}
@@ -178,10 +207,18 @@ class Run:
         save_checkpoint(path, spec.name, trainer.config, step, trainer.state())
         self.log.emit("checkpoint", step=step, path=str(path))
 
-    def _validate(self, trainer, step: int) -> None:
-        """Held-out losses with every checkpoint, so the Jobs dock can plot them as training goes."""
-        if self.rank == 0:
-            self.log.emit("validation", step=step, losses=_floats(trainer.validate()))
+    def _validate(self, trainer, step: int) -> bool:
+        """Held-out losses with every checkpoint, so the Jobs dock can plot them as training goes.
+        False when a cancel stopped the validation (it is then skipped)."""
+        if self.rank != 0:
+            return True
+        try:
+            losses = trainer.validate()
+        except Cancelled:
+            self.log.emit("note", message=f"validation at step {step} skipped: the run was cancelled")
+            return False
+        self.log.emit("validation", step=step, losses=_floats(losses))
+        return True
 
     def _samples(self, trainer, step: int) -> None:
         if self.rank != 0:
@@ -208,11 +245,41 @@ class Run:
         dist.all_reduce(flag, op=dist.ReduceOp.MAX)
         return bool(flag.item())
 
-    def _install_signal_handlers(self) -> None:
-        if threading.current_thread() is not threading.main_thread():
-            return
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: self.cancel.set())
+
+def check_request(registry, request: TrainRequest):
+    """Check what can be checked before anything is written to ``--out``; returns the model's spec.
+
+    Raises :class:`UserError` for a model that cannot be trained, a missing or
+    unusable ``--data``, a bad ``--set``, or ``--set`` with ``--resume`` of an
+    existing run (its settings come from the run; they cannot change halfway).
+    """
+    from studio.core.data import resolve_data_argument
+
+    spec = registry.model(request.model)
+    if spec.trainer is None:
+        raise UserError(f"The {spec.title} model cannot be trained in the studio.")
+    if request.resume and (Path(request.out) / JOB_FILE).exists():
+        if request.overrides:
+            names = ", ".join(sorted(request.overrides))
+            raise UserError(f"--set ({names}) cannot change a run that is resumed: its settings are those it "
+                            f"started with ({Path(request.out) / JOB_FILE}). Train into a new --out folder "
+                            "to use other settings.")
+        return spec
+    if not request.data or not request.steps:
+        raise UserError("Say what to train on and for how long: --data SOURCE --steps N.")
+    apply_overrides(spec.config(), request.overrides)
+    resolve_data_argument(registry, spec.data_kind, request.data)
+    return spec
+
+
+def skipped_message(skipped: list[tuple[str, str]], shown: int = 20) -> str:
+    """The job log's line for files a dataset could not read: how many, and the first few."""
+    count = len(skipped)
+    noun = "file" if count == 1 else "files"
+    listed = "; ".join(f"{name} ({why})" for name, why in skipped[:shown])
+    if count > shown:
+        return f"skipped {count} unreadable {noun} (first {shown}: {listed})"
+    return f"skipped {count} unreadable {noun}: {listed}"
 
 
 class _Throughput:
@@ -275,10 +342,12 @@ def _init_process_group() -> None:
     dist.init_process_group(backend=backend)
 
 
-def run(registry, request: TrainRequest, echo: bool = True) -> int:
-    """Train as `studio train` does; returns the process exit status."""
+def run(registry, request: TrainRequest, echo: bool = True,
+        on_event: Optional[Callable[[dict], None]] = None) -> int:
+    """Train as `studio train` does; returns the process exit status.
+    ``on_event(record)`` sees every event written (rank 0 only)."""
     try:
-        return Run(registry, request, echo=echo).execute()
+        return Run(registry, request, echo=echo, on_event=on_event).execute()
     finally:
         _shutdown_distributed()
         sys.stdout.flush()

@@ -4,6 +4,9 @@ Every loaded dataset (an :class:`~studio.core.data.images.ImageSet`, a
 :class:`~studio.core.data.text.TextCorpus`) has ``name``, ``skipped`` (the
 ``(file, reason)`` pairs it could not read) and ``split(seed) -> DataSplit``.
 Image loaders take ``(location, *, size, channels)``; text loaders ``(location)``.
+A loader that reads a folder may say which files it reads with an
+``extensions`` attribute (``(".png", ".jpg")``): a folder with none of them is
+refused before a job starts.
 """
 
 from __future__ import annotations
@@ -73,10 +76,37 @@ def _check_location(spec, location: Optional[str]) -> None:
     path = Path(location).expanduser()
     if not path.exists():
         raise DataError(f"{path} does not exist.")
-    if path.is_dir() and not any(p.is_file() and not p.name.startswith(".") for p in path.rglob("*")):
-        raise DataError(f"The folder {path} is empty: put some files in it first.")
+    if path.is_dir():
+        _check_folder(spec, path)
     if path.is_file() and path.stat().st_size == 0:
         raise DataError(f"The file {path} is empty.")
+
+
+def _check_folder(spec, path: Path) -> None:
+    """The folder holds at least one file of a kind the source's loader reads."""
+    extensions = _loader_extensions(spec)
+    found: set[str] = set()
+    for p in path.rglob("*"):
+        if p.name.startswith(".") or not p.is_file():
+            continue
+        if extensions is None or p.suffix.lower() in extensions:
+            return
+        found.add(p.suffix.lower() or "(no ending)")
+    if not found:
+        raise DataError(f"The folder {path} is empty: put some files in it first.")
+    raise DataError(f"The folder {path} has no files the {spec.title} source reads: it reads "
+                    f"{', '.join(extensions)} files and found only {', '.join(sorted(found)[:8])} files.")
+
+
+def _loader_extensions(spec) -> Optional[tuple[str, ...]]:
+    """The file endings the source's loader reads, when it says (its ``extensions`` attribute)."""
+    from studio.core.specs import resolve
+
+    try:
+        extensions = getattr(resolve(spec.loader), "extensions", None)
+    except Exception:  # a broken loader is reported when the job loads the data
+        return None
+    return tuple(e.lower() for e in extensions) if extensions else None
 
 
 def load_data(registry, data_kind: str, argument: str, config: Any) -> Any:

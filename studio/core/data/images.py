@@ -276,3 +276,6 @@ def load_folder(location, *, size: int, channels: int) -> ImageSet:
         index = {name: i for i, name in enumerate(class_names)}
         labels = np.array([index[p.parts[0]] for p in kept], np.int64)
     return ImageSet(np.stack(images), labels, class_names, root.name, skipped)
+
+
+load_folder.extensions = FOLDER_EXTENSIONS  # checked before a job starts (studio.core.data)

@@ -84,6 +84,9 @@ def load_text_folder(location: str) -> TextCorpus:
     return TextCorpus(name=root.name, text="".join(parts), skipped=skipped)
 
 
+load_text_folder.extensions = FOLDER_EXTENSIONS  # checked before a job starts (studio.core.data)
+
+
 def load_shakespeare(location: Optional[str] = None) -> TextCorpus:
     """The excerpt of Shakespeare's plays shipped inside the studio package."""
     if location:

@@ -23,8 +23,8 @@ def manager(tmp_path):
     workspace = Workspace.open(tmp_path / "ws")
     managers = []
 
-    def make():
-        m = JobManager(workspace, discover().registry, device="cpu")
+    def make(on_event=None):
+        m = JobManager(workspace, discover().registry, device="cpu", on_event=on_event)
         managers.append(m)
         return m
 
@@ -73,6 +73,21 @@ def test_cancel_stops_a_job_within_a_second(manager):
     assert stopped[0]["time"] - asked < 1.0
     wait_for(lambda: m.store.job(job_id).status == "cancelled", 5, "the status")
     assert m.store.job(job_id).step == stopped[0]["step"]
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.2, 1.0])
+def test_cancel_right_after_start_ends_as_cancelled_and_can_start_again(manager, delay):
+    m = manager()
+    job_id = m.start(vae_job())
+    time.sleep(delay)  # still starting python, importing, or loading the data
+    m.cancel(job_id)
+    wait_for(lambda: m.store.job(job_id).status not in ("queued", "running"), 30, "the job to stop")
+    job = m.store.job(job_id)
+    assert job.status == "cancelled", job.error
+    m.resume(job_id)
+    wait_for(lambda: progress_at_least(m, job_id, 1), what="the job to train after all")
+    m.cancel(job_id)
+    wait_for(lambda: m.store.job(job_id).status == "cancelled", 10, "the second cancel")
 
 
 def test_killed_job_resumes_from_its_last_checkpoint_with_its_loss(manager):
@@ -125,6 +140,7 @@ def test_failing_job_shows_why_and_the_manager_keeps_going(manager, tmp_path):
     job_id = m.start(JobOptions(model="vae", data=f"image-folder:{broken}", steps=10, overrides=TINY))
     wait_for(lambda: m.store.job(job_id).status == "failed", what="the job to fail")
     assert "a.png" in m.store.job(job_id).error or "readable" in m.store.job(job_id).error
+    assert m.store.job(job_id).error.endswith("The job's process exited with code 1.")
     ok = m.start(vae_job(steps=3))
     wait_for(lambda: m.store.job(ok).status == "finished", what="another job to finish")
 
@@ -155,6 +171,26 @@ def test_jobs_and_their_history_survive_a_restart(manager):
     assert second.store.job(running).status == "running"  # found again
     second.cancel(running)
     wait_for(lambda: second.store.job(running).status == "cancelled", 10, "the cancel after restart")
+
+
+def test_a_job_found_again_does_not_replay_its_past_events(manager):
+    first = manager()
+    job_id = first.start(vae_job())
+    wait_for(lambda: len([e for e in events(first, job_id) if e["event"] == "checkpoint"]) >= 2, what="checkpoints")
+    first.close()
+    time.sleep(0.5)  # it goes on while nobody watches
+    seen = []
+    restarted = time.time()
+    second = manager(on_event=lambda job, event: seen.append(event))
+    history = second.history(job_id)
+    assert second.store.job(job_id).step >= max(e["step"] for e in history if e["event"] == "checkpoint")
+    wait_for(lambda: [e for e in seen if e["event"] == "checkpoint"], what="a new checkpoint")
+    second.cancel(job_id)
+    wait_for(lambda: second.store.job(job_id).status == "cancelled", 10, "the cancel")
+    old = [e for e in seen if e["time"] < restarted - 0.01]
+    assert old == [], f"{len(old)} past events handed on again"
+    times = [e["time"] for e in seen]
+    assert len(times) == len(set(times))  # and nothing twice
 
 
 def test_job_that_died_unwatched_is_interrupted_and_resumable(manager):

@@ -15,13 +15,15 @@ def add_all(sub: argparse._SubParsersAction) -> None:
     train = sub.add_parser(
         "train", help="train a model (also under torchrun)",
         description="Train MODEL into the folder --out. Ctrl+C (or SIGTERM) saves a checkpoint and stops; "
-                    "--resume continues from it. Under `torchrun --nproc_per_node=N` the same command trains "
-                    "data-parallel on N processes.")
+                    "--resume continues from it. The run and its checkpoints are listed in the workspace "
+                    "(--workspace), so the app's panels offer the model. Under `torchrun --nproc_per_node=N` "
+                    "the same command trains data-parallel on N processes.")
     train.add_argument("model", help="a model name from `studio models list`")
     train.add_argument("--data", help="a dataset source (fashion-mnist), SOURCE:PATH, or a path")
     train.add_argument("--steps", type=_positive, help="total optimisation steps")
     train.add_argument("--out", required=True, type=Path, help="folder for checkpoints, samples and events")
-    train.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    train.add_argument("--resume", action="store_true",
+                       help="continue from the checkpoint in --out (with the settings it started with)")
     train.add_argument("--seed", type=int, default=0, help="seed for weights, batches and samples (default 0)")
     train.add_argument("--checkpoint-every", type=_positive, default=500, metavar="N",
                        help="save a checkpoint every N steps (default 500)")
@@ -29,11 +31,15 @@ def add_all(sub: argparse._SubParsersAction) -> None:
                        help="save a sample grid every N steps (default 250)")
     train.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", dest="overrides",
                        help="change a setting of the model's config (repeatable), e.g. --set latent_dim=8")
+    train.add_argument("--no-catalogue", action="store_false", dest="catalogue",
+                       help="do not list the run in the workspace (the app's job runner lists its jobs itself)")
     train.set_defaults(run=train_run)
 
     generate = sub.add_parser("generate", help="sample from a trained model into a file")
     generate.add_argument("model", help="a model name from `studio models list`")
-    generate.add_argument("--checkpoint", required=True, type=Path, help="a checkpoint file (or model folder)")
+    generate.add_argument("--checkpoint", required=True, type=Path,
+                          help="a checkpoint file, a training run's --out folder (its latest checkpoint), "
+                               "or a model folder")
     generate.add_argument("--n", type=_positive, default=16, help="how many images (default 16)")
     generate.add_argument("--seed", type=int, default=0)
     generate.add_argument("--prompt", default="", help="for text models: the text to continue")
@@ -41,6 +47,18 @@ def add_all(sub: argparse._SubParsersAction) -> None:
     generate.add_argument("--temperature", type=float, default=1.0, help="for text models (0 = greedy)")
     generate.add_argument("--out", required=True, type=Path, help="grid.png for images, a .txt file for text")
     generate.set_defaults(run=generate_run)
+
+
+def _checkpoint_path(path: Path) -> Path:
+    """A training run's folder stands for its latest checkpoint; anything else is used as given."""
+    from studio.engine.training import CHECKPOINT_NAME, JOB_FILE
+
+    if path.is_dir() and (path / CHECKPOINT_NAME).is_file():
+        return path / CHECKPOINT_NAME
+    if path.is_dir() and (path / JOB_FILE).is_file():
+        raise UserError(f"The run in {path} has not saved a checkpoint yet; train it longer, or wait "
+                        "for its first checkpoint.")
+    return path
 
 
 def _positive(text: str) -> int:
@@ -61,14 +79,50 @@ def _overrides(pairs: list[str]) -> dict[str, str]:
 
 
 def train_run(args: argparse.Namespace) -> int:
-    from studio.engine.training import TrainRequest, run
+    from studio.engine.training import TrainRequest, check_request, run
 
     request = TrainRequest(
         model=args.model, out=args.out, data=args.data, steps=args.steps, resume=args.resume, seed=args.seed,
         device=args.device or "auto", checkpoint_every=args.checkpoint_every, sample_every=args.sample_every,
         overrides=_overrides(args.overrides),
     )
-    return run(discover().registry, request)
+    registry = discover().registry
+    check_request(registry, request)  # before anything is written to --out or the workspace
+    workspace, recorder = _recorder(args, registry, request) if args.catalogue else (None, None)
+    status = 1
+    try:
+        status = run(registry, request, on_event=recorder.on_event if recorder else None)
+    finally:
+        if recorder is not None:
+            try:
+                recorder.close(status)
+            finally:
+                workspace.close()
+    return status
+
+
+def _recorder(args: argparse.Namespace, registry, request):
+    """(workspace, recorder) listing the run in the workspace catalogue as the app lists its jobs;
+    (None, None) on torchrun's other ranks, or (with a warning) when the workspace cannot be used:
+    training goes on."""
+    import os
+
+    from studio.core.workspace import Workspace, choose_workspace
+    from studio.engine.catalogue import RunCatalogue, RunRecorder
+
+    if int(os.environ.get("RANK", "0")) != 0:
+        return None, None
+    root = choose_workspace(args.workspace)
+    try:
+        workspace = Workspace.open(root)
+    except (OSError, UserError) as exc:
+        print(f"studio: warning: the run is not listed in the workspace {root}: {exc}", file=sys.stderr)
+        return None, None
+    try:
+        return workspace, RunRecorder.start(RunCatalogue(workspace.store), registry, request, os.getpid())
+    except Exception:
+        workspace.close()
+        raise
 
 
 def generate_run(args: argparse.Namespace) -> int:
@@ -77,6 +131,7 @@ def generate_run(args: argparse.Namespace) -> int:
 
     registry = discover().registry
     spec = registry.model(args.model)
+    args.checkpoint = _checkpoint_path(args.checkpoint)
     device = pick_device(args.device).name
     model = load_model(registry, spec.name, args.checkpoint, device)
     params = {"model": spec.name, "plugin_version": spec.plugin_version, "seed": args.seed,

@@ -6,6 +6,10 @@ thread follows each running job's ``events.jsonl``, updates the store and
 hands every event to ``on_event(job_id, event)`` (called on the monitor
 thread). Jobs keep running if the app quits; the next start finds them again,
 or marks them interrupted (resumable from their last checkpoint) if they died.
+Found again, a job's past events update the store once, quietly; ``on_event``
+sees only what it writes from then on (the dock reads the past with
+:meth:`JobManager.history`). Runs started with `studio train` on the command
+line are catalogued the same way (:mod:`studio.engine.catalogue`) and found too.
 """
 
 from __future__ import annotations
@@ -16,33 +20,20 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
 
 from studio.core.errors import UserError
 from studio.core.store import JobRecord
+from studio.engine.catalogue import LOG_NAME, JobOptions, RunCatalogue
 from studio.engine.events import TERMINAL, EventReader
-from studio.engine.training import CHECKPOINT_NAME
+from studio.engine.training import JOB_FILE
+
+__all__ = ["ACTIVE", "LOG_NAME", "JobManager", "JobOptions"]
 
 POLL_S = 0.1
-LOG_NAME = "log.txt"
 ACTIVE = ("queued", "running")
-
-
-@dataclass
-class JobOptions:
-    """What a new job trains; mirrors `studio train`'s options."""
-
-    model: str
-    data: str
-    steps: int
-    seed: int = 0
-    checkpoint_every: int = 500
-    sample_every: int = 250
-    overrides: dict[str, str] = field(default_factory=dict)
-    title: str = ""
 
 
 @dataclass
@@ -53,6 +44,7 @@ class _Running:
     process: Optional[subprocess.Popen] = None  #: None when found again after a restart
     pid: Optional[int] = None
     ended: Optional[dict[str, Any]] = None  #: the terminal event, once seen
+    cancel_requested: bool = False  #: then a death by SIGTERM is a cancel, not a failure
 
 
 class JobManager:
@@ -61,6 +53,7 @@ class JobManager:
         self.workspace = workspace
         self.registry = registry
         self.store = workspace.store
+        self.catalogue = RunCatalogue(workspace.store)
         self.on_event = on_event
         self.device = device
         self.python = python
@@ -75,23 +68,16 @@ class JobManager:
     def start(self, options: JobOptions) -> str:
         """Check what can be checked here (model, data), then start the job's process."""
         from studio.core.config import apply_overrides
-        from studio.core.data import resolve_data_argument
+        from studio.engine.catalogue import new_job_id
 
         spec = self.registry.model(options.model)
         if spec.trainer is None:
             raise UserError(f"The {spec.title} model cannot be trained in the studio.")
         apply_overrides(spec.config(), options.overrides)
-        source, location = resolve_data_argument(self.registry, spec.data_kind, options.data)
-        self.store.add_dataset(source.name, location, source.kind)
-        job_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+        job_id = new_job_id()
         out = self.workspace.folder("jobs") / job_id
-        title = options.title or f"{options.model} on {options.data}"
-        args = {"model": options.model, "data": options.data, "steps": options.steps, "seed": options.seed,
-                "checkpoint_every": options.checkpoint_every, "sample_every": options.sample_every,
-                "overrides": options.overrides, "title": title}
-        model_id = self.store.add_model(title, options.model, options.overrides)
-        self.store.add_job(job_id, options.model, str(out), args, options.steps, model_id)
-        self._spawn(job_id, out, args, resume=False)
+        self.catalogue.add(self.registry, options, out, job_id)
+        self._spawn(job_id, out, self._job(job_id).args, resume=False)
         return job_id
 
     def resume(self, job_id: str) -> None:
@@ -99,10 +85,9 @@ class JobManager:
         if job.status in ACTIVE:
             raise UserError("This job is already running.")
         out = Path(job.out_dir)
-        if not (out / CHECKPOINT_NAME).exists():
-            raise UserError("This job saved no checkpoint before it stopped; start a new job instead.")
         self.store.update_job(job_id, status="queued", exit_code=None, error="", finished=None)
-        self._spawn(job_id, out, job.args, resume=True)
+        # from its checkpoint; one stopped before it wrote job.json starts again from the beginning
+        self._spawn(job_id, out, job.args, resume=(out / JOB_FILE).exists())
 
     def cancel(self, job_id: str) -> None:
         """Ask the job to stop: it checkpoints after its current step and exits."""
@@ -110,6 +95,7 @@ class JobManager:
             running = self._running.get(job_id)
         if running is None or running.pid is None:
             return
+        running.cancel_requested = True
         try:
             os.kill(running.pid, signal.SIGTERM)
         except ProcessLookupError:
@@ -144,7 +130,7 @@ class JobManager:
     def _spawn(self, job_id: str, out: Path, args: dict, resume: bool) -> None:
         out.mkdir(parents=True, exist_ok=True)
         command = [self.python, "-m", "studio", "--device", self.device, "train", args["model"],
-                   "--out", str(out), "--seed", str(args["seed"]),
+                   "--out", str(out), "--no-catalogue", "--seed", str(args["seed"]),
                    "--checkpoint-every", str(args["checkpoint_every"]), "--sample-every", str(args["sample_every"])]
         if resume:
             command.append("--resume")
@@ -162,18 +148,24 @@ class JobManager:
             self._running[job_id] = _Running(job_id, out, reader, process, process.pid)
 
     def _reattach(self) -> None:
-        """After a restart: follow jobs still running, mark the dead ones interrupted."""
+        """After a restart: follow jobs still running, mark the dead ones interrupted.
+
+        What a job wrote while nobody watched updates the store here, once; the
+        monitor then follows from the end of the file, so no event is handed to
+        ``on_event`` twice."""
         for job in self.store.jobs():
             if job.status not in ACTIVE:
                 continue
             out = Path(job.out_dir)
-            if job.pid and _alive(job.pid, out):
-                reader = EventReader(out / "events.jsonl")
-                self._running[job.id] = _Running(job.id, out, reader, None, job.pid)
+            alive = bool(job.pid) and _alive(job.pid, out)
+            reader = EventReader(out / "events.jsonl")
+            running = _Running(job.id, out, reader, None, job.pid)
+            for event in reader.read_new():  # the history
+                self._record(running, event)
+            if alive:
+                self._running[job.id] = running
             else:
-                events = EventReader(out / "events.jsonl").read_new()
-                ended = next((e for e in reversed(events) if e["event"] in TERMINAL), None)
-                self._finish(job.id, out, ended, exit_code=None)
+                self.catalogue.finish(job.id, out, running.ended, exit_code=None)
 
     def _monitor(self) -> None:
         while not self._stop.wait(POLL_S):
@@ -183,55 +175,30 @@ class JobManager:
                 self._poll(job)
 
     def _poll(self, job: _Running) -> None:
+        self._follow(job)
+        exit_code = job.process.poll() if job.process else (None if _alive(job.pid, job.out) else -1)
+        if exit_code is None:
+            return
+        self._follow(job)  # what it wrote just before exiting
+        with self._lock:
+            self._running.pop(job.job_id, None)
+        status = self.catalogue.finish(job.job_id, job.out, job.ended, exit_code if job.process else None,
+                                       cancel_requested=job.cancel_requested)
+        if self.on_event:
+            self.on_event(job.job_id, {"event": "ended", "status": status, "time": time.time()})
+
+    def _follow(self, job: _Running) -> None:
         for event in job.reader.read_new():
             self._record(job, event)
             if self.on_event:
                 self.on_event(job.job_id, event)
-        exit_code = job.process.poll() if job.process else (None if _alive(job.pid, job.out) else -1)
-        if exit_code is None:
-            return
-        for event in job.reader.read_new():  # what it wrote just before exiting
-            self._record(job, event)
-            if self.on_event:
-                self.on_event(job.job_id, event)
-        with self._lock:
-            self._running.pop(job.job_id, None)
-        status = self._finish(job.job_id, job.out, job.ended, exit_code if job.process else None)
-        if self.on_event:
-            self.on_event(job.job_id, {"event": "ended", "status": status, "time": time.time()})
 
     def _record(self, job: _Running, event: dict) -> None:
-        kind = event["event"]
-        if kind == "progress":
-            self.store.update_job(job.job_id, step=event["step"], total_steps=event["total"])
-        elif kind == "started":
-            self.store.update_job(job.job_id, step=event["step"], total_steps=event["total"])
-        elif kind == "checkpoint":
-            record = self.store.job(job.job_id)
-            self.store.add_checkpoint(record.spec, event["path"], event["step"], record.model_id)
-            self.store.update_job(job.job_id, step=event["step"])
-        elif kind in TERMINAL:
+        self.catalogue.record(job.job_id, event)
+        if event["event"] in TERMINAL:
             job.ended = event
-
-    def _finish(self, job_id: str, out: Path, ended: Optional[dict], exit_code: Optional[int]) -> str:
-        """Record how a job ended; returns its status."""
-        kind = ended["event"] if ended else None
-        if kind == "finished":
-            status, error = "finished", ""
-        elif kind == "cancelled":
-            status, error = "cancelled", ""
-        elif kind == "error":
-            status, error = "failed", ended["message"]
-        else:
-            status = "interrupted" if exit_code is None else "failed"
-            error = _death_message(exit_code) + _tail(out / LOG_NAME)
-        fields: dict[str, Any] = {"status": status, "error": error, "finished": time.time(), "pid": None}
-        if exit_code is not None:
-            fields["exit_code"] = exit_code
-        if ended and "step" in ended:
-            fields["step"] = ended["step"]
-        self.store.update_job(job_id, **fields)
-        return status
+        elif event["event"] == "started":
+            job.ended = None  # a resumed run: what ended the last one is history
 
     def _job(self, job_id: str) -> JobRecord:
         job = self.store.job(job_id)
@@ -240,41 +207,26 @@ class JobManager:
         return job
 
 
-def _death_message(exit_code: Optional[int]) -> str:
-    if exit_code is None:
-        return "The job's process ended while the studio was not watching (killed, or the machine restarted)."
-    if exit_code < 0:
-        try:
-            name = signal.Signals(-exit_code).name
-        except ValueError:
-            name = ""
-        hint = " (killed: out of memory, or stopped from outside)" if exit_code == -signal.SIGKILL else ""
-        return f"The job's process was killed by signal {-exit_code} {name}{hint}."
-    return f"The job's process exited with code {exit_code}."
-
-
-def _tail(path: Path, lines: int = 8) -> str:
-    try:
-        text = path.read_text(errors="replace").strip().splitlines()[-lines:]
-    except FileNotFoundError:
-        return ""
-    return ("\nLast lines of its log:\n" + "\n".join(text)) if text else ""
-
-
 def _alive(pid: Optional[int], out: Path) -> bool:
-    """Whether ``pid`` is still our job (not a new process that reused the number)."""
+    """Whether ``pid`` is still our job (not a new process that reused the number): its
+    command line names ``out`` (relative to its working folder, as `studio train` may)."""
     if not pid:
         return False
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, PermissionError):
         return False
-    except PermissionError:
+    proc = Path(f"/proc/{pid}")
+    if not proc.exists():
+        return True  # no /proc (macOS): trust the number
+    try:
+        words = (proc / "cmdline").read_bytes().decode(errors="replace").split("\0")
+        cwd = os.readlink(proc / "cwd")
+    except OSError:
         return False
-    cmdline = Path(f"/proc/{pid}/cmdline")
-    if cmdline.exists():
-        try:
-            return str(out) in cmdline.read_bytes().decode(errors="replace")
-        except OSError:
-            return False
-    return True
+    target = os.path.normpath(str(out))
+    for word in words:
+        word = word.removeprefix("--out=")
+        if word and os.path.normpath(os.path.join(cwd, word)) == target:
+            return True
+    return False

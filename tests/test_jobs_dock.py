@@ -1,5 +1,8 @@
 """The Jobs dock: start a job from Train…, watch it, cancel and resume it."""
 
+import json
+import time
+
 from PySide6.QtWidgets import QDialog, QMessageBox, QProgressBar, QPushButton
 
 from studio.ui.train_dialog import TrainDialog
@@ -76,3 +79,61 @@ def test_a_bad_setting_is_refused_before_starting(studio_app, monkeypatch):
     dialog.start()
     assert warnings == ["latent_dim='two' is not a valid int."]
     assert app.jobs.manager.jobs() == []
+
+
+def write_job(app, events, status="failed", exit_code=None, error=""):
+    """A job in the store with the events file it wrote, as after a run (no process)."""
+    store = app.workspace.store
+    out = app.workspace.folder("jobs") / "past"
+    out.mkdir(parents=True)
+    with open(out / "events.jsonl", "w") as f:
+        for i, event in enumerate(events):
+            f.write(json.dumps({"time": 1000.0 + i, **event}) + "\n")
+    store.add_job("past", "vae", str(out), {"title": "past job"}, 10)
+    store.update_job("past", status=status, exit_code=exit_code, error=error)
+    app.window.jobs_dock.reload()
+    return app.window.jobs_dock
+
+
+def test_a_resumed_run_does_not_plot_its_steps_twice(studio_app, qtbot):
+    app = studio_app()
+    events = [{"event": "started", "step": 0, "total": 10, "device": "cpu"}]
+    events += [{"event": "progress", "step": s, "total": 10, "losses": {"loss": 10.0 - s}} for s in range(1, 9)]
+    events += [{"event": "validation", "step": 5, "losses": {"loss": 5.5}}]
+    # killed at step 8; the checkpoint was at step 5, and the resumed run trains 6..10 again
+    events += [{"event": "started", "step": 5, "total": 10, "resumed": True, "device": "cpu"}]
+    events += [{"event": "progress", "step": s, "total": 10, "losses": {"loss": 9.0 - s}} for s in range(6, 11)]
+    dock = write_job(app, events, status="finished")
+    qtbot.waitUntil(lambda: "loss" in dock.plot.series())
+    xs, ys = dock.plot.series()["loss"]
+    assert xs == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+    assert ys[5:] == [3.0, 2.0, 1.0, 0.0, -1.0]  # the resumed run's, not the killed one's
+    assert dock.plot.series()["validation loss"] == ([5], [5.5])
+
+    dock.plot.restart_at(7)  # live: a run that resumes at 7
+    assert dock.plot.series()["loss"][0] == [1, 2, 3, 4, 5, 6, 7]
+
+
+def test_a_long_history_is_drawn_at_once(studio_app, qtbot):
+    app = studio_app()
+    events = [{"event": "started", "step": 0, "total": 4000, "device": "cpu"}]
+    events += [{"event": "progress", "step": s, "total": 4000, "losses": {"loss": 1.0 + 1 / s, "kl": 0.1}}
+               for s in range(1, 4001)]
+    started = time.perf_counter()
+    dock = write_job(app, events, status="finished")
+    qtbot.waitUntil(lambda: len(dock.plot.series().get("loss", ([], []))[0]) == 4000)
+    assert time.perf_counter() - started < 3.0  # was 8.6 s: the whole curve redrawn per event
+
+
+def test_a_failed_job_shows_its_traceback_error_and_exit_code_once(studio_app, qtbot):
+    app = studio_app()
+    events = [{"event": "started", "step": 0, "total": 10, "device": "cpu"},
+              {"event": "error", "message": "ValueError: a bug", "detail": "Traceback (most recent call last):\n"
+               "  File \"trainer.py\", line 1, in step\nValueError: a bug\n"}]
+    dock = write_job(app, events, exit_code=1,
+                     error="ValueError: a bug\nThe job's process exited with code 1.")
+    qtbot.waitUntil(lambda: "exited with code 1" in dock.log.toPlainText())
+    log = dock.log.toPlainText()
+    assert log.count("studio: error: ValueError: a bug") == 1
+    assert 'File "trainer.py", line 1' in log
+    assert log.count("The job's process exited with code 1.") == 1

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from studio.core.errors import UserError
+from studio.engine.catalogue import death_message
 from studio.engine.events import describe, format_duration
 from studio.ui.loss_plot import LossPlot
 from studio.ui.panel import EmptyState, PanelContext
@@ -44,6 +45,8 @@ class JobsDock(QDockWidget):
         self._rows: dict[str, int] = {}
         self._eta: dict[str, str] = {}
         self._selected: Optional[str] = None
+        self._shown_until = 0.0  #: the time of the last event of the selected job shown from its history
+        self._error_shown = False  #: the selected job's current run logged its error
         self._detached = False
 
         self.train_button = QPushButton("Train…")
@@ -188,13 +191,29 @@ class JobsDock(QDockWidget):
         self.plot.clear()
         self.log.clear()
         self.samples.setText("Sample grids appear here as the model trains.")
+        self._shown_until = 0.0
+        self._error_shown = False
         if job_id is None:
             return
-        for event in self.jobs.manager.history(job_id):
-            self._show(event)
+        history = self.jobs.manager.history(job_id)
+        # drawn at once: a long job has thousands of events
+        self.plot.replay(history)
+        lines = []
+        for event in history:
+            self._note_run(event)
+            text = _log_text(event)
+            if text is not None:
+                lines.append(text)
+        if lines:
+            self.log.setPlainText("\n".join(lines))
+        samples = [e for e in history if e["event"] == "samples"]
+        if samples:
+            self._show_samples(samples[-1]["path"])
+        if history:
+            self._shown_until = history[-1]["time"]  # live events up to here are already shown
         job = self.jobs.manager.store.job(job_id)
-        if job and job.error:
-            self.log.appendPlainText("\n" + job.error)
+        if job and job.status not in ("queued", "running"):
+            self._show_end(job)
 
     def _on_event(self, job_id: str, event: dict) -> None:
         kind = event["event"]
@@ -207,13 +226,14 @@ class JobsDock(QDockWidget):
                 if isinstance(bar, QProgressBar):
                     bar.setValue(event["step"])
                 self.table.setItem(row, 3, QTableWidgetItem(self._eta.get(job_id, "")))
-        if job_id == self._selected:
-            if kind == "ended":
-                job = self.jobs.manager.store.job(job_id)
-                if job and job.error:
-                    self.log.appendPlainText("\n" + job.error)
-            else:
-                self._show(event)
+        if job_id != self._selected or event["time"] <= self._shown_until:
+            return
+        if kind == "ended":
+            job = self.jobs.manager.store.job(job_id)
+            if job:
+                self._show_end(job)
+        else:
+            self._show(event)
 
     def _show(self, event: dict) -> None:
         kind = event["event"]
@@ -221,14 +241,51 @@ class JobsDock(QDockWidget):
             self.plot.add(event["step"], event["losses"])
         elif kind == "validation":
             self.plot.add(event["step"], event["losses"], validation=True)
+        elif kind == "started":
+            self.plot.restart_at(event["step"])
         elif kind == "samples":
-            pixmap = QPixmap(event["path"])
-            if not pixmap.isNull():
-                self.samples.setPixmap(pixmap.scaled(480, 480, Qt.KeepAspectRatio, Qt.FastTransformation))
-        if kind != "progress":
-            self.log.appendPlainText(describe(event))
+            self._show_samples(event["path"])
+        self._note_run(event)
+        text = _log_text(event)
+        if text is not None:
+            self.log.appendPlainText(text)
+
+    def _note_run(self, event: dict) -> None:
+        """Whether the current run has written its error (then its end need not repeat it)."""
+        if event["event"] == "started":
+            self._error_shown = False
+        elif event["event"] == "error":
+            self._error_shown = True
+
+    def _show_end(self, job) -> None:
+        """How the job ended, when it did not end well: its error was in the log already (then
+        only the exit code is added), or it died and the store says how."""
+        if job.status not in ("failed", "interrupted"):
+            return
+        if self._error_shown:
+            text = death_message(job.exit_code) if job.exit_code is not None else ""
+        else:
+            text = job.error
+        if text:
+            self.log.appendPlainText(text)
+
+    def _show_samples(self, path: str) -> None:
+        pixmap = QPixmap(path)
+        if not pixmap.isNull():
+            self.samples.setPixmap(pixmap.scaled(480, 480, Qt.KeepAspectRatio, Qt.FastTransformation))
 
     def open_train_dialog(self) -> None:
         from studio.ui.train_dialog import TrainDialog
 
         TrainDialog(self.context, self).exec()
+
+
+def _log_text(event: dict) -> Optional[str]:
+    """An event's lines in the job's log (progress is plotted, not logged); an error with its traceback."""
+    kind = event["event"]
+    if kind == "progress":
+        return None
+    text = describe(event)
+    if kind == "error" and event.get("detail"):
+        text = event["detail"].rstrip() + "\n" + text
+    return text

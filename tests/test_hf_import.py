@@ -88,9 +88,23 @@ def test_cache_and_window_agree_past_the_context_and_attention_is_given(lm):
 def test_loaded_through_the_registry_like_any_model(hf_folder):
     from studio.core.checkpoint import load_model
     from studio.core.plugins import discover
+    from studio_builtins.text.hf import load_hf_folder
 
     model = load_model(discover().registry, "hf-causal-lm", hf_folder)
-    assert len(list(model.generate("", max_new_tokens=3, temperature=0))) <= 3
+    assert isinstance(model, SequenceGenerator) and model.context_length == 48
+
+    def sampled(lm):
+        return [s.token for s in lm.generate(PROMPT, max_new_tokens=12, temperature=1.0, seed=3)]
+
+    tokens = sampled(model)
+    assert tokens == sampled(load_hf_folder(str(hf_folder), "cpu")) and len(tokens) == 12
+
+
+def test_the_inference_cache_counts_a_hugging_face_models_memory(lm):
+    from studio.engine.inference import _model_bytes
+
+    expected = sum(p.numel() * p.element_size() for p in lm.model.parameters())
+    assert expected > 0 and _model_bytes(lm) == expected
 
 
 def _broken_copy(hf_folder, tmp_path, change):
@@ -114,6 +128,28 @@ def _empty_tokenizer(folder):
     (folder / "tokenizer.json").write_text(Tokenizer(models.BPE()).to_str())
 
 
+def _four_word_tokenizer(folder):
+    """Loads, and encodes part of any English text: the check once let it through."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    tokenizer = Tokenizer(models.WordLevel({"<unk>": 0, "Hello": 1, "world": 2, ",": 3}, unk_token="<unk>"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    (folder / "tokenizer.json").write_text(tokenizer.to_str())
+
+
+def _small_tokenizer(letters):
+    """A byte-level BPE of 60 tokens learned from ``letters``: it writes back only what it saw."""
+    def change(folder):
+        from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+        tokenizer = Tokenizer(models.BPE())
+        tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+        tokenizer.decoder = decoders.ByteLevel()
+        tokenizer.train_from_iterator([letters * 50], trainers.BpeTrainer(vocab_size=60, show_progress=False))
+        (folder / "tokenizer.json").write_text(tokenizer.to_str())
+    return change
+
+
 @pytest.mark.parametrize("change, message", [
     (lambda f: (f / "config.json").unlink(), "has no config.json"),
     (lambda f: (f / "model.safetensors").unlink(), "has no weights: model.safetensors is missing"),
@@ -127,6 +163,11 @@ def _empty_tokenizer(folder):
      "is a GPT2ForSequenceClassification, not a causal language model"),
     (_edit_config(model_type="vit"), "config.json cannot be used|does not generate text"),
     (_empty_tokenizer, "loaded with 1 token.* cannot encode text"),
+    (_four_word_tokenizer, r"\(\d tokens\) does not give text back unchanged: 'Hello, world! The quick brown "
+     r"fox.' came back as 'Hello , world"),
+    (_small_tokenizer("Hello world"), "does not give text back unchanged"),
+    (_small_tokenizer("Hello, world! The quick brown fox.\n"),
+     r"has only \d\d tokens but the model was made for 400; they do not belong together"),
 ])
 def test_unusable_folders_are_refused_with_a_clear_message(hf_folder, tmp_path, change, message):
     from studio_builtins.text.hf import load_hf_folder
@@ -143,3 +184,32 @@ def test_the_spec_factory_needs_a_folder():
         from_config(HFCausalLMConfig())
     with pytest.raises(ModelError, match="is not a folder"):
         from_config(HFCausalLMConfig(folder="/no/such/folder"))
+
+
+def test_the_composer_imports_a_folder_lists_it_without_a_step_and_writes_with_it(hf_folder, studio_app, qtbot,
+                                                                                 monkeypatch):
+    from PySide6.QtGui import QTextCursor
+    from PySide6.QtWidgets import QMessageBox
+
+    warnings = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda parent, title, message: warnings.append(message))
+    app = studio_app()
+    app.window.show_panel("text-composer")
+    panel = app.window.panels["text-composer"]
+    assert not panel.has_content()
+    panel.import_model_folder(str(hf_folder))
+    qtbot.waitUntil(lambda: panel.picker.current() is not None or bool(warnings), timeout=120_000)
+    assert not warnings
+    choice = panel.picker.current()
+    assert (choice.spec.name, choice.ref.checkpoint) == ("hf-causal-lm", str(hf_folder.resolve()))
+    assert panel.picker.combo.currentText() == "tiny-gpt2"  # imported as it is: no training step to show
+    assert panel.has_content() and panel.import_folder_button.isEnabled()
+    panel.editor.setPlainText(PROMPT)
+    panel.editor.moveCursor(QTextCursor.End)
+    panel.controls.temperature.setValue(1.0)
+    panel.controls.length.setValue(10)
+    panel.generate_button.click()
+    qtbot.waitUntil(lambda: not panel.writing, timeout=60_000)
+    assert not warnings
+    text = panel.editor.toPlainText()
+    assert text.startswith(PROMPT) and len(text) > len(PROMPT)

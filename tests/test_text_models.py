@@ -231,3 +231,65 @@ def test_the_plugin_registers_without_importing_torch():
             "print(sorted(s.name for s in specs), 'torch' in sys.modules, 'transformers' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "['gpt', 'hf-causal-lm', 'lstm'] False False", done.stderr
+
+
+# -- prompts the model cannot wholly read ------------------------------------------------
+def test_lenient_encoding_replaces_or_skips_characters_a_character_model_never_saw():
+    tokenizer = CharTokenizer.learn("hello world, 'ok'.\n")
+    assert tokenizer.decode(tokenizer.encode_lenient("Hello “World” 42!\tok")) == "hello 'world' . ok"
+    with pytest.raises(ModelError):  # training data is never changed silently
+        tokenizer.encode("Hello")
+
+
+def test_unknown_characters_anywhere_in_the_prompt_do_not_stop_generation(gpt, monkeypatch):
+    """Digits, quotes and tabs are not in the bundled Shakespeare; a long prompt is read from its end."""
+    def tokens(prompt):
+        return [s.token for s in gpt.generate(prompt, max_new_tokens=10, temperature=0)]
+
+    assert tokens("2024\t" * 5000 + "KING:") == tokens("KING:")  # the digits and tabs are left out
+    assert gpt.decode(gpt.encode('"Hi", said (KING) X')) == "'Hi', said KING x"  # similar ones stand in
+    encoded = []
+    real = gpt.tokenizer.encode_lenient
+    monkeypatch.setattr(gpt.tokenizer, "encode_lenient", lambda text: encoded.append(len(text)) or real(text))
+    next(gpt.generate("x" * 1_000_000, max_new_tokens=1))
+    assert encoded == [8 * gpt.context_length]  # only the end that can reach the context is encoded
+
+
+class _Scripted:
+    """A session whose logits make the greedy choice the next token of ``script``."""
+
+    def __init__(self, script, vocab):
+        self.script, self.vocab = list(script), vocab
+
+    def feed(self, tokens):
+        logits = torch.zeros(self.vocab)
+        logits[self.script.pop(0)] = 10.0
+        return logits, None
+
+
+@pytest.mark.parametrize("decoder", ["stream", "incremental"])
+def test_text_held_back_before_the_end_of_text_token_still_comes_out(decoder):
+    from studio_builtins.text.hf import _IncrementalDecoder
+    from studio_builtins.text.sampling import stream
+
+    tokenizer = ByteBPETokenizer.learn("abc", 256)  # bytes only: an emoji is 4 tokens
+    ids = tokenizer.encode("a😀")
+    stop = tokenizer.encode("z")[0]
+    written = ids[:3]  # "a" and half of the emoji, then the end of text
+    feed = StreamDecoder(tokenizer).feed if decoder == "stream" else _IncrementalDecoder(tokenizer.decode).feed
+    steps = list(stream(_Scripted(written + [stop], tokenizer.vocab_size), [0], feed, max_new_tokens=20,
+                        temperature=0, top_k=None, top_p=None, seed=0, stop_token=stop))
+    assert [s.token for s in steps[:3]] == written
+    assert "".join(s.text for s in steps) == tokenizer.decode(written) == "a\ufffd"
+    assert len(steps) == 4 and steps[3].token == stop  # the held-back text comes with the stop token
+
+
+def test_training_text_is_encoded_in_chunks_to_int32_with_the_same_ids():
+    from studio_builtins.text.trainer import encode_array
+
+    text = load_shakespeare().text[:30_000]
+    for kind in ("char", "bpe"):
+        tokenizer = learn_tokenizer(kind, text, bpe_vocab_size=300)
+        ids = encode_array(tokenizer, text, chunk=1000)
+        assert ids.dtype == np.int32 and ids.tolist() == tokenizer.encode(text)
+    assert encode_array(tokenizer, "").shape == (0,)

@@ -20,7 +20,7 @@ import torch
 from studio.core.capabilities import ModelError
 
 from .config import HFCausalLMConfig
-from .sampling import TokenStreamer, Window, evaluating
+from .sampling import PieceDecoder, TokenStreamer, Window, evaluating
 
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json")
 PICKLE_FILES = ("pytorch_model.bin", "pytorch_model.bin.index.json")
@@ -97,8 +97,12 @@ class HFCausalLM(TokenStreamer):
     def stop_token(self) -> Optional[int]:
         return self.tokenizer.eos_token_id
 
-    def piece_decoder(self) -> Callable[[int, bool], str]:
+    def piece_decoder(self) -> PieceDecoder:
         return _IncrementalDecoder(self.decode).feed
+
+    def parameters(self) -> Iterator[torch.nn.Parameter]:
+        """The wrapped model's parameters: what the inference cache counts against its memory budget."""
+        return self.model.parameters()
 
     def session(self, use_cache: bool, with_attention: bool) -> HFSession:
         return HFSession(self, use_cache, with_attention)
@@ -141,8 +145,10 @@ class _IncrementalDecoder:
         self._ids: list[int] = []
         self._prefix = self._read = 0
 
-    def feed(self, token: int, final: bool = False) -> str:
-        self._ids.append(token)
+    def feed(self, token: Optional[int], final: bool = False) -> str:
+        """The text ``token`` adds; ``token`` None (with ``final``) flushes what is held back."""
+        if token is not None:
+            self._ids.append(token)
         before = self._decode(self._ids[self._prefix:self._read])
         after = self._decode(self._ids[self._prefix:])
         if not final and (len(after) <= len(before) or after.endswith("\ufffd")):
@@ -212,12 +218,24 @@ def _check_causal(folder: Path, config: Any) -> None:
 
 
 def _check_tokenizer(folder: Path, tokenizer: Any, model: Any) -> None:
+    """The tokenizer must write ordinary English back unchanged and be about as large as the
+    model's vocabulary: a damaged or mismatched one loads without complaint and garbles text."""
     size = len(tokenizer)
     ids = tokenizer.encode(_PROBE, add_special_tokens=False)
     if size < 2 or not ids or all(i == tokenizer.unk_token_id for i in ids):
         raise ModelError(f"The tokenizer in {folder} loaded with {size} token(s) and cannot encode text; "
                          "its tokenizer files are empty or damaged.")
+    decoded = tokenizer.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=False)
+    if decoded not in (_PROBE, " " + _PROBE):  # a SentencePiece tokenizer may add a leading space
+        raise ModelError(f"The tokenizer in {folder} ({size} tokens) does not give text back unchanged: "
+                         f"{_PROBE.strip()!r} came back as {decoded.strip()!r}. Its tokenizer files are "
+                         "damaged or belong to another model.")
     vocabulary = model.get_input_embeddings().weight.shape[0]
+    expected = int(getattr(model.config, "vocab_size", None) or vocabulary)
     if size > vocabulary:
         raise ModelError(f"The tokenizer in {folder} has {size} tokens but the model only {vocabulary}; "
                          "they do not belong together.")
+    if size < expected / 2:
+        raise ModelError(f"The tokenizer in {folder} has only {size} tokens but the model was made for "
+                         f"{expected}; they do not belong together (the tokenizer files may be damaged or "
+                         "from another model).")

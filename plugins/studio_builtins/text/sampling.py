@@ -4,6 +4,11 @@ A model supplies a *session* whose ``feed(tokens)`` runs the network on new
 tokens (the prompt first, then each chosen token) and returns the logits for
 the next one. :func:`stream` feeds it only when the consumer asks for another
 token, so closing the generator stops the work at once.
+
+Only the end of a prompt reaches the model: the last :data:`PROMPT_CHARS_PER_TOKEN`
+characters per token of context are encoded (a whole novel before the cursor costs
+nothing), and characters the tokenizer cannot cover are replaced or left out
+(``encode_lenient``) rather than refused.
 """
 
 from __future__ import annotations
@@ -18,6 +23,13 @@ import torch
 from studio.core.capabilities import ModelError, TokenStep
 
 from .tokenizer import StreamDecoder
+
+#: How much of a prompt is encoded: this many characters per token of context, enough for the
+#: tokens of any ordinary text to fill the context (the window then keeps the last context's worth).
+PROMPT_CHARS_PER_TOKEN = 8
+
+#: ``decode_piece(token, final)``: the text a token adds to a stream; ``(None, True)`` flushes the rest.
+PieceDecoder = Callable[[Optional[int], bool], str]
 
 
 class Session(Protocol):
@@ -37,7 +49,14 @@ class TokenStreamer:
         raise NotImplementedError
 
     def encode(self, text: str) -> list[int]:
-        return self.tokenizer.encode(text)
+        """Token ids of ``text``; characters the tokenizer does not cover are replaced by similar
+        ones or left out (compare ``decode(encode(text))`` with ``text`` to see which)."""
+        return self.tokenizer.encode_lenient(text)
+
+    def prompt_ids(self, prompt: str) -> list[int]:
+        """The tokens of the end of ``prompt`` that fit the context (see :data:`PROMPT_CHARS_PER_TOKEN`)."""
+        size = max(1, int(self.context_length))
+        return self.encode(prompt[-PROMPT_CHARS_PER_TOKEN * size:])[-size:]
 
     def decode(self, tokens: Sequence[int]) -> str:
         return self.tokenizer.decode(tokens)
@@ -45,11 +64,12 @@ class TokenStreamer:
     def generate(self, prompt: str, *, max_new_tokens: int, temperature: float = 1.0, top_k: Optional[int] = None,
                  top_p: Optional[float] = None, seed: Optional[int] = None, with_attention: bool = False,
                  use_cache: bool = True) -> Iterator[TokenStep]:
-        """Stream a continuation of ``prompt`` (an empty one starts from :meth:`start_id`).
-        Options are checked and the prompt encoded now; the network runs as tokens are taken.
-        ``use_cache=False`` recomputes the whole context for every token (for comparisons)."""
+        """Stream a continuation of ``prompt`` (an empty one starts from :meth:`start_id`; only
+        its end is read, see :meth:`prompt_ids`). Options are checked and the prompt encoded now;
+        the network runs as tokens are taken. ``use_cache=False`` recomputes the whole context
+        for every token (for comparisons)."""
         check_options(max_new_tokens, temperature, top_k, top_p)
-        ids = self.encode(prompt) or [self.start_id()]
+        ids = self.prompt_ids(prompt) or [self.start_id()]
         return stream(self.session(use_cache, with_attention), ids, self.piece_decoder(),
                       max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed,
                       stop_token=self.stop_token())
@@ -62,7 +82,7 @@ class TokenStreamer:
         """A token that ends the stream (not yielded), if the model has one."""
         return None
 
-    def piece_decoder(self) -> Callable[[int, bool], str]:
+    def piece_decoder(self) -> PieceDecoder:
         """A fresh ``decode_piece(token, final)`` for one stream."""
         return StreamDecoder(self.tokenizer).feed
 
@@ -78,11 +98,13 @@ def check_options(max_new_tokens: int, temperature: float, top_k: Optional[int],
         raise ModelError(f"top_p must be above 0 and at most 1 (or unset), not {top_p}.")
 
 
-def stream(session: Session, prompt_ids: list[int], decode_piece: Callable[[int, bool], str], *,
+def stream(session: Session, prompt_ids: list[int], decode_piece: PieceDecoder, *,
            max_new_tokens: int, temperature: float, top_k: Optional[int], top_p: Optional[float],
            seed: Optional[int], stop_token: Optional[int] = None) -> Iterator[TokenStep]:
-    """Yield up to ``max_new_tokens`` :class:`TokenStep` (fewer if ``stop_token`` comes up;
-    it is not yielded). ``decode_piece(token, final)`` gives each token's text."""
+    """Yield up to ``max_new_tokens`` :class:`TokenStep` (fewer if ``stop_token`` comes up).
+    ``decode_piece(token, final)`` gives each token's text, so the texts add up to the decoded
+    tokens. The stop token is not yielded, unless text the tokens before it held back (a
+    character split across tokens) is still to come out: then it comes with the stop token."""
     generator = torch.Generator()
     if seed is None:
         generator.seed()
@@ -93,6 +115,9 @@ def stream(session: Session, prompt_ids: list[int], decode_piece: Callable[[int,
         logits, attention = session.feed(tokens)
         token, probability = choose(logits, temperature, top_k, top_p, generator)
         if token == stop_token:
+            rest = decode_piece(None, True)
+            if rest:
+                yield TokenStep(token=token, text=rest, probability=probability, attention=attention)
             return
         text = decode_piece(token, i == max_new_tokens - 1)
         yield TokenStep(token=token, text=text, probability=probability, attention=attention)

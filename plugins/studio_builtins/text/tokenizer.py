@@ -1,7 +1,10 @@
 """Tokenizers the text models learn from their training text, saved as JSON in the config.
 
 Both kinds turn any text they cover back into exactly the same text (unicode,
-tabs and line breaks included). Each token also has the bytes it stands for,
+tabs and line breaks included). A character tokenizer covers only the characters
+of its training text: :meth:`CharTokenizer.encode` refuses others (training must
+not silently change its data), while ``encode_lenient`` (what generation uses)
+stands in a similar known character or leaves the unknown one out. Each token also has the bytes it stands for,
 so a stream of tokens is decoded incrementally with :class:`StreamDecoder`
 even when byte-level BPE splits a character across tokens.
 
@@ -12,9 +15,10 @@ from __future__ import annotations
 
 import codecs
 import json
+import unicodedata
 from collections.abc import Sequence
 from functools import lru_cache
-from typing import Any, Protocol
+from typing import Any, Optional, Protocol
 
 from studio.core.capabilities import ModelError
 
@@ -22,6 +26,15 @@ from .config import TOKENIZER_KINDS
 
 #: Characters an untrained character tokenizer knows: printable ASCII, tab and line break.
 DEFAULT_CHARACTERS = "\t\n" + "".join(chr(c) for c in range(32, 127))
+#: Stand-ins, best first, for characters a character model may not know (before trying the
+#: other case and the letter without its accent).
+SIMILAR = {
+    "\t": " ", "\u00a0": " ", "\u2009": " ", "\u202f": " ",
+    "\u201c": "\"'", "\u201d": "\"'", "\u201e": "\"'", "\u00ab": "\"'", "\u00bb": "\"'", '"': "'",
+    "\u2018": "'", "\u2019": "'", "\u201a": "'", "`": "'", "\u00b4": "'", "'": "\u2019",
+    "\u2013": "-", "\u2014": "-", "\u2212": "-", "\u2026": ".",
+    "[": "(", "]": ")", "{": "(", "}": ")", ";": ",", ":": ",", "!": ".", "?": ".",
+}
 
 
 class Tokenizer(Protocol):
@@ -31,6 +44,9 @@ class Tokenizer(Protocol):
     start_id: int
 
     def encode(self, text: str) -> list[int]: ...
+
+    def encode_lenient(self, text: str) -> list[int]:
+        """Like ``encode``, but what the tokenizer cannot cover is replaced or left out, never refused."""
 
     def decode(self, ids: Sequence[int]) -> str: ...
 
@@ -50,6 +66,7 @@ class CharTokenizer:
         self.characters = characters
         self.vocab_size = len(characters)
         self._index = {c: i for i, c in enumerate(characters)}
+        self._stand_ins: dict[str, Optional[int]] = {}
         self.start_id = self._index.get("\n", 0)
 
     @classmethod
@@ -64,6 +81,29 @@ class CharTokenizer:
             shown = ", ".join(repr(c) for c in unknown[:10])
             raise ModelError(f"The text has characters this model never saw in training ({shown}); "
                              f"it knows {self.vocab_size} characters. Remove them and try again.") from None
+
+    def encode_lenient(self, text: str) -> list[int]:
+        """The ids of ``text``, each character the model never saw replaced by :meth:`stand_in`
+        (and left out when there is none): "Hi" for a model that knows only lower case is "hi"."""
+        index = self._index
+        ids = []
+        for c in text:
+            i = index.get(c)
+            if i is None:
+                i = self.stand_in(c)
+                if i is None:
+                    continue
+            ids.append(i)
+        return ids
+
+    def stand_in(self, character: str) -> Optional[int]:
+        """The id of a known character like ``character``, or None: first :data:`SIMILAR`'s,
+        then the other case, then the letter without its accent."""
+        if character not in self._stand_ins:
+            plain = unicodedata.normalize("NFKD", character)[:1]
+            candidates = SIMILAR.get(character, "") + character.swapcase() + plain + plain.swapcase()
+            self._stand_ins[character] = next((self._index[c] for c in candidates if c in self._index), None)
+        return self._stand_ins[character]
 
     def decode(self, ids: Sequence[int]) -> str:
         return "".join(self.characters[i] for i in ids)
@@ -111,6 +151,9 @@ class ByteBPETokenizer:
     def encode(self, text: str) -> list[int]:
         return self._tokenizer.encode(text).ids
 
+    def encode_lenient(self, text: str) -> list[int]:
+        return self.encode(text)  # every byte is a token: nothing is unknown
+
     def decode(self, ids: Sequence[int]) -> str:
         return b"".join(self._bytes[i] for i in ids).decode("utf-8", errors="replace")
 
@@ -130,8 +173,10 @@ class StreamDecoder:
         self._tokenizer = tokenizer
         self._utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
 
-    def feed(self, token: int, final: bool = False) -> str:
-        return self._utf8.decode(self._tokenizer.token_bytes(token), final=final)
+    def feed(self, token: Optional[int], final: bool = False) -> str:
+        """The text ``token`` completes; ``token`` None (with ``final``) flushes what is held back."""
+        data = b"" if token is None else self._tokenizer.token_bytes(token)
+        return self._utf8.decode(data, final=final)
 
 
 def learn_tokenizer(kind: str, text: str, bpe_vocab_size: int) -> Tokenizer:

@@ -30,6 +30,9 @@ from .gpt import GPT
 from .lstm import LSTMModel
 from .tokenizer import check_kind, learn_tokenizer, tokenizer_from_json
 
+#: characters encoded at a time when the training text is turned into token ids
+ENCODE_CHUNK = 1 << 20
+
 
 class TextTrainer(TorchTrainer):
     """Subclasses name the model class; everything else is shared."""
@@ -49,8 +52,8 @@ class TextTrainer(TorchTrainer):
             source = data.train + data.validation if config.tokenizer == "char" else data.train
             self.tokenizer = learn_tokenizer(config.tokenizer, source, config.bpe_vocab_size)
             config = dataclasses.replace(config, tokenizer_json=self.tokenizer.to_json())
-        self.train_ids = torch.tensor(self.tokenizer.encode(data.train), dtype=torch.long)
-        self.validation_ids = torch.tensor(self.tokenizer.encode(data.validation), dtype=torch.long)
+        self.train_ids = torch.from_numpy(encode_array(self.tokenizer, data.train))
+        self.validation_ids = torch.from_numpy(encode_array(self.tokenizer, data.validation))
         window = config.block_size + 1
         if len(self.train_ids) < window:
             raise ModelError(f"The training text is {len(self.train_ids)} tokens long, shorter than one training "
@@ -81,7 +84,7 @@ class TextTrainer(TorchTrainer):
         return len(self.train_ids) - self.config.block_size
 
     def make_batch(self, indices: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        windows = self.train_ids[torch.from_numpy(indices)[:, None] + self._offsets]
+        windows = self.train_ids[torch.from_numpy(indices)[:, None] + self._offsets].long()
         return windows[:, :-1].to(self.device), windows[:, 1:].to(self.device)
 
     def steps(self, start: int, total: int) -> Iterator[TrainProgress]:
@@ -111,7 +114,7 @@ class TextTrainer(TorchTrainer):
         offsets = torch.arange(length + 1)
         total, tokens = 0.0, 0
         for chunk in np.array_split(starts, math.ceil(len(starts) / self.batch_size)):
-            windows = ids[torch.from_numpy(chunk)[:, None] + offsets].to(self.device)
+            windows = ids[torch.from_numpy(chunk)[:, None] + offsets].long().to(self.device)
             logits = self.model(windows[:, :-1])
             total += F.cross_entropy(logits.reshape(-1, logits.size(-1)), windows[:, 1:].reshape(-1),
                                      reduction="sum").item()
@@ -126,6 +129,21 @@ class TextTrainer(TorchTrainer):
             return peak * (step + 1) / (warmup + 1)
         progress = min(1.0, (step - warmup) / max(1, self._total - warmup))
         return low + 0.5 * (1.0 + math.cos(math.pi * progress)) * (peak - low)
+
+
+def encode_array(tokenizer: Any, text: str, chunk: int = ENCODE_CHUNK) -> np.ndarray:
+    """The token ids of ``text`` as int32, encoded a chunk at a time: a Python list of every token
+    of a large corpus would take ~36 bytes a token. Chunks end after a line break where there is
+    one, so byte-level BPE (which splits text into words and spaces before merging) gives the ids
+    it gives in one go, but perhaps for a run of blank space right at a boundary."""
+    parts, start = [], 0
+    while start < len(text):
+        end = min(len(text), start + chunk)
+        if end < len(text):
+            end = text.rfind("\n", start, end) + 1 or end
+        parts.append(np.asarray(tokenizer.encode(text[start:end]), dtype=np.int32))
+        start = end
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int32)
 
 
 class LSTMTrainer(TextTrainer):

@@ -8,7 +8,7 @@ from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from studio.core.specs import ModelSpec, PanelSpec
 from studio.ui.panel import EmptyOrContent, EmptyState, Panel, PanelContext
-from studio.ui.widgets.model_picker import ModelPicker
+from studio.ui.widgets.model_picker import ModelChoice, ModelPicker
 
 
 class ModelPanel(Panel):
@@ -19,6 +19,11 @@ class ModelPanel(Panel):
     widget (with :attr:`picker` in it) in :meth:`build_content`, and follow
     ``picker.changed``. The content shows while a model is chosen; the empty
     state, with :meth:`empty_actions` as buttons, otherwise.
+
+    When a listed checkpoint is saved again (its training went on), the model
+    loaded from it is unloaded from the inference thread, so the next request
+    loads the new weights, and :meth:`model_retrained` tells the subclass when it
+    is the chosen one.
     """
 
     what_it_does = ""  #: one sentence: what an artist does here
@@ -29,6 +34,7 @@ class ModelPanel(Panel):
         self.capability = spec.capabilities[0] if spec.capabilities else ""
         self.picker = ModelPicker(context, self.capability, self)
         self.picker.changed.connect(lambda _choice: self.show_state())
+        self.picker.retrained.connect(self._retrained)
         self.stack = EmptyOrContent(EmptyState(spec.title), self.build_content())
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -49,6 +55,18 @@ class ModelPanel(Panel):
         """New checkpoints may have appeared (a job saved one): list them, then show what fits."""
         self.picker.refresh()
         self.show_state()
+
+    def _retrained(self, choice: ModelChoice) -> None:
+        inference = self.context.inference
+        if inference is not None:
+            inference.worker.unload(lambda ref, retrained=choice.ref: ref == retrained)
+        current = self.picker.current()
+        if current is not None and current.ref == choice.ref:
+            self.model_retrained(choice)
+
+    def model_retrained(self, choice: ModelChoice) -> None:
+        """The chosen model's checkpoint was saved again (``choice`` has its new step); the old
+        weights are already unloaded. Panels may show or recompute what came from them."""
 
     def show_state(self) -> None:
         if self.has_content():

@@ -1,4 +1,10 @@
-"""Choose a trained model: the workspace's checkpoints of models offering a capability."""
+"""Choose a trained model: the workspace's checkpoints of models offering a capability.
+
+Training rewrites a checkpoint file in place as it goes. Each refresh compares every
+listed checkpoint's version (its step, when the catalogue recorded it, the file's
+modification time) with the last one seen, and emits :attr:`ModelPicker.retrained`
+for each that changed: a model loaded from the old file must be loaded again.
+"""
 
 from __future__ import annotations
 
@@ -27,6 +33,8 @@ class ModelPicker(QWidget):
     """A combo box of trained models and an Open… button for checkpoints saved elsewhere."""
 
     changed = Signal(object)  #: the new ModelChoice, or None when there is none
+    #: a listed ModelChoice whose checkpoint was saved again since the last refresh (emitted after ``changed``)
+    retrained = Signal(object)
 
     def __init__(self, context, capability: str, parent=None) -> None:
         super().__init__(parent)
@@ -44,6 +52,7 @@ class ModelPicker(QWidget):
         layout.addWidget(self.combo, 1)
         layout.addWidget(self.open_button)
         self._choices: list[ModelChoice] = []
+        self._versions: dict[ModelRef, tuple] = {}  #: what each listed checkpoint was at the last refresh
         self.refresh()
 
     def specs(self) -> dict[str, ModelSpec]:
@@ -54,13 +63,20 @@ class ModelPicker(QWidget):
         current = self.current()
         specs = self.specs()
         self._choices = []
+        versions = {}
         for row in self.context.workspace.store.checkpoints(list(specs)):
-            if not Path(row["path"]).exists():
+            path = Path(row["path"])
+            try:
+                modified = path.stat().st_mtime_ns
+            except OSError:
                 continue
             spec = specs[row["spec"]]
-            name = row["model"] or f"{spec.title} ({Path(row['path']).parent.name})"
-            self._choices.append(ModelChoice(spec, ModelRef(spec.name, row["path"]),
-                                             f"{name} · step {row['step']}", row["step"]))
+            name = row["model"] or f"{spec.title} ({path.parent.name})"
+            # a model imported as it is (no trainer) has no training steps to count
+            label = name if spec.trainer is None else f"{name} · step {row['step']}"
+            ref = ModelRef(spec.name, row["path"])
+            self._choices.append(ModelChoice(spec, ref, label, row["step"]))
+            versions[ref] = (row["step"], row["created"], modified)
         self.combo.blockSignals(True)
         self.combo.clear()
         for choice in self._choices:
@@ -70,8 +86,12 @@ class ModelPicker(QWidget):
             self.combo.setCurrentIndex(index)
         self.combo.blockSignals(False)
         new = self.current()
+        retrained = [c for c in self._choices if c.ref in self._versions and self._versions[c.ref] != versions[c.ref]]
+        self._versions = versions
         if new != current:
             self.changed.emit(new)
+        for choice in retrained:
+            self.retrained.emit(choice)
 
     def current(self) -> Optional[ModelChoice]:
         index = self.combo.currentIndex()

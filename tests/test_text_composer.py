@@ -16,7 +16,7 @@ from studio.engine import inference
 PROMPT = "ROMEO:\n"
 
 
-def _train(spec_name: str, folder, steps: int, **settings):
+def _train(spec_name: str, folder, steps: int, name: str = "", **settings):
     """A tiny model trained through the real trainer on a slice of the bundled Shakespeare."""
     registry = discover().registry
     spec = registry.model(spec_name)
@@ -24,7 +24,7 @@ def _train(spec_name: str, folder, steps: int, **settings):
     trainer = resolve(spec.trainer)(spec.config(**settings), data, seed=0)
     for _ in trainer.steps(0, steps):
         pass
-    path = folder / f"{spec_name}.safetensors"
+    path = folder / f"{name or spec_name}.safetensors"
     save_checkpoint(path, spec_name, trainer.config, steps, trainer.state())
     return path
 
@@ -37,6 +37,19 @@ def models(tmp_path_factory):
         "lstm": _train("lstm", folder, 20, embedding_dim=16, hidden_size=32, num_layers=1, block_size=32,
                        batch_size=8),
     }
+
+
+@pytest.fixture(autouse=True)
+def no_modal_warnings(monkeypatch):
+    """A warning box would wait for a click that never comes: record it instead, and fail on it."""
+    told = _Told()
+    monkeypatch.setattr(QMessageBox, "warning", lambda parent, title, message: told.append(message))
+    yield told
+    assert not told or told.expected, told
+
+
+class _Told(list):
+    expected = False  #: a test that wants a warning sets this
 
 
 @pytest.fixture
@@ -86,7 +99,7 @@ def test_tokens_stream_in_and_escape_stops_within_a_token_keeping_the_text(compo
     step = inference.RequestContext.step
 
     def recording(self, *args):
-        steps.append((self._request.id, self._request.cancelled.is_set()))
+        steps.append((self._request.id, self.cancelled))
         return step(self, *args)
 
     monkeypatch.setattr(inference.RequestContext, "step", recording)
@@ -121,6 +134,7 @@ def test_alternatives_are_different_and_picking_one_inserts_it(composer, qtbot):
     composer.editor.moveCursor(QTextCursor.End)
     composer.controls.temperature.setValue(1.0)
     composer.controls.length.setValue(30)
+    seed = composer.controls.seed.value()
     composer.alternatives_button.click()
     qtbot.waitUntil(lambda: not composer.writing, timeout=30_000)
     texts = [composer.alternatives.text(i) for i in range(3)]
@@ -128,7 +142,7 @@ def test_alternatives_are_different_and_picking_one_inserts_it(composer, qtbot):
     assert composer.alternatives.buttons[1].isEnabled()
     composer.alternatives.buttons[1].click()
     assert composer.editor.toPlainText() == PROMPT + texts[1]
-    assert composer.last_params["seed"] == composer.controls.seed.value() + 1
+    assert composer.last_params["seed"] == seed + 1
     assert composer.editor.token_spans()  # inserted as generated tokens: coloured, clickable
 
 
@@ -201,13 +215,14 @@ def test_save_writes_the_settings_beside_the_text_and_opening_it_restores_them(c
     assert composer.editor.toPlainText() == text
 
 
-def test_a_bad_model_folder_shows_the_loaders_message_and_changes_nothing(composer, qtbot, tmp_path, monkeypatch):
+def test_a_bad_model_folder_shows_the_loaders_message_and_changes_nothing(composer, qtbot, tmp_path,
+                                                                          no_modal_warnings):
     folder = tmp_path / "gpt2"
     folder.mkdir()
     (folder / "config.json").write_text("{}")
     (folder / "pytorch_model.bin").write_bytes(b"not even a pickle")
-    told = []
-    monkeypatch.setattr(QMessageBox, "warning", lambda parent, title, message: told.append(message))
+    told = no_modal_warnings
+    told.expected = True
     store = composer.context.workspace.store
     before, chosen = store.checkpoints(), composer.picker.current()
     composer.import_model_folder(str(folder))
@@ -215,3 +230,21 @@ def test_a_bad_model_folder_shows_the_loaders_message_and_changes_nothing(compos
     assert "pytorch_model.bin" in told[0] and "safetensors" in told[0]
     assert store.checkpoints() == before and composer.picker.current() == chosen
     assert composer.import_folder_button.isEnabled()
+
+
+def test_characters_the_model_never_saw_are_skipped_and_the_writer_is_told(composer, qtbot, monkeypatch):
+    """The bundled Shakespeare has no digits, double quotes, brackets or tabs."""
+    statuses = []
+    monkeypatch.setattr(composer.context, "show_status", statuses.append)
+    prompt = 'Notes (2024):\t"Hi"\n' + "x" * 5000 + '\nSaid "Romeo" (1595):\n'  # only the end is read
+    text = write(composer, qtbot, prompt, temperature=0.0, length=20)
+    assert text.startswith(prompt) and len(text) == len(prompt) + 20
+    assert "8 characters before the cursor the model never saw were replaced by similar ones or skipped" \
+        in statuses[-1]
+    assert composer.last_params["prompt"] == prompt[-8 * 32:]  # what the model was given: the end
+    assert write(composer, qtbot, PROMPT, temperature=0.0, length=5)  # nothing to tell: no note
+    assert "never saw" not in statuses[-1]
+
+
+def test_length_is_capped_at_a_sane_maximum(composer):
+    assert composer.controls.length.maximum() == 20_000

@@ -1,6 +1,6 @@
 """The Text Composer: type a prompt, stream a continuation at the cursor, pick among
 alternatives, see each token's probability and what it attended to, and save the
-text with the settings that wrote it.
+text with what wrote each passage in it (see :mod:`studio.ui.panels.text.record`).
 
 The parts live in :mod:`studio.ui.panels.text`; this module wires them to the
 model picker, the inference thread and the files. Models run only on the
@@ -34,6 +34,7 @@ from studio.core.artifacts import TextArtifact
 from studio.core.errors import UserError
 from studio.ui.export import export_artifact
 from studio.ui.panels.base import ModelPanel
+from studio.ui.panels.text import record
 from studio.ui.panels.text.alternatives import COUNT, AlternativesView
 from studio.ui.panels.text.attention import AttentionView
 from studio.ui.panels.text.controls import SamplingControls
@@ -48,6 +49,7 @@ from studio.ui.panels.text.generation import (
     alternatives,
     continuation,
 )
+from studio.ui.params import changed_since
 from studio.ui.widgets.model_picker import ModelChoice
 
 #: what Train on your text… preselects: chapter 9's GPT on a text file of the artist's
@@ -62,6 +64,7 @@ class _Run:
     alternatives: bool = False
     request: Any = None
     started: float = field(default_factory=time.monotonic)
+    unreadable: int = 0  #: characters of the prompt the model could not read
 
 
 class TextComposerPanel(ModelPanel):
@@ -73,7 +76,8 @@ class TextComposerPanel(ModelPanel):
 
     def build_content(self) -> QWidget:
         self.generations = Generations()
-        self.last_params: dict[str, Any] = {}  #: what wrote the latest text: the sidecar of a save
+        self.last_params: dict[str, Any] = {}  #: what wrote the latest text
+        self.opened: list[dict[str, Any]] = []  #: the generation records of the text as it was opened
         self.choices: list[Generation] = []  #: the latest round of alternatives
         self._run: Optional[_Run] = None
 
@@ -172,6 +176,7 @@ class TextComposerPanel(ModelPanel):
         run = _Run([self.generations.new(self._params(choice, prompt, sampling))])
         self.editor.start_stream()
         self._submit(choice, run, lambda model, ctx: continuation(model, ctx, prompt, sampling, choice.ref.checkpoint))
+        self.controls.used()
 
     def write_alternatives(self) -> None:
         """Write ``COUNT`` continuations side by side, with seeds seed, seed + 1, ..."""
@@ -185,6 +190,7 @@ class TextComposerPanel(ModelPanel):
         self.alternatives.begin(sampling.seed, greedy=sampling.temperature == 0)
         self._submit(choice, _Run(self.choices, alternatives=True),
                      lambda model, ctx: alternatives(model, ctx, prompt, sampling, COUNT, choice.ref.checkpoint))
+        self.controls.used()
 
     def _submit(self, choice: ModelChoice, run: _Run, work: Callable[[Any, Any], Any]) -> None:
         self._run = run
@@ -211,9 +217,11 @@ class TextComposerPanel(ModelPanel):
         self.progress.setRange(0, total)
         self.progress.setValue(step)
         if isinstance(payload, PromptTokens):
+            run.unreadable = payload.unreadable
             for generation in run.generations:
                 generation.prompt_pieces = payload.pieces
                 generation.params["checkpoint_sha256"] = payload.checkpoint_sha256
+                generation.params["prompt"] = payload.prompt  # the end of it the model was given
         elif isinstance(payload, Alternative):
             self.generations.add(run.generations[payload.index], payload.step)
             self.alternatives.append(payload.index, payload.step.text)
@@ -235,11 +243,14 @@ class TextComposerPanel(ModelPanel):
             self.last_params = {**run.generations[0].params, "tokens": written}
         self.progress.hide()
         self._update_buttons()
+        unreadable = (f"; {run.unreadable} character{'s' if run.unreadable != 1 else ''} before the cursor "
+                      f"the model never saw {'were' if run.unreadable != 1 else 'was'} replaced by similar ones "
+                      "or skipped" if run.unreadable else "")
         if done:
             self.context.show_status(f"Wrote {written} tokens in {seconds:.1f} s ({written / max(seconds, 1e-3):.0f} "
-                                     "tokens/s)")
+                                     f"tokens/s){unreadable}")
         else:
-            self.context.show_status(f"Stopped after {written} tokens; what was written is kept")
+            self.context.show_status(f"Stopped after {written} tokens; what was written is kept{unreadable}")
 
     def _failed(self, run: _Run, message: str) -> None:
         if run is self._run:
@@ -253,6 +264,10 @@ class TextComposerPanel(ModelPanel):
 
     def _update_buttons(self) -> None:
         self.cancel_button.setEnabled(self.writing)
+
+    def model_retrained(self, choice: ModelChoice) -> None:
+        self.context.show_status(f"{choice.label}: the checkpoint was saved again; the next Generate uses "
+                                 "the new weights")
 
     def use_alternative(self, index: int) -> None:
         """Insert the ``index``-th alternative at the cursor, as if it had just been generated."""
@@ -317,13 +332,26 @@ class TextComposerPanel(ModelPanel):
         text = self.editor.toPlainText()
         if not text.strip():
             return "Write or generate some text first, then save it."
-        params = self.last_params
-        choice = self.picker.current()
-        if not params and choice is not None:
-            params = self._params(choice, "", self.controls.sampling())
-        name = f"{params.get('model', 'text')}-seed{params.get('seed', 0)}.txt"
-        export_artifact(self, self.context, TextArtifact(text, dict(params)), name)
+        params = self.sidecar(text)
+        name = f"{params['model']}-seed{params['seed']}.txt" if "model" in params else "text.txt"
+        export_artifact(self, self.context, TextArtifact(text, params), name)
         return None
+
+    def sidecar(self, text: str) -> dict[str, Any]:
+        """What a save writes beside ``text`` (the editor's): a record of each generation in it."""
+        spans: dict[int, tuple[int, int]] = {}
+        for start, end, run_id in self.editor.run_fragments():
+            run = self.editor.runs.get(run_id)
+            if run is not None:
+                low, high = spans.get(run.generation, (start, end))
+                spans[run.generation] = (min(low, start), max(high, end))
+        live = []
+        for generation_id in sorted(spans):
+            generation = self.generations.get(generation_id)
+            if generation is not None:
+                start, end = record.code_point_offsets(text, spans[generation_id])
+                live.append(record.live_record(generation, start, end))
+        return record.sidecar(PANEL, record.merged(self.opened, live, text))
 
     def _save(self) -> None:
         reason = self.export()
@@ -356,9 +384,11 @@ class TextComposerPanel(ModelPanel):
         self.cancel()
         self.editor.setPlainText(text)
         self.editor.moveCursor(QTextCursor.End)
-        self.last_params = params
-        if not params:
-            self.context.show_status(f"Opened {Path(path).name}; {note}")
+        self.opened = record.opened_records(params)
+        self.last_params = {k: v for k, v in params.items() if k != "generations"} if self.opened else {}
+        if not self.opened:
+            self.context.show_status(f"Opened {Path(path).name}; "
+                                     f"{note or 'nothing in it was generated (the text only)'}")
             return
         self.controls.restore(params)
         self.context.show_status(f"Opened {Path(path).name} with the settings that wrote it")
@@ -366,16 +396,26 @@ class TextComposerPanel(ModelPanel):
 
     def _restore_model(self, params: dict[str, Any]) -> None:
         checkpoint, model = params.get("checkpoint"), params.get("model")
-        if not checkpoint or self.picker.select(checkpoint):
+        if not checkpoint:
             return
-        if not Path(checkpoint).exists():
+        if not self.picker.select(checkpoint):
+            if not Path(checkpoint).exists():
+                QMessageBox.information(self, "Open text", f"The text and its settings are restored, but the model "
+                                        f"that wrote it ({model}, {checkpoint}) is not on this machine. Choose "
+                                        "another model to continue it.")
+                return
+            if model == HF_SPEC:
+                self.import_model_folder(checkpoint)
+            else:
+                self.picker.add_checkpoint(checkpoint)
+        self._warn_if_retrained(params)
+
+    def _warn_if_retrained(self, params: dict[str, Any]) -> None:
+        checkpoint = params["checkpoint"]
+        if Path(checkpoint).exists() and changed_since(params, checkpoint):
             QMessageBox.information(self, "Open text", f"The text and its settings are restored, but the model "
-                                    f"that wrote it ({model}, {checkpoint}) is not on this machine. Choose "
-                                    "another model to continue it.")
-        elif model == HF_SPEC:
-            self.import_model_folder(checkpoint)
-        else:
-            self.picker.add_checkpoint(checkpoint)
+                                    f"that wrote it ({params.get('model')}, {checkpoint}) has been trained further "
+                                    "since: the same seed and settings will not write the same text again.")
 
 
 def _button(text: str, tip: str, slot: Callable[[], Any]) -> QPushButton:

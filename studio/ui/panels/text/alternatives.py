@@ -1,4 +1,6 @@
-"""Alternatives: a few continuations side by side, each from its own seed, to pick from."""
+"""Alternatives: a few continuations side by side, each from its own seed, to pick from.
+
+The model writes them a token of each in turn, so the cards fill together."""
 
 from __future__ import annotations
 
@@ -61,6 +63,7 @@ class AlternativesView(QWidget):
         for index, (seed, text, button) in enumerate(zip(self.seeds, self.texts, self.buttons, strict=True)):
             seed.setText(f"Seed {first_seed + index}")
             text.clear()
+            text.setPlaceholderText("Waiting for the model…")
             button.setEnabled(False)
 
     def append(self, index: int, piece: str) -> None:
@@ -73,6 +76,7 @@ class AlternativesView(QWidget):
         """The round ended (``done``) or was cancelled: the cards with text can be picked."""
         for text, button in zip(self.texts, self.buttons, strict=True):
             button.setEnabled(bool(text.toPlainText()))
+            text.setPlaceholderText("")
         self.caption.setText("<b>Alternatives</b>: pick the continuation to insert at the cursor." if done else
                              "<b>Alternatives</b>: cancelled; the continuations so far can still be picked.")
 

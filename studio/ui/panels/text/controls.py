@@ -1,14 +1,26 @@
-"""The sampling controls: temperature, top-k, top-p, length and seed."""
+"""The sampling controls: temperature, top-k, top-p, length and seed.
+
+With *New seed each time* (on unless the artist turned it off; remembered), each
+Generate moves the seed on once it has used it, so Generate, undo, Generate
+writes something new, while the seed shown is always the one the next Generate
+uses: a text reopened with its saved seed is written again exactly.
+"""
 
 from __future__ import annotations
 
 import random
 from typing import Any, Optional
 
-from PySide6.QtWidgets import QDoubleSpinBox, QHBoxLayout, QLabel, QPushButton, QWidget
+from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QCheckBox, QDoubleSpinBox, QHBoxLayout, QLabel, QPushButton, QWidget
 
 from studio.ui.panels.text.generation import Sampling
 from studio.ui.widgets.fields import int_spin
+
+#: the most tokens one Generate writes: far beyond any context, short of a runaway
+MAX_LENGTH = 20_000
+#: where *New seed each time* is remembered (QSettings)
+NEW_SEED_KEY = "text-composer/new-seed-each-time"
 
 
 class SamplingControls(QWidget):
@@ -26,14 +38,21 @@ class SamplingControls(QWidget):
         self.top_p = _double(0.05, 1.0, 0.05, 1.0, "TopP")
         self.top_p.setToolTip("Choose only among the most likely tokens that together make this share of the "
                               "probability (1: all of them)")
-        self.length = int_spin(1, 100_000, defaults.max_new_tokens, "Length")
+        self.length = int_spin(1, MAX_LENGTH, defaults.max_new_tokens, "Length")
         self.length.setSuffix(" tokens")
         self.length.setToolTip("How many tokens to write (a token is a character for character-level models)")
         self.seed = int_spin(0, 2**31 - 1, defaults.seed, "Seed")
         self.seed.setToolTip("The same seed and settings always write the same text")
         self.new_seed = QPushButton("New seed")
         self.new_seed.setToolTip("A random seed")
-        self.new_seed.clicked.connect(lambda: self.seed.setValue(random.randrange(2**31)))
+        self.new_seed.clicked.connect(self.random_seed)
+        self.new_seed_each_time = QCheckBox("New seed each time")
+        self.new_seed_each_time.setObjectName("NewSeedEachTime")
+        self.new_seed_each_time.setToolTip("After each Generate, pick a new seed, so generating again writes "
+                                           "something different. The seed shown is the one the next Generate "
+                                           "uses; the saved text records the seed each passage was written with.")
+        self.new_seed_each_time.setChecked(_stored_bool(NEW_SEED_KEY, True))
+        self.new_seed_each_time.toggled.connect(lambda on: QSettings().setValue(NEW_SEED_KEY, on))
 
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -42,12 +61,21 @@ class SamplingControls(QWidget):
             layout.addWidget(QLabel(caption))
             layout.addWidget(widget)
         layout.addWidget(self.new_seed)
+        layout.addWidget(self.new_seed_each_time)
 
     def sampling(self) -> Sampling:
         top_p = round(self.top_p.value(), 4)
         return Sampling(temperature=round(self.temperature.value(), 4), top_k=self.top_k.value() or None,
                         top_p=top_p if top_p < 1.0 else None, max_new_tokens=self.length.value(),
                         seed=self.seed.value())
+
+    def random_seed(self) -> None:
+        self.seed.setValue(random.randrange(2**31))
+
+    def used(self) -> None:
+        """A generation started with the shown seed: move on to a new one if the artist asked for that."""
+        if self.new_seed_each_time.isChecked():
+            self.random_seed()
 
     def restore(self, params: dict[str, Any]) -> None:
         """Show the settings saved in ``params`` (a sidecar's); missing ones go back to the defaults."""
@@ -68,3 +96,7 @@ def _double(low: float, high: float, step: float, value: float, name: str) -> QD
     spin.setObjectName(name)
     return spin
 
+
+def _stored_bool(key: str, default: bool) -> bool:
+    value = QSettings().value(key, default)
+    return value if isinstance(value, bool) else str(value).lower() in ("true", "1")

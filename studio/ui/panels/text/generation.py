@@ -5,7 +5,10 @@ the GUI's. They report every token with ``ctx.step(i, total, payload)``: that
 is the progress, the token itself (so it streams), and the point where a cancel
 stops the generation within one token. The first payload of each request is a
 :class:`PromptTokens`: how the model split the prompt, so the attention view
-can name what a generated token looked at.
+can name what a generated token looked at, and which characters it could not read.
+
+Only the end of the prompt is given to the model (:func:`prompt_tail`): the text
+before the cursor may be a whole book, and the model reads a context's worth.
 
 No Qt here: the GUI side keeps the tokens in :class:`Generations`.
 """
@@ -15,22 +18,24 @@ from __future__ import annotations
 import collections
 import dataclasses
 import itertools
-from collections.abc import Iterator
-from contextlib import closing
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, closing
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
 
 from studio.core.capabilities import TokenStep
-from studio.core.checkpoint import checkpoint_sha256
+from studio.ui.params import checkpoint_digest
 
 #: attention weights kept in memory, all generations together: GPT-2 gives 12 layers
 #: x 12 heads x up to 1024 positions per token, about 300 KB each
 ATTENTION_BUDGET = 256 * 2**20
 #: the label of context positions before the prompt (the token an empty prompt starts from)
 START = "⟨start⟩"
+#: characters of the prompt given to the model per token of its context: plenty for the
+#: tokens of ordinary text to fill the context (the built-in models read the same tail)
+PROMPT_CHARS_PER_TOKEN = 8
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,9 @@ class Sampling:
     top_p: Optional[float] = None
     max_new_tokens: int = 300
     seed: int = 0
+
+    #: settings of a generation as the sidecar keeps them, and nothing else
+    KEYS = ("temperature", "top_k", "top_p", "max_new_tokens", "seed")
 
     def params(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -66,10 +74,14 @@ class Sampling:
 @dataclass(frozen=True)
 class PromptTokens:
     """The first payload of a request: the prompt's tokens (at most a context's worth),
-    one text piece each, and the checkpoint's SHA-256 for the saved sidecar."""
+    one text piece each; the checkpoint's SHA-256 for the saved sidecar; the end of the
+    prompt the model was given; and how many of its characters the model could not read
+    (it replaced them by similar ones or left them out)."""
 
     pieces: tuple[str, ...]
     checkpoint_sha256: Optional[str]
+    prompt: str = ""
+    unreadable: int = 0
 
 
 @dataclass(frozen=True)
@@ -80,25 +92,41 @@ class Alternative:
     step: TokenStep
 
 
+def prompt_tail(model: Any, prompt: str) -> str:
+    """The end of ``prompt`` a model is given: :data:`PROMPT_CHARS_PER_TOKEN` characters per token
+    of its context."""
+    return prompt[-PROMPT_CHARS_PER_TOKEN * max(1, int(model.context_length)):]
+
+
 def continuation(model: Any, ctx: Any, prompt: str, sampling: Sampling, checkpoint: str) -> int:
     """Stream one continuation of ``prompt``; returns how many tokens it wrote."""
     total = sampling.max_new_tokens
-    ctx.step(0, total, prompt_tokens(model, prompt, checkpoint))
+    tail = prompt_tail(model, prompt)
+    ctx.step(0, total, prompt_tokens(model, tail, checkpoint))
     written = 0
-    for written, step in enumerate(tokens(model, prompt, sampling), start=1):
+    for written, step in enumerate(tokens(model, tail, sampling), start=1):
         ctx.step(written, total, step)
     return written
 
 
 def alternatives(model: Any, ctx: Any, prompt: str, sampling: Sampling, count: int, checkpoint: str) -> int:
-    """Stream ``count`` continuations one after the other, with seeds ``seed, seed + 1, ...``."""
+    """Stream ``count`` continuations with seeds ``seed, seed + 1, ...``, a token of each in turn, so
+    they grow side by side. Each is the text it would be on its own."""
     total = count * sampling.max_new_tokens
-    ctx.step(0, total, prompt_tokens(model, prompt, checkpoint))
+    tail = prompt_tail(model, prompt)
+    ctx.step(0, total, prompt_tokens(model, tail, checkpoint))
     done = 0
-    for index in range(count):
-        for step in tokens(model, prompt, dataclasses.replace(sampling, seed=sampling.seed + index)):
-            done += 1
-            ctx.step(done, total, Alternative(index, step))
+    with ExitStack() as streams:
+        running = {index: streams.enter_context(closing(tokens(
+            model, tail, dataclasses.replace(sampling, seed=sampling.seed + index)))) for index in range(count)}
+        while running:
+            for index, stream in list(running.items()):
+                step = next(stream, None)
+                if step is None:
+                    del running[index]
+                    continue
+                done += 1
+                ctx.step(done, total, Alternative(index, step))
     return done
 
 
@@ -114,17 +142,30 @@ def tokens(model: Any, prompt: str, sampling: Sampling) -> Iterator[TokenStep]:
             yield step
 
 
-def prompt_tokens(model: Any, prompt: str, checkpoint: str) -> PromptTokens:
-    ids = model.encode(prompt)[-max(1, int(model.context_length)):] if prompt else []
-    return PromptTokens(tuple(model.decode([i]) for i in ids), checkpoint_digest(checkpoint))
+def prompt_tokens(model: Any, tail: str, checkpoint: str) -> PromptTokens:
+    """What the model makes of ``tail`` (the prompt's end, see :func:`prompt_tail`)."""
+    ids = model.encode(tail) if tail else []
+    read = model.decode(ids) if ids else ""
+    unreadable = sum((collections.Counter(tail) - collections.Counter(read)).values()) if read != tail else 0
+    kept = ids[-max(1, int(model.context_length)):]
+    return PromptTokens(tuple(pieces(model.decode, kept)), checkpoint_digest(checkpoint), tail, unreadable)
 
 
-def checkpoint_digest(checkpoint: str) -> Optional[str]:
-    """The SHA-256 of a checkpoint file, or of a model folder's ``model.safetensors``; None if neither."""
-    path = Path(checkpoint)
-    if path.is_dir():
-        path = path / "model.safetensors"
-    return checkpoint_sha256(path) if path.is_file() else None
+def pieces(decode: Callable[[Sequence[int]], str], ids: Sequence[int]) -> list[str]:
+    """The text each token adds, as a stream shows it: a token that ends inside a character
+    (split across tokens) gets "" and the one that completes it the whole character. Only a few
+    tokens are decoded at a time, so it is linear in the number of tokens."""
+    out: list[str] = []
+    prefix = read = 0
+    for end in range(1, len(ids) + 1):
+        before = decode(ids[prefix:read])
+        after = decode(ids[prefix:end])
+        if end < len(ids) and (len(after) <= len(before) or after.endswith("\ufffd")):
+            out.append("")
+            continue
+        out.append(after[len(before):])
+        prefix, read = read, end
+    return out
 
 
 @dataclass

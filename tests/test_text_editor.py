@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from PySide6.QtGui import QTextCursor
 
-from studio.ui.panels.text.editor import ComposerEditor, tint_level
+from studio.ui.panels.text.editor import ComposerEditor
+from studio.ui.panels.text.runs import tint_level
 
 LIKELY, UNLIKELY = 0.9, 0.01
 

@@ -339,18 +339,7 @@ class TextComposerPanel(ModelPanel):
 
     def sidecar(self, text: str) -> dict[str, Any]:
         """What a save writes beside ``text`` (the editor's): a record of each generation in it."""
-        spans: dict[int, tuple[int, int]] = {}
-        for start, end, run_id in self.editor.run_fragments():
-            run = self.editor.runs.get(run_id)
-            if run is not None:
-                low, high = spans.get(run.generation, (start, end))
-                spans[run.generation] = (min(low, start), max(high, end))
-        live = []
-        for generation_id in sorted(spans):
-            generation = self.generations.get(generation_id)
-            if generation is not None:
-                start, end = record.code_point_offsets(text, spans[generation_id])
-                live.append(record.live_record(generation, start, end))
+        live = record.live_records(text, self.editor.generation_spans(), self.generations.get)
         return record.sidecar(PANEL, record.merged(self.opened, live, text))
 
     def _save(self) -> None:

@@ -11,7 +11,7 @@ gets a sidecar with no model fields, so no model passes for its author. No Qt he
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Optional
 
 from studio.ui.panels.text.generation import Generation
@@ -25,6 +25,19 @@ def live_record(generation: Generation, start: int, end: int) -> dict[str, Any]:
     params = {k: v for k, v in generation.params.items() if k != "panel"}
     return {**params, "tokens": len(generation.texts), "text": generation.text, "offset": start,
             "length": end - start}
+
+
+def live_records(document: str, spans: dict[int, tuple[int, int]],
+                 generation: Callable[[int], Optional[Generation]]) -> list[dict[str, Any]]:
+    """The records of the generations whose text spans ``spans`` (QTextDocument positions, by
+    generation id) of ``document``, oldest first."""
+    records = []
+    for generation_id in sorted(spans):
+        made = generation(generation_id)
+        if made is not None:
+            start, end = code_point_offsets(document, spans[generation_id])
+            records.append(live_record(made, start, end))
+    return records
 
 
 def relocated(record: dict[str, Any], document: str) -> Optional[dict[str, Any]]:

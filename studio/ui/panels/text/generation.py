@@ -48,9 +48,6 @@ class Sampling:
     max_new_tokens: int = 300
     seed: int = 0
 
-    #: settings of a generation as the sidecar keeps them, and nothing else
-    KEYS = ("temperature", "top_k", "top_p", "max_new_tokens", "seed")
-
     def params(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 

@@ -503,6 +503,9 @@ def test_exports_are_enlarged_by_whole_pixels_to_the_size_chosen(explorer, monke
             assert png.size == (size, size)
         params = read_png_params(tmp_path / f"{side}.png")
         assert params["scale"] == size // 16 and params["latent"] == explorer.current.tolist()
+    from studio.ui.settings import Settings
+
+    assert Settings().get("latent-explorer/export-side") == 512  # the choice is remembered
 
 
 def test_walk_and_prior_grid(explorer, qtbot, trained_vae, monkeypatch, tmp_path):

@@ -82,15 +82,15 @@ def test_keyboard_shortcuts_list_menu_actions_and_panel_shortcuts(studio_app, qt
     rows = shortcut_rows(window)
     assert ("Keyboard Shortcuts", "Ctrl+/", "Menus") in rows
     # the Image Canvas's own QShortcuts, which are not menu actions
-    assert ("Image Canvas shortcut", "Ctrl+Return", "Image Canvas") in rows
-    assert ("Image Canvas shortcut", QKeySequence("Esc").toString(QKeySequence.NativeText), "Image Canvas") in rows
+    assert ("Sample a new grid", "Ctrl+Return", "Image Canvas") in rows
+    assert ("Stop sampling", QKeySequence("Esc").toString(QKeySequence.NativeText), "Image Canvas") in rows
     assert ("Play the phrase", "Ctrl+Shift+M", "Piano Roll") in rows
 
     dialog = shortcuts_dialog(window)
     qtbot.addWidget(dialog)
     table = dialog.findChild(QTableWidget, "ShortcutTable")
     shown = {tuple(table.item(r, c).text() for c in range(3)) for r in range(table.rowCount())}
-    assert ("Image Canvas shortcut", "Ctrl+Return", "Image Canvas") in shown
+    assert ("Sample a new grid", "Ctrl+Return", "Image Canvas") in shown
 
 
 def test_import_on_a_panel_without_import_lists_the_panels_that_do(studio_app):

@@ -42,14 +42,6 @@ def _panel_widgets(window: QWidget) -> list[tuple[str, QWidget]]:
     return [(tabs.tabText(i), tabs.widget(i)) for i in range(tabs.count())]
 
 
-def _describe(shortcut: QShortcut) -> str:
-    """A panel shortcut's description: its whatsThis, its "description" property, or its objectName."""
-    for text in (shortcut.whatsThis(), shortcut.property("description"), shortcut.objectName()):
-        if isinstance(text, str) and text.strip():
-            return text.strip()
-    return ""
-
-
 def shortcut_rows(window: QWidget) -> list[tuple[str, str, str]]:
     """(what it does, keys, where) for every menu action and panel shortcut in ``window``."""
     rows = set()
@@ -63,8 +55,8 @@ def shortcut_rows(window: QWidget) -> list[tuple[str, str, str]]:
         if not keys:
             continue
         where = _owner(shortcut, window)
-        # panels that give no description still list their keys, under the panel's name
-        rows.add((_describe(shortcut) or f"{where} shortcut", keys, where))
+        # a shortcut made without Panel.add_shortcut still lists its keys, under the panel's name
+        rows.add((shortcut.whatsThis().strip() or f"{where} shortcut", keys, where))
     return sorted(rows, key=lambda r: (r[2] != MENUS, r[2], r[0], r[1]))
 
 

@@ -33,6 +33,9 @@ SETTINGS = {
         Setting("window/geometry", bytes, b"", "Main window position and size"),
         Setting("window/state", bytes, b"", "Dock and toolbar layout"),
         Setting("window/panel", str, "", "The panel shown when the studio last closed"),
+        Setting("text-composer/new-seed-each-time", bool, True, "Text Composer: a new seed after each Generate"),
+        Setting("latent-explorer/export-side", int, 256,
+                "Latent Explorer: exports are enlarged to at least this many pixels on their long side (0: as is)"),
     )
 }
 
@@ -48,6 +51,8 @@ class Settings:
         value = self._q.value(key, setting.default)
         if setting.type is bytes:
             return bytes(value) if value else b""
+        if setting.type is bool and isinstance(value, str):  # the INI file keeps "true"/"false"
+            return value.lower() in ("true", "1")
         try:
             return setting.type(value)
         except (TypeError, ValueError):  # a hand-edited settings file

@@ -9,7 +9,6 @@ from typing import Any, Optional
 
 import numpy as np
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -114,8 +113,8 @@ class ImageCanvasPanel(ModelPanel):
         layout.addLayout(strip)
         layout.addWidget(splitter, 1)
         self.setAcceptDrops(True)
-        QShortcut(QKeySequence("Ctrl+Return"), content, self.sample)
-        QShortcut(QKeySequence(Qt.Key_Escape), content, self.cancel)
+        self.add_shortcut("Ctrl+Return", self.sample, "Sample a new grid", content)
+        self.add_shortcut(Qt.Key_Escape, self.cancel, "Stop sampling", content)
         self._update_conditions()
         self._update_buttons()
         return content

@@ -150,7 +150,7 @@ class LatentExplorerPanel(ToolActions, ExportRestore, ModelPanel):
         if choice == self.choice:
             return
         if choice is not None and self.choice is not None and choice.ref == self.choice.ref:
-            self._model_retrained(choice)
+            self.choice = choice  # saved again: model_retrained follows
             return
         self._generation += 1
         self._cancel_long()
@@ -166,11 +166,10 @@ class LatentExplorerPanel(ToolActions, ExportRestore, ModelPanel):
         self._map_wanted = True
         self._load_map_when_visible()
 
-    def _model_retrained(self, choice: ModelChoice) -> None:
-        """The same checkpoint file was saved again (its training goes on): load the new weights and
-        map again, keeping the artist's point, morph ends and settings."""
+    def model_retrained(self, choice: ModelChoice) -> None:
+        """The same checkpoint file was saved again (its training goes on; the old weights are
+        unloaded): map again, keeping the artist's point, morph ends and settings."""
         self.choice = choice
-        self.context.inference.worker.unload(lambda ref: ref == choice.ref)
         self._generation += 1
         self._cancel_long()
         self.data_map = self.morph_latents = self.walk_latents = self.prior_latents = self.prior_images = None

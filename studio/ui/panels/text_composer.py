@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QKeySequence, QShortcut, QTextCursor
+from PySide6.QtGui import QTextCursor
 from PySide6.QtWidgets import (
     QCheckBox,
     QFileDialog,
@@ -148,8 +148,8 @@ class TextComposerPanel(ModelPanel):
         layout.addLayout(strip)
         layout.addWidget(main, 1)
         for keys in ("Ctrl+Return", "Ctrl+Enter"):
-            QShortcut(QKeySequence(keys), content, self.generate)
-        QShortcut(QKeySequence(Qt.Key_Escape), content, self.cancel)
+            self.add_shortcut(keys, self.generate, "Generate a continuation at the cursor", content)
+        self.add_shortcut(Qt.Key_Escape, self.cancel, "Stop writing (what was written stays)", content)
         self.setAcceptDrops(True)
         self._update_buttons()
         return content

@@ -19,7 +19,6 @@ from studio.core.errors import UserError
 from studio.core.imaging import read_png_params
 from studio.ui.export import export_artifact
 from studio.ui.panels.latent.params import (
-    changed_since,
     check_params,
     find_checkpoint,
     model_params,
@@ -27,6 +26,8 @@ from studio.ui.panels.latent.params import (
     upscale,
 )
 from studio.ui.panels.latent.work import Endpoint
+from studio.ui.params import changed_since
+from studio.ui.settings import SETTINGS, Settings
 
 #: what can be exported: (key, menu text, why not when there is nothing)
 EXPORTS = (
@@ -40,7 +41,8 @@ ORIGIN_KEYS = ("mode", "base", "attribute", "strength", "vector", "a", "b", "ste
                "centre", "direction", "extent", "seed", "side", "index")
 #: export sizes: the long side an image (or each frame) is enlarged to at least, by whole pixels; 0 keeps it
 EXPORT_SIDES = ((0, "Model size"), (256, "At least 256 px"), (512, "At least 512 px"), (1024, "At least 1024 px"))
-DEFAULT_EXPORT_SIDE = 256
+#: where the chosen size is remembered
+EXPORT_SIDE_KEY = "latent-explorer/export-side"
 
 
 def _png_paths(mime) -> list[Path]:
@@ -61,17 +63,23 @@ class ExportRestore:
         for what, label, _ in EXPORTS:
             menu.addAction(label, lambda w=what: self.export_clicked(w))
         menu.addSection("Size (nearest neighbour, sharp pixels)")
-        self.export_side = DEFAULT_EXPORT_SIDE
+        self.export_side = Settings().get(EXPORT_SIDE_KEY)
+        if self.export_side not in dict(EXPORT_SIDES):
+            self.export_side = SETTINGS[EXPORT_SIDE_KEY].default
         self.export_sizes = {}  #: long side -> its menu action
         group = QActionGroup(menu)
         for side, label in EXPORT_SIDES:
-            action = menu.addAction(label, lambda s=side: setattr(self, "export_side", s))
+            action = menu.addAction(label, lambda s=side: self._choose_export_side(s))
             action.setCheckable(True)
-            action.setChecked(side == DEFAULT_EXPORT_SIDE)
+            action.setChecked(side == self.export_side)
             group.addAction(action)
             self.export_sizes[side] = action
         button.setMenu(menu)
         return button
+
+    def _choose_export_side(self, side: int) -> None:
+        self.export_side = side
+        Settings().set(EXPORT_SIDE_KEY, side)
 
     def export(self) -> Optional[str]:
         """File ▸ Export: the image in the big view, with what made it."""

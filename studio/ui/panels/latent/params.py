@@ -69,12 +69,6 @@ def find_checkpoint(params: dict[str, Any], known: list[dict], name: str) -> str
                     "nothing was changed.")
 
 
-def changed_since(params: dict[str, Any], checkpoint: str) -> bool:
-    """Whether the checkpoint file differs from the one that made the image (retrained in place)."""
-    sha = params.get("checkpoint_sha256")
-    return bool(sha) and checkpoint_sha256(checkpoint) != sha
-
-
 def scale_factor(shape: tuple[int, ...], side: int) -> int:
     """The whole-number factor that makes an image of ``shape`` (H, W, ...) at least ``side`` pixels on
     its long side (1 for ``side`` 0, or an image already that large)."""

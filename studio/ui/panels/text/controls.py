@@ -11,15 +11,15 @@ from __future__ import annotations
 import random
 from typing import Any, Optional
 
-from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QCheckBox, QDoubleSpinBox, QHBoxLayout, QLabel, QPushButton, QWidget
 
 from studio.ui.panels.text.generation import Sampling
+from studio.ui.settings import Settings
 from studio.ui.widgets.fields import int_spin
 
 #: the most tokens one Generate writes: far beyond any context, short of a runaway
 MAX_LENGTH = 20_000
-#: where *New seed each time* is remembered (QSettings)
+#: where *New seed each time* is remembered
 NEW_SEED_KEY = "text-composer/new-seed-each-time"
 
 
@@ -51,8 +51,8 @@ class SamplingControls(QWidget):
         self.new_seed_each_time.setToolTip("After each Generate, pick a new seed, so generating again writes "
                                            "something different. The seed shown is the one the next Generate "
                                            "uses; the saved text records the seed each passage was written with.")
-        self.new_seed_each_time.setChecked(_stored_bool(NEW_SEED_KEY, True))
-        self.new_seed_each_time.toggled.connect(lambda on: QSettings().setValue(NEW_SEED_KEY, on))
+        self.new_seed_each_time.setChecked(Settings().get(NEW_SEED_KEY))
+        self.new_seed_each_time.toggled.connect(lambda on: Settings().set(NEW_SEED_KEY, on))
 
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -96,7 +96,3 @@ def _double(low: float, high: float, step: float, value: float, name: str) -> QD
     spin.setObjectName(name)
     return spin
 
-
-def _stored_bool(key: str, default: bool) -> bool:
-    value = QSettings().value(key, default)
-    return value if isinstance(value, bool) else str(value).lower() in ("true", "1")

@@ -1,75 +1,30 @@
-"""The Latent Explorer: map clicks decode, morphs end on reconstructions, attribute vectors work,
-exports restore their view when dropped back, and bad files change nothing.
-
-One VAE (z=2) is trained per session on Fashion-MNIST at 16x16 (about 15 s on a busy
-2-core machine); each test records it in its own workspace like a finished job.
-"""
+"""The Latent Explorer: the map, clicks and drags that decode, morphs that end on the
+reconstructions, attribute vectors that work, walks and prior grids, long work that can be
+cancelled."""
 
 from __future__ import annotations
 
 import dataclasses
-import json
-import threading
-from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
-import pytest
+from latent_support import (
+    STEPS,
+    add_checkpoint,
+    answer_save_dialog,
+    choose_data,
+    flush,
+    hold_the_worker,
+    make_folder_vector,
+    make_folders,
+    wait_for_new_image,
+)
 from PIL import Image
-from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
-from PySide6.QtGui import QDropEvent
-from PySide6.QtWidgets import QFileDialog, QMessageBox, QPushButton
+from PySide6.QtCore import QPointF, Qt
+from PySide6.QtWidgets import QPushButton
 
 from studio.core.checkpoint import save_checkpoint
-from studio.core.config import config_dict
-from studio.core.data.images import fashion_mnist_available
-from studio.core.imaging import read_png_params, save_png, to_uint8
+from studio.core.imaging import read_png_params, to_uint8
 from studio.ui.panels.latent.map_view import Pick
-
-STEPS = 200
-
-
-@pytest.fixture(scope="session")
-def trained_vae():
-    if not fashion_mnist_available():
-        pytest.skip("Fashion-MNIST is not installed in /usr/share/datasets/fashion-mnist")
-
-    from studio.core.data import load_data
-    from studio.core.plugins import discover
-    from studio.core.specs import resolve
-
-    registry = discover().registry
-    spec = registry.model("vae")
-    config = dataclasses.replace(spec.config(), image_size=16, batch_size=32, learning_rate=3e-3)
-    data = load_data(registry, "images", "fashion-mnist", config).split(seed=0)
-    trainer = resolve(spec.trainer)(config, data, device="cpu", seed=0)
-    for _ in trainer.steps(0, STEPS):
-        pass
-    return SimpleNamespace(config=config, state=trainer.state(), model=trainer.model.eval(), data=data)
-
-
-def add_checkpoint(app, trained, name="vae-test", step=STEPS) -> str:
-    """Save the trained VAE into the workspace as a finished job would, and catalogue it."""
-    folder = app.workspace.folder("jobs") / name
-    path = folder / "checkpoint.safetensors"
-    save_checkpoint(path, "vae", trained.config, step, trained.state)
-    job = {"model": "vae", "data": "fashion-mnist", "steps": step, "seed": 0, "config": config_dict(trained.config)}
-    (folder / "job.json").write_text(json.dumps(job))
-    app.workspace.store.add_checkpoint("vae", str(path), step)
-    return str(path)
-
-
-@pytest.fixture
-def explorer(studio_app, trained_vae, qtbot):
-    app = studio_app()
-    add_checkpoint(app, trained_vae)
-    app.window.refresh_panels()  # what a finished job's checkpoint event does
-    app.window.show_panel("latent-explorer")
-    panel = app.window.panels["latent-explorer"]
-    qtbot.waitUntil(lambda: panel.data_map is not None, timeout=60_000)
-    qtbot.waitUntil(lambda: panel.view.array is not None and panel.morph.strip.frames is not None)
-    panel.app = app
-    return panel
 
 
 def test_a_larger_latent_is_mapped_by_pca_and_clicks_map_back(studio_app, qtbot):
@@ -101,11 +56,6 @@ def test_a_larger_latent_is_mapped_by_pca_and_clicks_map_back(studio_app, qtbot)
     expected = data.principal.mean + 0.8 * data.principal.directions[0] - 0.4 * data.principal.directions[1]
     np.testing.assert_allclose(panel.current, expected, atol=1e-5)
     np.testing.assert_allclose(panel.view.array, trainer.model.eval().decode(panel.current[None])[0], atol=1e-4)
-
-
-def wait_for_new_image(qtbot, panel, before):
-    qtbot.waitUntil(lambda: panel.view.array is not None and not np.array_equal(panel.view.array, before))
-    return panel.view.array.copy()
 
 
 def test_without_a_trained_model_the_panel_says_what_to_do(studio_app):
@@ -159,20 +109,6 @@ def test_a_click_on_the_map_decodes_that_point(explorer, qtbot, trained_vae):
     qtbot.waitUntil(lambda: explorer.map.preview.isVisible())
     assert explorer.map.hovered is not None
     assert explorer.map.preview.caption.text() == explorer.data_map.caption(explorer.map.hovered)
-
-
-def flush(qtbot, panel) -> None:
-    """Wait until every request queued on the inference thread so far has run and its callbacks arrived."""
-    done = []
-    panel.context.inference.submit(None, lambda _model, _ctx: None, on_result=done.append)
-    qtbot.waitUntil(lambda: bool(done))
-
-
-def hold_the_worker(panel):
-    """Keep the inference thread busy until the returned event is set (requests queue up behind it)."""
-    gate = threading.Event()
-    panel.context.inference.worker.submit(None, lambda _model, _ctx: gate.wait(10))
-    return gate
 
 
 def test_while_dragging_only_the_newest_decode_runs_and_is_shown(explorer, qtbot, monkeypatch):
@@ -274,12 +210,6 @@ def test_a_class_vector_moves_a_classifier_towards_that_class(explorer, qtbot, t
     np.testing.assert_allclose(explorer.current, explorer.base + explorer.vectors[data.class_names[target]])
 
 
-def choose_data(panel, name: str) -> None:
-    index = panel.data.findData(name)
-    panel.data.setCurrentIndex(index)
-    panel.data.activated.emit(index)  # as when the artist picks it
-
-
 def test_mapping_other_data_shows_progress_and_can_be_cancelled(explorer, qtbot):
     def choose_data(name):
         globals()["choose_data"](explorer, name)
@@ -297,24 +227,6 @@ def test_mapping_other_data_shows_progress_and_can_be_cancelled(explorer, qtbot)
     assert explorer.data_map.argument == "digits" and explorer.map.class_names == [str(d) for d in range(10)]
     assert len(explorer.data_map.latents) == 180  # the held-out tenth of 1,797 digits
     assert not explorer.progress.isVisible() and not explorer.map.message.isVisible()
-
-
-def make_folders(explorer, tmp_path) -> None:
-    """Two folders of the map's images: T-shirts (without "the attribute") and trousers (with it)."""
-    data = explorer.data_map
-    for folder, label in (("plain", 0), ("trousers", 1)):
-        (tmp_path / folder).mkdir()
-        for i in np.flatnonzero(data.labels == label)[:12]:
-            save_png(data.images[i], tmp_path / folder / f"{i}.png")
-    for edit, folder in zip(explorer.attributes.folder_edits, ("plain", "trousers"), strict=True):
-        edit.setText(str(tmp_path / folder))
-
-
-def make_folder_vector(explorer, qtbot, tmp_path) -> None:
-    make_folders(explorer, tmp_path)
-    explorer.tools.setCurrentWidget(explorer.attributes)
-    explorer.attributes.folders_requested.emit(*(e.text() for e in explorer.attributes.folder_edits))
-    qtbot.waitUntil(lambda: "trousers − plain" in explorer.vectors, timeout=20_000)
 
 
 def test_a_vector_from_two_folders_of_images(explorer, qtbot, trained_vae, tmp_path):
@@ -400,114 +312,6 @@ def test_folder_vectors_stay_when_the_data_changes_but_not_with_another_model(ex
     assert "trousers − plain" not in explorer.vectors  # another model's latents: the vector means nothing
 
 
-def test_an_attribute_export_restores_its_vector_a_class_or_a_folder_one(explorer, qtbot, trained_vae,
-                                                                         monkeypatch, tmp_path):
-    warnings = []
-    monkeypatch.setattr(QMessageBox, "warning", lambda parent, title, text: warnings.append(text))
-    explorer.tools.setCurrentWidget(explorer.attributes)
-    explorer.attributes.vector.setCurrentText("Trouser")
-    before = explorer.view.array.copy()
-    explorer.attributes.slider.setValue(100)
-    wait_for_new_image(qtbot, explorer, before)
-    class_latent, class_base = explorer.current.copy(), explorer.base.copy()
-    answer_save_dialog(monkeypatch, tmp_path / "class.png")
-    explorer.export()
-
-    name = "trousers − plain"
-    make_folder_vector(explorer, qtbot, tmp_path)
-    before = explorer.view.array.copy()
-    explorer.attributes.slider.setValue(-50)
-    qtbot.waitUntil(lambda: explorer.origin.get("strength") == -0.5 and explorer.origin["attribute"] == name)
-    folder_latent, vector = explorer.current.copy(), explorer.vectors[name].copy()
-    answer_save_dialog(monkeypatch, tmp_path / "folder.png")
-    explorer.export()
-    params = read_png_params(tmp_path / "folder.png")
-    np.testing.assert_allclose(params["vector"], vector)  # the vector travels in the file
-
-    other = add_checkpoint(explorer.app, trained_vae, "vae-other", step=STEPS + 1)
-    explorer.refresh()
-    assert explorer.picker.select(other)
-    qtbot.waitUntil(lambda: explorer.data_map is not None, timeout=30_000)
-    assert name not in explorer.vectors
-
-    drop(explorer, tmp_path / "folder.png")  # back to the first model, whose map is made again
-    qtbot.waitUntil(lambda: explorer.data_map is not None and explorer.current is not None
-                    and np.array_equal(explorer.current, folder_latent), timeout=30_000)
-    assert explorer.attributes.name() == name and explorer.attributes.strength() == -0.5
-    np.testing.assert_allclose(explorer.vectors[name], vector)
-    assert "Trouser" in explorer.vectors and explorer.tools.currentWidget() is explorer.attributes
-    explorer.attributes.slider.setValue(-100)  # going on with the restored vector
-    qtbot.waitUntil(lambda: explorer.origin.get("strength") == -1.0)
-    np.testing.assert_allclose(explorer.current, explorer.base - vector, atol=1e-6)
-
-    drop(explorer, tmp_path / "class.png")
-    qtbot.waitUntil(lambda: np.array_equal(explorer.current, class_latent))
-    assert explorer.attributes.name() == "Trouser" and explorer.attributes.strength() == 1.0
-    np.testing.assert_array_equal(explorer.base, class_base)
-    assert warnings == []
-
-    params.pop("vector")  # from before vectors travelled, and a vector this studio never made
-    params["attribute"] = "smiling − neutral"
-    save_png(np.zeros((8, 8, 1), np.float32), tmp_path / "old.png", params)
-    drop(explorer, tmp_path / "old.png")
-    assert "“smiling − neutral” is not known here" in warnings[-1]
-    assert explorer.attributes.strength() == 0.0
-    qtbot.waitUntil(lambda: np.array_equal(explorer.current, folder_latent))  # the image itself is restored
-
-
-def test_a_walk_export_restores_the_walk(explorer, qtbot, monkeypatch, tmp_path):
-    explorer.map.picked.emit(Pick(0.4, 0.2, "current", None, True))
-    explorer.tools.setCurrentWidget(explorer.walk)
-    explorer.walk.direction.setCurrentIndex(explorer.walk.direction.findData("z1"))
-    explorer.walk.extent.setValue(1.5)
-    explorer.walk.steps.setValue(7)
-    wanted = {"mode": "walk", "centre": [0.4000000059604645, 0.20000000298023224], "direction": "z1",
-              "extent": 1.5, "steps": 7}
-    qtbot.waitUntil(lambda: explorer.made.get("walk", {}).get("params") == wanted)
-    explorer.walk.strip.slider.setValue(2)
-    frame = explorer.current.copy()
-    answer_save_dialog(monkeypatch, tmp_path / "walk", "PNG sheet (*.png)")
-    explorer.export_what("walk")
-    answer_save_dialog(monkeypatch, tmp_path / "frame.png")
-    explorer.export()
-
-    explorer.map.picked.emit(Pick(-1.0, 1.0, "current", None, True))  # another walk elsewhere
-    explorer.walk.direction.setCurrentIndex(explorer.walk.direction.findData("z2"))
-    explorer.walk.steps.setValue(11)
-    qtbot.waitUntil(lambda: explorer.made["walk"]["params"]["steps"] == 11)
-    explorer.tools.setCurrentWidget(explorer.morph)
-
-    explorer.import_file(tmp_path / "walk.png")
-    assert explorer.tools.currentWidget() is explorer.walk
-    qtbot.waitUntil(lambda: explorer.made["walk"]["params"] == wanted)
-    np.testing.assert_allclose(explorer.base, [0.4, 0.2], atol=1e-7)
-    assert explorer.walk.settings() == {"direction": "z1", "extent": 1.5, "steps": 7}
-
-    explorer.import_file(tmp_path / "frame.png")
-    qtbot.waitUntil(lambda: np.array_equal(explorer.current, frame) and explorer.walk.strip.selected == 2)
-    assert explorer.origin["mode"] == "walk" and explorer.origin["frame"] == 2
-    assert explorer.caption.text() == "restored from frame.png"
-
-
-def test_exports_are_enlarged_by_whole_pixels_to_the_size_chosen(explorer, monkeypatch, tmp_path):
-    from studio.ui.panels.latent.params import scale_factor
-
-    assert scale_factor((28, 28, 1), 256) == 10 and scale_factor((32, 32, 3), 256) == 8
-    assert scale_factor((16, 16, 1), 0) == 1 and scale_factor((300, 40, 1), 256) == 1
-    assert explorer.export_sizes[256].isChecked()  # the default
-    for side, size in ((0, 16), (512, 512)):
-        explorer.export_sizes[side].trigger()  # Export ▸ Size
-        answer_save_dialog(monkeypatch, tmp_path / f"{side}.png")
-        explorer.export()
-        with Image.open(tmp_path / f"{side}.png") as png:
-            assert png.size == (size, size)
-        params = read_png_params(tmp_path / f"{side}.png")
-        assert params["scale"] == size // 16 and params["latent"] == explorer.current.tolist()
-    from studio.ui.settings import Settings
-
-    assert Settings().get("latent-explorer/export-side") == 512  # the choice is remembered
-
-
 def test_walk_and_prior_grid(explorer, qtbot, trained_vae, monkeypatch, tmp_path):
     explorer.map.picked.emit(Pick(0.4, 0.2, "current", None, True))
     explorer.tools.setCurrentWidget(explorer.walk)  # a walk through the chosen point
@@ -567,89 +371,3 @@ def test_a_checkpoint_saved_again_reloads_and_keeps_the_chosen_point(explorer, q
     image = wait_for_new_image(qtbot, explorer, before)  # decoded by the new weights
     np.testing.assert_allclose(explorer.current, [0.5, 0.5], atol=1e-6)
     assert explorer.caption.text().startswith("map point (0.50") and image.shape == before.shape
-
-
-def answer_save_dialog(monkeypatch, path: Path, chosen="PNG image (*.png)") -> None:
-    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *args, **kwargs: (str(path), chosen))
-
-
-def drop(panel, path: Path) -> None:
-    mime = QMimeData()
-    mime.setUrls([QUrl.fromLocalFile(str(path))])
-    event = QDropEvent(QPointF(10, 10), Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier)
-    panel.dropEvent(event)
-
-
-def test_export_then_drop_back_restores_the_point_and_the_model(explorer, qtbot, monkeypatch, tmp_path,
-                                                               trained_vae):
-    original = explorer.choice.ref.checkpoint
-    explorer.map.picked.emit(Pick(1.0, -0.5, "current", None, True))
-    qtbot.waitUntil(lambda: explorer.caption.text().startswith("map point (1.00"))
-    latent, image = explorer.current.copy(), explorer.view.array.copy()
-    answer_save_dialog(monkeypatch, tmp_path / "point.png")
-    explorer.app.window.export()  # File ▸ Export
-    params = read_png_params(tmp_path / "point.png")
-    assert params["model"] == "vae" and params["checkpoint"] == original and params["mode"] == "point"
-    assert len(params["checkpoint_sha256"]) == 64 and params["latent"] == latent.tolist()
-
-    other = add_checkpoint(explorer.app, trained_vae, "vae-other", step=STEPS + 1)
-    explorer.refresh()
-    assert explorer.picker.select(other)
-    qtbot.waitUntil(lambda: explorer.data_map is not None and explorer.current is not None)
-    assert not np.array_equal(explorer.current, latent)
-
-    drop(explorer, tmp_path / "point.png")
-    assert explorer.choice.ref.checkpoint == original
-    qtbot.waitUntil(lambda: explorer.view.array is not None and np.array_equal(to_uint8(explorer.view.array),
-                                                                                 to_uint8(image)))
-    np.testing.assert_array_equal(explorer.current, latent)  # with its image, not before
-    np.testing.assert_array_equal(explorer.base, latent)
-
-    qtbot.waitUntil(lambda: "morph" in explorer.made)  # the new map's morph comes after the image
-    explorer.morph.strip.slider.setValue(6)  # a morph frame restores its morph too
-    answer_save_dialog(monkeypatch, tmp_path / "sheet", "PNG sheet (*.png)")
-    explorer.export_what("morph")
-    sheet = read_png_params(tmp_path / "sheet.png")
-    assert sheet["mode"] == "morph" and sheet["steps"] == 10 and "latent" not in sheet
-    answer_save_dialog(monkeypatch, tmp_path / "morph", "Animated GIF (*.gif)")
-    explorer.export_what("morph")
-    with Image.open(tmp_path / "morph.gif") as gif:
-        assert gif.n_frames == 10 and gif.size == (256, 256)  # each frame enlarged, as the sheet's are
-    assert sheet["scale"] == 16
-    answer_save_dialog(monkeypatch, tmp_path / "frame.png")
-    explorer.app.window.export()
-    frame = explorer.current.copy()
-    a, b = explorer.ends["a"].latent.copy(), explorer.ends["b"].latent.copy()
-    explorer.map.picked.emit(Pick(0.0, 0.0, "a", None, True))  # change the morph, then restore it
-    explorer.import_file(tmp_path / "frame.png")  # what File ▸ Import calls
-    np.testing.assert_array_equal(explorer.ends["a"].latent, a)
-    np.testing.assert_array_equal(explorer.ends["b"].latent, b)
-    qtbot.waitUntil(lambda: np.array_equal(explorer.current, frame))
-    qtbot.waitUntil(lambda: explorer.morph.strip.selected == 6 and explorer.made["morph"]["params"]["a"] == a.tolist())
-
-
-def test_bad_pngs_are_explained_and_change_nothing(explorer, qtbot, monkeypatch, tmp_path):
-    warnings = []
-    monkeypatch.setattr(QMessageBox, "warning", lambda parent, title, text: warnings.append(text))
-    latent, checkpoint = explorer.current.copy(), explorer.choice.ref.checkpoint
-
-    plain = tmp_path / "plain.png"
-    save_png(np.zeros((8, 8, 1), np.float32), plain)
-    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *args, **kwargs: (str(plain), ""))
-    explorer.app.window.import_file()  # File ▸ Import
-    assert "carries no Generative Studio parameters" in warnings[-1]
-
-    answer_save_dialog(monkeypatch, tmp_path / "made.png")
-    explorer.export()
-    params = read_png_params(tmp_path / "made.png")
-    params.update(checkpoint="/nowhere/checkpoint.safetensors", checkpoint_sha256="0" * 64,
-                  latent=[9.0, 9.0])
-    moved = tmp_path / "moved.png"
-    save_png(np.zeros((8, 8, 1), np.float32), moved, params)
-    drop(explorer, moved)
-    assert "is not here" in warnings[-1] and "/nowhere/checkpoint.safetensors" in warnings[-1]
-    assert "nothing was changed" in warnings[-1]
-
-    qtbot.wait(100)
-    np.testing.assert_array_equal(explorer.current, latent)
-    assert explorer.choice.ref.checkpoint == checkpoint and len(warnings) == 2

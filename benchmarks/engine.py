@@ -11,10 +11,12 @@
   batch and data in this process. The job runs one checkpoint cycle at the
   app's default cadence (JobOptions: validation + checkpoint every 500 steps, a
   sample grid every 250). The bare loop ends with the same validation pass, so
-  the ratio covers what the runner adds: events, checkpoints and samples.
+  the ratio covers what the runner adds: events, checkpoints and samples. The
+  bare loop runs before and after the job; the ratio uses their mean.
 - inference_overhead_ratio: decode requests/s through the inference thread,
   results delivered on the GUI thread / the same decodes called directly, with
-  the inference thread's torch thread count in both.
+  the inference thread's torch thread count in both; medians of 7 rounds of
+  each, taken in turns.
 - ae_val_bce: the autoencoder (z=2) after the book's 3 epochs on Fashion-MNIST
   (batch 100, 1,800 steps), validation BCE per pixel; the book reached 0.2547.
 
@@ -35,7 +37,7 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 # isort: off
-from _common import percentile, report  # noqa: E402  (first: it imports studio, before torch loads)
+from _common import median, percentile, report  # noqa: E402  (first: it imports studio, before torch loads)
 # isort: on
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -124,31 +126,35 @@ def untrained_vae_checkpoint(folder: Path) -> Path:
     return path
 
 
-def inference_ratio(checkpoint: Path, requests: int) -> tuple[float, float]:
+def inference_ratio(checkpoint: Path, requests: int, rounds: int = 7) -> tuple[float, float]:
+    """Decodes/s through the inference thread (results delivered in the GUI thread's event loop) /
+    the same decodes called directly; the median of ``rounds`` rounds of each, taken in turns, so a
+    busy spell of the machine weighs on both sides alike."""
     from PySide6.QtCore import QEventLoop
 
     from studio.core.checkpoint import load_model
     from studio.engine.inference import InferenceWorker, ModelRef, use_inference_threads
     from studio.ui.bridge import InferenceClient
 
-    points = np.random.default_rng(0).normal(size=(requests, 1, 2)).astype(np.float32)
+    points = np.random.default_rng(0).normal(size=(requests // rounds, 1, 2)).astype(np.float32)
     model = load_model(REGISTRY, "vae", checkpoint, "cpu")
-    threads = torch.get_num_threads()
-    use_inference_threads()  # the worker thread's setting, so both sides run the same torch
-    for z in points[:20]:
-        model.decode(z)
-    started = time.perf_counter()
-    for z in points:
-        model.decode(z)
-    direct = requests / (time.perf_counter() - started)
-    torch.set_num_threads(threads)  # the rest of the benchmark as before
+
+    def direct(batch: np.ndarray) -> float:
+        threads = torch.get_num_threads()
+        use_inference_threads()  # the worker thread's setting, so both sides run the same torch
+        started = time.perf_counter()
+        for z in batch:
+            model.decode(z)
+        rate = len(batch) / (time.perf_counter() - started)
+        torch.set_num_threads(threads)  # the rest of the benchmark as before
+        return rate
 
     worker = InferenceWorker(lambda ref, dev: load_model(REGISTRY, ref.spec, ref.checkpoint, dev), device="cpu")
     client = InferenceClient(worker)
     worker.start()
     ref = ModelRef("vae", str(checkpoint))
 
-    def run(batch: np.ndarray) -> float:
+    def through_thread(batch: np.ndarray) -> float:
         """Submit every request, then wait in an event loop as the app does, until all results are in."""
         loop, results = QEventLoop(), []
 
@@ -163,10 +169,14 @@ def inference_ratio(checkpoint: Path, requests: int) -> tuple[float, float]:
         loop.exec()
         return len(batch) / (time.perf_counter() - started)
 
-    run(points[:20])  # loads the model and warms up
-    through_thread = run(points)
+    direct(points[:20])  # warm up both; the worker loads the model
+    through_thread(points[:20])
+    rates: dict[str, list[float]] = {"direct": [], "thread": []}
+    for _ in range(rounds):
+        rates["direct"].append(direct(points))
+        rates["thread"].append(through_thread(points))
     client.shutdown()
-    return through_thread / direct, direct
+    return median(rates["thread"]) / median(rates["direct"]), median(rates["direct"])
 
 
 def ui_stalls(app, checkpoint: Path, seconds: float, workspace: Path) -> list[float]:
@@ -256,8 +266,10 @@ def main() -> None:
     defaults = JobOptions(model="vae", data="fashion-mnist", steps=0)
     steps = 40 if quick else defaults.checkpoint_every
     scale = steps / defaults.checkpoint_every
+    # the bare loop before and after the job, so a busy spell of the machine weighs on both sides
+    before = bare_loop_steps_per_s(steps)
     job = job_steps_per_s(steps, steps, max(1, round(defaults.sample_every * scale)))
-    bare = bare_loop_steps_per_s(steps)
+    bare = (before + bare_loop_steps_per_s(steps)) / 2
     ae_steps = 30 if quick else 1800
     bce = ae_validation_bce(ae_steps)
     metrics = {

@@ -106,3 +106,15 @@ def test_a_png_without_settings_is_refused_and_nothing_changes(canvas, qtbot, tm
     canvas.import_file(plain)
     assert told and "no Image Canvas settings" in told[0]
     assert canvas.seed.value() == 5
+
+
+def test_a_model_already_in_the_workspace_draws_a_grid_when_the_studio_opens(studio_app, vae_file, qtbot):
+    from studio.core.workspace import Workspace, choose_workspace
+
+    workspace = Workspace.open(choose_workspace())
+    workspace.store.add_checkpoint("vae", str(vae_file), 5)
+    workspace.close()
+    panel = studio_app().window.panels["image-canvas"]
+    assert panel.has_content()
+    qtbot.waitUntil(lambda: panel.images is not None, timeout=20_000)  # without pressing Sample
+    assert panel.params["checkpoint"] == str(vae_file) and panel.params["seed"] == panel.seed.value()

@@ -42,6 +42,7 @@ def test_a_command_line_run_is_listed_in_the_workspace(trained, qtbot):
         # the panels' model picker offers it
         picker = ModelPicker(SimpleNamespace(registry=discover().registry, workspace=ws), "ImageSampler")
         qtbot.addWidget(picker)
+        picker.refresh()
         assert picker.current() is not None and picker.current().ref.checkpoint == row["path"]
         assert "vae on digits" in picker.combo.currentText() and "step 3" in picker.combo.currentText()
     finally:

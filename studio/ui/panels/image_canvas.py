@@ -47,6 +47,7 @@ class ImageCanvasPanel(ModelPanel):
         self.params: dict[str, Any] = {}  #: what made them
         self.selected: Optional[int] = None
         self._request = None
+        self._serial = 0  #: counts Sample requests: only the newest one's images are shown
         self._class_names: tuple[str, ...] = ()
         self._conditions: tuple[str, ...] = ()
 
@@ -147,6 +148,8 @@ class ImageCanvasPanel(ModelPanel):
             return  # the artist chose another model meanwhile
         self._conditions, self._class_names = conditions, class_names
         self._update_conditions()
+        if self._request is None and self.params.get("checkpoint") != ref.checkpoint:
+            self.sample()  # a model just chosen: show what it makes
 
     def _update_conditions(self) -> None:
         labels = "label" in self._conditions and bool(self._class_names)
@@ -182,9 +185,11 @@ class ImageCanvasPanel(ModelPanel):
 
         self.progress.setRange(0, 0)
         self.progress.show()
+        self._serial += 1
+        serial = self._serial
         self._request = self.context.inference.submit(
             choice.ref, work, key="image-canvas",
-            on_result=lambda result: self._sampled(result, params),
+            on_result=lambda result: self._sampled(result, params) if serial == self._serial else None,
             on_step=self._stepped, on_error=self._failed, on_cancelled=self._finished)
         self._update_buttons()
 

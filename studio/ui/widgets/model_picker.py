@@ -30,7 +30,10 @@ class ModelChoice:
 
 
 class ModelPicker(QWidget):
-    """A combo box of trained models and an Open… button for checkpoints saved elsewhere."""
+    """A combo box of trained models and an Open… button for checkpoints saved elsewhere.
+
+    It starts empty: the owner calls :meth:`refresh` once it listens to :attr:`changed`,
+    so the first model chosen is announced like any later one."""
 
     changed = Signal(object)  #: the new ModelChoice, or None when there is none
     #: a listed ModelChoice whose checkpoint was saved again since the last refresh (emitted after ``changed``)
@@ -53,7 +56,6 @@ class ModelPicker(QWidget):
         layout.addWidget(self.open_button)
         self._choices: list[ModelChoice] = []
         self._versions: dict[ModelRef, tuple] = {}  #: what each listed checkpoint was at the last refresh
-        self.refresh()
 
     def specs(self) -> dict[str, ModelSpec]:
         return {m.name: m for m in self.context.registry.models_offering(self.capability)}

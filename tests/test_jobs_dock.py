@@ -58,6 +58,17 @@ def test_train_watch_cancel_and_resume_from_the_dock(studio_app, qtbot):
     qtbot.waitUntil(lambda: dock.table.item(0, 1).text() == "cancelled", timeout=30_000)
 
 
+def test_a_finished_job_has_no_action_button(studio_app, qtbot):
+    dock = studio_app().window.jobs_dock
+    dialog = fill_dialog(dock)
+    dialog.steps.setValue(3)
+    dialog.start()
+    qtbot.waitUntil(lambda: dock.table.rowCount() == 1 and action_button(dock) is not None)
+    assert action_button(dock).text() == "Cancel"
+    qtbot.waitUntil(lambda: dock.table.item(0, 1).text() == "finished", timeout=60_000)
+    assert action_button(dock) is None  # the Cancel of its running days is gone
+
+
 def test_bad_data_is_explained_and_the_dialog_keeps_its_values(studio_app, tmp_path, monkeypatch):
     app = studio_app()
     warnings = []

@@ -143,7 +143,11 @@ class JobsDock(QDockWidget):
             bar.setFormat(f"%v / {job.total_steps}")
             self.table.setCellWidget(row, 2, bar)
             self.table.setItem(row, 3, QTableWidgetItem(self._eta.get(job.id, "") if job.status == "running" else ""))
-            self.table.setCellWidget(row, 4, self._action_button(job))
+            button = self._action_button(job)
+            if button is None:  # a finished job has nothing to act on
+                self.table.removeCellWidget(row, 4)
+            else:
+                self.table.setCellWidget(row, 4, button)
         self.table.blockSignals(False)
         if selected in self._rows:
             self.table.selectRow(self._rows[selected])
@@ -151,7 +155,7 @@ class JobsDock(QDockWidget):
             self.table.selectRow(0)
         self._selection_changed()
 
-    def _action_button(self, job) -> QWidget:
+    def _action_button(self, job) -> Optional[QPushButton]:
         if job.status in ("queued", "running"):
             button = QPushButton("Cancel")
             button.setToolTip("Stop after the current step; a checkpoint is saved so it can be resumed")
@@ -161,9 +165,7 @@ class JobsDock(QDockWidget):
             button.setToolTip("Continue from the last checkpoint")
             button.clicked.connect(lambda: self._resume(job.id))
         else:
-            button = QPushButton("Open")
-            button.setEnabled(False)
-            button.setVisible(False)
+            return None
         button.setObjectName(f"JobAction_{button.text()}")
         return button
 

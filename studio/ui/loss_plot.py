@@ -44,8 +44,10 @@ class LossPlot(QWidget):
             self._plot = pg.PlotWidget(background="w")
             self._plot.showGrid(x=True, y=True, alpha=0.3)
             self._plot.setLabel("bottom", "step")
-            self._plot.setLabel("left", "loss")
-            self._plot.addLegend(offset=(-10, 10))
+            self._plot.setLabel("left", "loss (dots: held-out data)")
+            # one entry per loss (its validation dots share its colour), on a backdrop that keeps it readable
+            self._plot.addLegend(offset=(-10, 10), brush=(255, 255, 255, 210), pen=(200, 200, 200),
+                                 labelTextColor=(40, 40, 40), colCount=2)
             item = self._plot.getPlotItem()
             item.setClipToView(True)
             item.setDownsampling(auto=True, mode="peak")
@@ -126,7 +128,7 @@ class LossPlot(QWidget):
             name = key.removeprefix("validation ") if key in self._validation else key
             color = self._colours[name]
             if key in self._validation:
-                curve = plot.plot(xs, ys, pen=None, symbol="o", symbolBrush=color, symbolSize=7, name=key)
+                curve = plot.plot(xs, ys, pen=None, symbol="o", symbolBrush=color, symbolSize=7)
             else:
                 curve = plot.plot(xs, ys, pen=self._pg.mkPen(color, width=2), name=key)
             self._curves[key] = curve

@@ -118,3 +118,17 @@ def test_a_model_already_in_the_workspace_draws_a_grid_when_the_studio_opens(stu
     assert panel.has_content()
     qtbot.waitUntil(lambda: panel.images is not None, timeout=20_000)  # without pressing Sample
     assert panel.params["checkpoint"] == str(vae_file) and panel.params["seed"] == panel.seed.value()
+
+
+def test_an_image_view_shows_its_hint_until_there_is_an_image(qtbot):
+    from studio.ui.widgets.image_view import ImageView
+
+    view = ImageView("Click an image")
+    qtbot.addWidget(view)
+    view.resize(120, 120)
+    view.show()
+    assert view.text() == "Click an image"
+    view.set_image(np.zeros((8, 8), np.float32))
+    assert view.text() == "" and view.pixmap().width() == 120  # enlarged by whole pixels
+    view.set_image(None)
+    assert view.text() == "Click an image" and view.pixmap().isNull()

@@ -26,6 +26,8 @@ class ImageView(QLabel):
 
     def __init__(self, placeholder: str = "", parent=None) -> None:
         super().__init__(placeholder, parent)
+        self.setWordWrap(True)
+        self._placeholder = placeholder  #: shown while there is no image
         self.setAlignment(Qt.AlignCenter)
         self.setMinimumSize(64, 64)
         self.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Expanding)
@@ -46,7 +48,7 @@ class ImageView(QLabel):
 
     def _rescale(self) -> None:
         if self._image is None:
-            self.setPixmap(QPixmap())
+            self.setText(self._placeholder)  # (a label shows either its text or its pixmap)
             return
         w, h = self._image.width(), self._image.height()
         fit = min(self.width() / w, self.height() / h)

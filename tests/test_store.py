@@ -1,5 +1,6 @@
 """The workspace catalogue: creation, migration, corruption, atomic writes."""
 
+import contextlib
 import errno
 import os
 import sqlite3
@@ -97,26 +98,26 @@ def test_full_disk_gives_a_clear_message_and_keeps_the_old_file(tmp_path, monkey
     assert target.read_text() == "saved"
 
 
-def _hold_exclusive_lock(path):
+@contextlib.contextmanager
+def _held_by_another_program(path):
     """Another program writing to the catalogue: an exclusive lock nobody else can pass."""
     holder = sqlite3.connect(path, isolation_level=None)
     holder.execute("PRAGMA locking_mode=EXCLUSIVE")
     holder.execute("BEGIN EXCLUSIVE")
     holder.execute("INSERT INTO datasets (source, kind, created) VALUES ('other', 'images', 1)")
-    return holder
+    try:
+        yield
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
 
 
 def test_locked_catalogue_is_refused_clearly_and_left_alone(tmp_path):
     path = tmp_path / CATALOGUE_NAME
     Store.open(path).close()
     before = path.read_bytes()
-    holder = _hold_exclusive_lock(path)
-    try:
-        with pytest.raises(StoreError, match="is locked by another program.*left as it is"):
-            Store.open(path, timeout=0.1)
-    finally:
-        holder.execute("ROLLBACK")
-        holder.close()
+    with _held_by_another_program(path), pytest.raises(StoreError, match="is locked by another program.*left as it is"):
+        Store.open(path, timeout=0.1)
     assert path.read_bytes() == before
     assert not [p for p in tmp_path.iterdir() if ".corrupt-" in p.name]  # not mistaken for corruption
     assert Store.open(path).schema_version == SCHEMA_VERSION  # usable again once the lock is gone
@@ -129,14 +130,8 @@ def test_locked_old_catalogue_is_not_half_migrated(tmp_path):
     conn.execute("PRAGMA user_version = 1")
     conn.commit()
     conn.close()
-    holder = sqlite3.connect(path, isolation_level=None)
-    holder.execute("BEGIN EXCLUSIVE")
-    try:
-        with pytest.raises(StoreError, match="locked"):
-            Store.open(path, timeout=0.1)
-    finally:
-        holder.execute("ROLLBACK")
-        holder.close()
+    with _held_by_another_program(path), pytest.raises(StoreError, match="locked"):
+        Store.open(path, timeout=0.1)
     assert Store.open(path).schema_version == SCHEMA_VERSION
 
 

@@ -12,8 +12,6 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
-from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QFileDialog
 
 from studio.core.checkpoint import save_checkpoint
@@ -112,10 +110,3 @@ def make_folder_vector(explorer, qtbot, tmp_path) -> None:
 
 def answer_save_dialog(monkeypatch, path: Path, chosen="PNG image (*.png)") -> None:
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *args, **kwargs: (str(path), chosen))
-
-
-def drop(panel, path: Path) -> None:
-    mime = QMimeData()
-    mime.setUrls([QUrl.fromLocalFile(str(path))])
-    event = QDropEvent(QPointF(10, 10), Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier)
-    panel.dropEvent(event)

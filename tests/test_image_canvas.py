@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from drag_and_drop import drop
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from studio.core.checkpoint import save_checkpoint
@@ -89,7 +90,10 @@ def test_export_then_drop_back_restores_the_same_images(canvas, qtbot, tmp_path,
     canvas.seed.setValue(0)
     canvas.count.setValue(1)
     canvas.images = None
-    canvas.import_file(target)
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not an image")
+    assert not drop(canvas, notes)
+    assert drop(canvas, target)
     qtbot.waitUntil(lambda: canvas.images is not None, timeout=20_000)
     assert canvas.seed.value() == 42 and canvas.count.value() == 4
     assert np.array_equal(canvas.images, made)

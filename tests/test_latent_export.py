@@ -4,11 +4,11 @@ the view (points, morphs, attribute vectors, walks), and bad files change nothin
 from __future__ import annotations
 
 import numpy as np
+from drag_and_drop import drop
 from latent_support import (
     STEPS,
     add_checkpoint,
     answer_save_dialog,
-    drop,
     make_folder_vector,
     wait_for_new_image,
 )

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from drag_and_drop import drop
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QTextCursor
 from PySide6.QtWidgets import QFileDialog, QMessageBox
@@ -200,7 +201,7 @@ def test_save_writes_the_settings_beside_the_text_and_opening_it_restores_them(c
     composer.picker.select(str(models["lstm"]))
     composer.controls.restore({})
     composer.editor.setPlainText("something else")
-    composer.import_file(target)
+    assert drop(composer.editor, target)  # onto the text, as a writer would
     assert composer.editor.toPlainText() == text
     assert composer.controls.sampling().params() == {"temperature": 0.9, "top_k": 20, "top_p": None,
                                                      "max_new_tokens": 30, "seed": 42}
@@ -225,7 +226,7 @@ def test_a_bad_model_folder_shows_the_loaders_message_and_changes_nothing(compos
     told.expected = True
     store = composer.context.workspace.store
     before, chosen = store.checkpoints(), composer.picker.current()
-    composer.import_model_folder(str(folder))
+    assert drop(composer, folder)
     qtbot.waitUntil(lambda: bool(told), timeout=30_000)
     assert "pytorch_model.bin" in told[0] and "safetensors" in told[0]
     assert store.checkpoints() == before and composer.picker.current() == chosen

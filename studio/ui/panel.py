@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QMimeData, Qt
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QStackedLayout, QVBoxLayout, QWidget
 
@@ -30,6 +30,12 @@ class PanelContext:
     jobs: Any = None  #: studio.ui.jobs.JobsController
 
 
+def dropped_paths(mime: QMimeData, kinds: Sequence[str]) -> list[Path]:
+    """The local files (by suffix, e.g. ".png") and folders ("/" in ``kinds``) that a drag carries."""
+    paths = [Path(url.toLocalFile()) for url in mime.urls() if url.isLocalFile()]
+    return [p for p in paths if (p.suffix.lower() in kinds) or ("/" in kinds and p.is_dir())]
+
+
 class Panel(QWidget):
     """Base class of a tool panel."""
 
@@ -37,13 +43,30 @@ class Panel(QWidget):
         super().__init__(parent)
         self.context = context
         self.spec = spec
+        self.setAcceptDrops(bool(self.dropped_kinds))
 
     #: file-dialog filter of what File ▸ Import accepts here; "" when nothing.
     import_filter = ""
+    #: what may be dropped on the panel: file suffixes (".png"), and "/" for folders; none = nothing.
+    dropped_kinds: tuple[str, ...] = ()
 
     def import_file(self, path: Path) -> None:
         """Open ``path`` (a file matching :attr:`import_filter`) in this panel."""
         raise NotImplementedError
+
+    def open_dropped(self, path: Path) -> None:
+        """Open a file or folder dropped on the panel (one of :attr:`dropped_kinds`): as File ▸ Import."""
+        self.import_file(path)
+
+    def dragEnterEvent(self, event) -> None:  # noqa: N802 (Qt naming)
+        if dropped_paths(event.mimeData(), self.dropped_kinds):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:  # noqa: N802
+        paths = dropped_paths(event.mimeData(), self.dropped_kinds)
+        if paths:
+            event.acceptProposedAction()
+            self.open_dropped(paths[0])
 
     def export(self) -> Optional[str]:
         """Run File ▸ Export for this panel; return why not, if there is nothing to export."""

@@ -41,6 +41,7 @@ class ImageCanvasPanel(ModelPanel):
                     "diffusion sample form step by step, repaint a masked region and export PNGs.")
     families = "GANs, diffusion models, PixelCNN, normalizing flows and energy-based models"
     import_filter = "Images made by the studio (*.png)"
+    dropped_kinds = (".png",)
 
     def build_content(self) -> QWidget:
         self.images: Optional[np.ndarray] = None  #: the last grid's images (n, H, W, C)
@@ -113,23 +114,11 @@ class ImageCanvasPanel(ModelPanel):
         layout = QVBoxLayout(content)
         layout.addLayout(strip)
         layout.addWidget(splitter, 1)
-        self.setAcceptDrops(True)
         self.add_shortcut("Ctrl+Return", self.sample, "Sample a new grid", content)
         self.add_shortcut(Qt.Key_Escape, self.cancel, "Stop sampling", content)
         self._update_conditions()
         self._update_buttons()
         return content
-
-    # -- panel -----------------------------------------------------------------------
-    def dragEnterEvent(self, event) -> None:  # noqa: N802
-        if any(u.toLocalFile().lower().endswith(".png") for u in event.mimeData().urls()):
-            event.acceptProposedAction()
-
-    def dropEvent(self, event) -> None:  # noqa: N802
-        for url in event.mimeData().urls():
-            if url.toLocalFile().lower().endswith(".png"):
-                self.import_file(Path(url.toLocalFile()))
-                return
 
     # -- the model ---------------------------------------------------------------------
     def _model_changed(self, choice: Optional[ModelChoice]) -> None:

@@ -136,7 +136,6 @@ class LatentExplorerPanel(ToolActions, ExportRestore, ModelPanel):
         layout = QVBoxLayout(content)
         layout.addLayout(top)
         layout.addWidget(outer, 1)
-        self.setAcceptDrops(True)
         return content
 
     # -- models and the map ---------------------------------------------------------------------

@@ -24,7 +24,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QMessageBox,
     QProgressBar,
-    QPushButton,
     QSplitter,
     QVBoxLayout,
     QWidget,
@@ -38,7 +37,7 @@ from studio.ui.panels.text import record
 from studio.ui.panels.text.alternatives import COUNT, AlternativesView
 from studio.ui.panels.text.attention import AttentionView
 from studio.ui.panels.text.controls import SamplingControls
-from studio.ui.panels.text.editor import ComposerEditor
+from studio.ui.panels.text.editor import DROPPED_KINDS, ComposerEditor
 from studio.ui.panels.text.files import HF_SPEC, PANEL, import_model_folder, read_text
 from studio.ui.panels.text.generation import (
     Alternative,
@@ -50,6 +49,7 @@ from studio.ui.panels.text.generation import (
     continuation,
 )
 from studio.ui.params import changed_since
+from studio.ui.widgets.fields import button
 from studio.ui.widgets.model_picker import ModelChoice
 
 #: what Train on your text… preselects: chapter 9's GPT on a text file of the artist's
@@ -73,6 +73,7 @@ class TextComposerPanel(ModelPanel):
                     "on your own text.")
     families = "LSTMs, GPT-style transformers and local Hugging Face language models"
     import_filter = "Text (*.txt *.md)"
+    dropped_kinds = DROPPED_KINDS
 
     def build_content(self) -> QWidget:
         self.generations = Generations()
@@ -81,23 +82,23 @@ class TextComposerPanel(ModelPanel):
         self.choices: list[Generation] = []  #: the latest round of alternatives
         self._run: Optional[_Run] = None
 
-        self.import_folder_button = _button("Import model folder…", "A Hugging Face causal language model "
+        self.import_folder_button = button("Import model folder…", "A Hugging Face causal language model "
                                             "in a local folder (config.json, model.safetensors, tokenizer files)",
                                             lambda: self.import_model_folder())
-        self.train_button = _button("Train on your text…", "Train a GPT or an LSTM on a text file of yours",
+        self.train_button = button("Train on your text…", "Train a GPT or an LSTM on a text file of yours",
                                     self.train)
-        self.save_button = _button("Save…", "Save the text as .txt or .md, with the settings that wrote it "
+        self.save_button = button("Save…", "Save the text as .txt or .md, with the settings that wrote it "
                                    "in a .studio.json beside it", self._save)
         self.controls = SamplingControls()
         self.colour = QCheckBox("Colour by probability")
         self.colour.setToolTip("Tint the tokens the model found unlikely; hover a token for its probability")
         self.colour.setChecked(True)
         self.colour.toggled.connect(lambda on: self.editor.set_colour_probabilities(on))
-        self.generate_button = _button("Generate", "Continue the text at the cursor (Ctrl+Enter)", self.generate)
+        self.generate_button = button("Generate", "Continue the text at the cursor (Ctrl+Enter)", self.generate)
         self.generate_button.setObjectName("GenerateButton")
-        self.alternatives_button = _button("Alternatives", f"Write {COUNT} continuations with different seeds "
+        self.alternatives_button = button("Alternatives", f"Write {COUNT} continuations with different seeds "
                                            "to pick from", self.write_alternatives)
-        self.cancel_button = _button("Stop", "Stop writing and keep what was written (Esc)", self.cancel)
+        self.cancel_button = button("Stop", "Stop writing and keep what was written (Esc)", self.cancel)
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(140)
         self.progress.hide()
@@ -109,7 +110,7 @@ class TextComposerPanel(ModelPanel):
         font.setPointSize(font.pointSize() + 2)
         self.editor.setFont(font)
         self.editor.token_clicked.connect(self.show_attention)
-        self.editor.files_dropped.connect(self._dropped)
+        self.editor.files_dropped.connect(lambda paths: self.open_dropped(paths[0]))
         self.alternatives = AlternativesView()
         self.alternatives.picked.connect(self.use_alternative)
         self.attention = AttentionView()
@@ -150,7 +151,6 @@ class TextComposerPanel(ModelPanel):
         for keys in ("Ctrl+Return", "Ctrl+Enter"):
             self.add_shortcut(keys, self.generate, "Generate a continuation at the cursor", content)
         self.add_shortcut(Qt.Key_Escape, self.cancel, "Stop writing (what was written stays)", content)
-        self.setAcceptDrops(True)
         self._update_buttons()
         return content
 
@@ -347,21 +347,12 @@ class TextComposerPanel(ModelPanel):
         if reason:
             self.context.show_status(reason)
 
-    def _dropped(self, paths: list[Path]) -> None:
-        path = paths[0]
+    def open_dropped(self, path: Path) -> None:
+        """A text opens in the editor; a folder is imported as a Hugging Face model."""
         if path.is_dir():
             self.import_model_folder(str(path))
         else:
             self.import_file(path)
-
-    def dragEnterEvent(self, event) -> None:  # noqa: N802 (Qt naming)
-        if any(u.isLocalFile() for u in event.mimeData().urls()):
-            event.acceptProposedAction()
-
-    def dropEvent(self, event) -> None:  # noqa: N802
-        paths = [Path(u.toLocalFile()) for u in event.mimeData().urls() if u.isLocalFile()]
-        if paths:
-            self._dropped(paths)
 
     def import_file(self, path: Path) -> None:
         """Open a text; with the sidecar the studio saved beside it, restore the settings and model too."""
@@ -405,10 +396,3 @@ class TextComposerPanel(ModelPanel):
             QMessageBox.information(self, "Open text", f"The text and its settings are restored, but the model "
                                     f"that wrote it ({params.get('model')}, {checkpoint}) has been trained further "
                                     "since: the same seed and settings will not write the same text again.")
-
-
-def _button(text: str, tip: str, slot: Callable[[], Any]) -> QPushButton:
-    button = QPushButton(text)
-    button.setToolTip(tip)
-    button.clicked.connect(lambda _checked=False: slot())
-    return button

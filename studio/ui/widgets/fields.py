@@ -1,6 +1,17 @@
 """Small input widgets the panels and dialogs share."""
 
-from PySide6.QtWidgets import QSpinBox
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtWidgets import QPushButton, QSpinBox
+
+
+def button(text: str, tip: str, slot: Callable[[], Any]) -> QPushButton:
+    """A push button that calls ``slot()`` and explains itself in a tooltip."""
+    widget = QPushButton(text)
+    widget.setToolTip(tip)
+    widget.clicked.connect(lambda _checked=False: slot())
+    return widget
 
 
 def int_spin(low: int, high: int, value: int, name: str = "") -> QSpinBox:

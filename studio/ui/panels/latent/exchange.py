@@ -45,13 +45,9 @@ EXPORT_SIDES = ((0, "Model size"), (256, "At least 256 px"), (512, "At least 512
 EXPORT_SIDE_KEY = "latent-explorer/export-side"
 
 
-def _png_paths(mime) -> list[Path]:
-    return [Path(url.toLocalFile()) for url in mime.urls()
-            if url.isLocalFile() and url.toLocalFile().lower().endswith(".png")]
-
-
 class ExportRestore:
     import_filter = "PNG images exported by the studio (*.png)"
+    dropped_kinds = (".png",)
 
     # -- export -----------------------------------------------------------------------------------
     def export_button(self) -> QToolButton:
@@ -126,16 +122,6 @@ class ExportRestore:
         return ImageArtifact(upscale(pixels, factor), params)
 
     # -- restore ----------------------------------------------------------------------------------------
-    def dragEnterEvent(self, event) -> None:  # noqa: N802
-        if _png_paths(event.mimeData()):
-            event.acceptProposedAction()
-
-    def dropEvent(self, event) -> None:  # noqa: N802
-        paths = _png_paths(event.mimeData())
-        if paths:
-            event.acceptProposedAction()
-            self.import_file(paths[0])
-
     def import_file(self, path: Path) -> None:
         """Restore the view a PNG exported from here was made with; explain and change nothing if it can't be."""
         path = Path(path)

@@ -30,12 +30,13 @@ from PySide6.QtCore import QEvent, QPoint, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QPainter, QTextCharFormat, QTextCursor, QTextFormat, QTextLine
 from PySide6.QtWidgets import QPlainTextEdit, QTextEdit, QToolTip
 
+from studio.ui.panel import dropped_paths
 from studio.ui.panels.text.runs import Run, level_colour, tint_level
 
 RUN = QTextFormat.UserProperty + 1
 PARAGRAPH_SEPARATOR = "\u2029"
 CHOSEN = QColor(60, 110, 220, 110)
-DROPPED_FILES = (".txt", ".md")
+DROPPED_KINDS = (".txt", ".md", "/")  #: texts, and model folders
 REDRAW_MS = 120
 #: streamed tokens wait this long to be inserted together, or FLUSH_SHARE times the last insertion's
 #: duration if that is longer: laying out text then takes at most 1 / FLUSH_SHARE of the time
@@ -323,8 +324,7 @@ class ComposerEditor(QPlainTextEdit):
         return super().viewportEvent(event)
 
     def _dropped(self, event) -> list[Path]:
-        paths = [Path(u.toLocalFile()) for u in event.mimeData().urls() if u.isLocalFile()]
-        return [p for p in paths if p.is_dir() or p.suffix.lower() in DROPPED_FILES]
+        return dropped_paths(event.mimeData(), DROPPED_KINDS)
 
     def dragEnterEvent(self, event) -> None:  # noqa: N802
         if self._dropped(event):

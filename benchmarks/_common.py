@@ -1,4 +1,9 @@
-"""Helpers shared by the benchmark scripts: a table on stdout, JSON in results/."""
+"""Helpers shared by the benchmark scripts: a table on stdout, JSON in results/.
+
+Importing this module first imports ``studio``, so torch loads into the
+environment the studio gives it (offline, passive OpenMP threads): a benchmark
+then measures the studio as its users run it, on both sides of every ratio.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,8 @@ import json
 import statistics
 from collections.abc import Sequence
 from pathlib import Path
+
+import studio  # noqa: F401  (before torch: see above)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

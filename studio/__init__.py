@@ -13,9 +13,10 @@ force_offline()
 # Torch's OpenMP threads spin while they wait. Beside the GUI, the inference
 # thread and other jobs on a few cores, spinning wastes most of the time (a
 # small GPT step: 385 ms spinning, 12 ms passive, on a busy 2-core machine).
-# Training processes keep it too: a lone VAE job there trains about 25% faster
-# spinning, but two jobs at once train 2.5x slower each. Read when torch loads,
-# which is always after this package.
+# Training processes keep it too. Measured there: a lone job trains faster
+# spinning (VAE about 1.3x, a small GPT about 2x), but two jobs at once train
+# slower each (VAE: 1.6x slower with OMP_WAIT_POLICY=ACTIVE, 2.5x with torch's
+# default). Read when torch loads, which is always after this package.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 __version__ = "0.1.0"

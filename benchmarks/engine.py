@@ -133,7 +133,8 @@ def inference_ratio(checkpoint: Path, requests: int, rounds: int = 7) -> tuple[f
     from PySide6.QtCore import QEventLoop
 
     from studio.core.checkpoint import load_model
-    from studio.engine.inference import InferenceWorker, ModelRef, use_inference_threads
+    from studio.engine.inference import InferenceWorker, ModelRef
+    from studio.engine.resources import use_inference_threads
     from studio.ui.bridge import InferenceClient
 
     points = np.random.default_rng(0).normal(size=(requests // rounds, 1, 2)).astype(np.float32)

@@ -6,30 +6,44 @@ thread*: the UI's bridge turns them into Qt signals. Nothing here imports Qt.
 
 - Every request can be cancelled; the model sees it at its next step
   (``ctx.step(...)`` raises :class:`Cancelled`).
-- A request with a ``key`` replaces any queued request with the same key, so
-  while a slider is dragged only the newest position is computed.
+- A request with a ``key`` replaces any queued request with the same key and
+  cancels the running one (it stops at its next step), so while a slider is
+  dragged only the newest position is computed and shown.
+- Sessions (:mod:`studio.engine.sessions`) are long-lived, two-way requests.
+  They share the thread with requests at step boundaries: every ``ctx.step``
+  of a request gives each due session one step, and between requests the
+  sessions step on their own.
 - Loaded models are kept in a least-recently-used cache under a memory budget.
 - An out-of-memory error (CUDA's, or the CPU allocator's) unloads models,
   frees the memory, reports a clear message and leaves the worker running.
-- The worker runs torch with :func:`inference_threads` intra-op threads: its
+- The worker runs torch with :func:`~studio.engine.resources.inference_threads` intra-op threads: its
   requests are small and interactive, and the GUI (and jobs) need cores too.
 """
 
 from __future__ import annotations
 
 import collections
-import gc
 import itertools
-import os
-import sys
 import threading
+import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from studio.core.capabilities import Cancelled, StepCallback
+from studio.core.capabilities import Cancelled
 from studio.core.errors import UserError
+from studio.engine.resources import free_memory, is_out_of_memory, model_bytes, use_inference_threads
+from studio.engine.sessions import (
+    CANCELLED,
+    FAILED,
+    FINISHED,
+    Session,
+    SessionCallbacks,
+    SessionContext,
+    SessionHandle,
+    next_due,
+)
 
 DEFAULT_BUDGET_MB = 4096
 
@@ -66,34 +80,38 @@ class Request:
 
 
 class RequestContext:
-    """Handed to a request's function: the device, and the per-step report/cancel point."""
+    """Handed to a request's function: the device, and the per-step report/cancel point.
 
-    def __init__(self, request: Request, device: str) -> None:
+    :meth:`step` has the signature of a capability's ``on_step`` callback, so
+    ``on_step=ctx.step`` hands it to a model."""
+
+    def __init__(self, request: Request, device: str, between_steps: Callable[[], None]) -> None:
         self._request = request
         self.device = device
+        self._between_steps = between_steps
 
     @property
     def cancelled(self) -> bool:
         return self._request.cancelled.is_set()
 
     def step(self, step: int, total: int, preview: Any = None) -> None:
-        """Report progress; raises :class:`Cancelled` if the request was cancelled."""
+        """Report progress and give the sessions their turn; raises :class:`Cancelled` if the
+        request was cancelled (before or during the sessions' steps)."""
         if self._request.cancelled.is_set():
             raise Cancelled()
         if self._request.callbacks.on_step:
             self._request.callbacks.on_step(step, total, preview)
-
-    @property
-    def on_step(self) -> StepCallback:
-        """This context as a capability ``on_step`` callback."""
-        return self.step
+        self._between_steps()
+        if self._request.cancelled.is_set():
+            raise Cancelled()
 
 
 ModelLoader = Callable[[ModelRef, str], Any]
 
 
 class InferenceWorker:
-    """Runs requests one at a time on a single thread that owns the models.
+    """Runs requests one at a time, and sessions between them, on a single thread that owns
+    the models.
 
     ``loader(ref, device)`` loads a model; the default loads a studio checkpoint
     through the registry (:func:`studio.core.checkpoint.load_model`).
@@ -107,6 +125,7 @@ class InferenceWorker:
         #: called on the worker thread with a DeviceChoice (or the exception) when the device is known
         self.on_device = on_device
         self._queue: collections.deque[Request] = collections.deque()
+        self._sessions: list[Session] = []
         self._cond = threading.Condition()
         self._ids = itertools.count(1)
         self._models: collections.OrderedDict[ModelRef, tuple[Any, int]] = collections.OrderedDict()
@@ -123,12 +142,15 @@ class InferenceWorker:
         return self
 
     def stop(self, timeout: float = 5.0) -> None:
+        """Cancel everything and end the thread; sessions are told ``on_closed(CANCELLED)``."""
         with self._cond:
             self._stopping = True
             for request in self._queue:
                 request.cancel()
             if self._current:
                 self._current.cancel()
+            for session in self._sessions:
+                session.cancelled.set()
             self._cond.notify_all()
         if self._thread.is_alive():
             self._thread.join(timeout)
@@ -136,7 +158,8 @@ class InferenceWorker:
     # -- requests ----------------------------------------------------------------
     def submit(self, model: Optional[ModelRef], fn: Callable[[Any, RequestContext], Any], *,
                key: Optional[str] = None, callbacks: Optional[Callbacks] = None) -> Request:
-        """Queue ``fn(model, ctx)``; with ``key``, drop queued requests with the same key."""
+        """Queue ``fn(model, ctx)``. With ``key``, queued requests with the same key are dropped and
+        a running one is cancelled (it stops at its next step): the newest wins."""
         request = Request(next(self._ids), model, fn, key, callbacks or Callbacks())
         with self._cond:
             if key is not None:
@@ -145,23 +168,37 @@ class InferenceWorker:
                     self._queue.remove(r)
                     r.cancel()
                     _call(r.callbacks.on_cancelled)
+                if self._current is not None and self._current.key == key:
+                    self._current.cancel()
             self._queue.append(request)
             self._cond.notify()
         return request
 
-    def cancel_all(self) -> None:
+    def open_session(self, model: Optional[ModelRef], fn: Callable[[Any, SessionContext], Any], *,
+                     pace: float = 0.0, wait_for_input: bool = False,
+                     callbacks: Optional[SessionCallbacks] = None) -> SessionHandle:
+        """Start a session: ``fn(model, ctx)`` is a generator, each ``next()`` one step (see
+        :mod:`studio.engine.sessions`). Its model is loaded before its first step."""
+        session = Session(next(self._ids), model, fn, callbacks or SessionCallbacks(), pace, wait_for_input,
+                          self._wake)
         with self._cond:
-            for request in list(self._queue):
-                request.cancel()
-            if self._current:
-                self._current.cancel()
+            if self._stopping:
+                session.cancelled.set()
+            self._sessions.append(session)
+            self._cond.notify()
+        return SessionHandle(session)
+
+    def _wake(self) -> None:
+        with self._cond:
+            self._cond.notify()
 
     def set_device(self, device: str) -> None:
         """Move to another device: models are unloaded and reload there on next use."""
         self.submit(None, lambda _model, _ctx: self._switch_device(device))
 
     def unload(self, predicate: Callable[[ModelRef], bool] = lambda ref: True) -> None:
-        """Forget loaded models (e.g. a checkpoint was rewritten); runs on the worker."""
+        """Forget loaded models (e.g. a checkpoint was rewritten); runs on the worker. Sessions keep
+        the models they hold."""
         def drop(_model, _ctx):
             for ref in [r for r in self._models if predicate(r)]:
                 del self._models[ref]
@@ -177,16 +214,26 @@ class InferenceWorker:
         use_inference_threads()
         while True:
             with self._cond:
-                while not self._queue and not self._stopping:
-                    self._cond.wait()
+                while not (self._stopping or self._queue):
+                    due, wait = next_due(self._sessions)
+                    if due:
+                        break
+                    self._cond.wait(wait)
                 if self._stopping:
-                    return
-                request = self._current = self._queue.popleft()
+                    break
+                request = self._current = self._queue.popleft() if self._queue else None
+            if request is None:
+                self._between_steps()
+                continue
             try:
                 self._execute(request)
             finally:
                 with self._cond:
                     self._current = None
+        with self._cond:
+            sessions, self._sessions = self._sessions, []
+        for session in sessions:
+            self._close_session(session, CANCELLED)
 
     def _switch_device(self, requested: str) -> None:
         from studio.core.device import pick_device
@@ -209,15 +256,15 @@ class InferenceWorker:
         error = None
         try:
             model = self._model(request.model) if request.model else None
-            ctx = RequestContext(request, self.device or "cpu")
-            ctx.step(0, 0)  # cancelled while loading?
+            ctx = RequestContext(request, self.device or "cpu", self._between_steps)
+            ctx.step(0, 0)  # cancelled while loading? (and the sessions' turn)
             result = request.fn(model, ctx)
         except Cancelled:
             _call(cb.on_cancelled)
             return
         except Exception as exc:
             # only text leaves this block: the exception's traceback holds the frames that hold the tensors
-            error = (self._describe(exc, request), _is_out_of_memory(exc))
+            error = (self._describe(exc, request.model), is_out_of_memory(exc))
         if error is None:
             if request.cancelled.is_set():
                 _call(cb.on_cancelled)
@@ -228,24 +275,78 @@ class InferenceWorker:
         if out_of_memory:
             model = ctx = None
             self._models.clear()
-            _free_memory()
+            free_memory()
         _call(cb.on_error, message, detail)
 
+    # -- sessions ----------------------------------------------------------------------
+    def _between_steps(self) -> None:
+        """One step of every session that is due (a request's step boundary, or an idle moment)."""
+        with self._cond:
+            due, _wait = next_due(self._sessions)
+        for session in due:
+            self._step_session(session)
+
+    def _step_session(self, session: Session) -> None:
+        if session.cancelled.is_set():
+            self._close_session(session, CANCELLED)
+            return
+        session.last_step = time.monotonic()
+        error = None
+        try:
+            if session.stream is None:
+                session.model = self._model(session.model_ref) if session.model_ref else None
+                session.stream = iter(session.fn(session.model, SessionContext(session, self.device or "cpu")))
+            output = next(session.stream)
+        except StopIteration:
+            self._close_session(session, FINISHED)
+            return
+        except Cancelled:
+            self._close_session(session, CANCELLED)
+            return
+        except Exception as exc:  # as for requests: only text leaves the block
+            error = (self._describe(exc, session.model_ref), is_out_of_memory(exc))
+        if error is None:
+            _call(session.callbacks.on_output, output)
+            return
+        (message, detail), out_of_memory = error
+        self._close_session(session, None)
+        if out_of_memory:
+            self._models.clear()
+            free_memory()
+        _call(session.callbacks.on_error, message, detail)
+        _call(session.callbacks.on_closed, FAILED)
+
+    def _close_session(self, session: Session, how: Optional[str]) -> None:
+        """Forget ``session``, close its generator and drop its model; tell ``on_closed(how)``
+        unless ``how`` is None (a failure, told after its error)."""
+        with self._cond:
+            if session in self._sessions:
+                self._sessions.remove(session)
+        stream, session.stream, session.model = session.stream, None, None
+        if stream is not None and hasattr(stream, "close"):
+            try:
+                stream.close()
+            except Exception:
+                traceback.print_exc()
+        if how is not None:
+            _call(session.callbacks.on_closed, how)
+
+    # -- models ------------------------------------------------------------------------
     def _model(self, ref: ModelRef) -> Any:
         if ref in self._models:
             self._models.move_to_end(ref)
             return self._models[ref][0]
         model = self._loader(ref, self.device or "cpu")
-        size = _model_bytes(model)
+        size = model_bytes(model)
         while self._models and sum(s for _, s in self._models.values()) + size > self._budget:
             self._models.popitem(last=False)
         self._models[ref] = (model, size)
         return model
 
-    def _describe(self, exc: Exception, request: Request) -> tuple[str, str]:
+    def _describe(self, exc: Exception, model: Optional[ModelRef]) -> tuple[str, str]:
         detail = traceback.format_exc()
-        if _is_out_of_memory(exc):
-            what = f" running {request.model.spec}" if request.model else ""
+        if is_out_of_memory(exc):
+            what = f" running {model.spec}" if model else ""
             advice = "" if (self.device or "cpu") == "cpu" else ", or switch to the CPU"
             return (f"Out of memory on {self.device}{what}. Loaded models were unloaded; try fewer or "
                     f"smaller images{advice}.", detail)
@@ -262,58 +363,3 @@ def _call(callback: Optional[Callable], *args: Any) -> None:
         callback(*args)
     except Exception:
         traceback.print_exc()
-
-
-def _model_bytes(model: Any) -> int:
-    parameters = getattr(model, "parameters", None)
-    if not callable(parameters):
-        return 0
-    try:
-        return sum(p.numel() * p.element_size() for p in parameters())
-    except Exception:
-        return 0
-
-
-#: How out-of-memory errors read: CUDA's and MPS's, and the CPU allocator's
-#: ("DefaultCPUAllocator: can't allocate memory ... (Cannot allocate memory)").
-_OUT_OF_MEMORY_TEXT = ("out of memory", "can't allocate memory", "cannot allocate memory")
-
-
-def _is_out_of_memory(exc: Exception) -> bool:
-    if isinstance(exc, MemoryError):
-        return True
-    torch = sys.modules.get("torch")
-    oom_type = getattr(torch, "OutOfMemoryError", None) if torch else None
-    if oom_type is not None and isinstance(exc, oom_type):
-        return True
-    return isinstance(exc, RuntimeError) and any(t in str(exc).lower() for t in _OUT_OF_MEMORY_TEXT)
-
-
-def _free_memory() -> None:
-    """Collect what the failed request left (call outside the ``except`` block), then give
-    the cached GPU memory back."""
-    gc.collect()
-    torch = sys.modules.get("torch")
-    if torch is not None and torch.cuda.is_available():
-        torch.cuda.empty_cache()
-
-
-def inference_threads() -> int:
-    """Torch intra-op threads for the inference thread: half the cores this process may use, at
-    least one. Its requests (a decode, a sampling step) are too small to gain from many threads,
-    whose wake-ups cost more than they save, and the GUI and training jobs need cores too."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    return max(1, cores // 2)
-
-
-def use_inference_threads() -> None:
-    """Give torch :func:`inference_threads` threads in the calling thread (OpenMP's setting is
-    per thread, so call it in the thread that runs the models; a benchmark's direct calls too)."""
-    try:
-        import torch
-    except ImportError:
-        return
-    torch.set_num_threads(inference_threads())

@@ -114,13 +114,6 @@ class JobManager:
         """Every event the job has written so far, for plots and the log view."""
         return EventReader(Path(self._job(job_id).out_dir) / "events.jsonl").read_new()
 
-    def log_tail(self, job_id: str, lines: int = 15) -> str:
-        path = Path(self._job(job_id).out_dir) / LOG_NAME
-        try:
-            return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-        except FileNotFoundError:
-            return ""
-
     def close(self) -> None:
         """Stop following jobs; running ones carry on and are found again next time."""
         self._stop.set()

@@ -13,6 +13,7 @@ from typing import Any, Optional
 from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
 
 from studio.engine.inference import Callbacks, InferenceWorker, ModelRef, Request, RequestContext
+from studio.engine.sessions import SessionCallbacks, SessionContext, SessionHandle
 
 
 class GuiRelay(QObject):
@@ -104,6 +105,17 @@ class InferenceClient(QObject):
         wrap = self.relay.wrap
         callbacks = Callbacks(wrap(on_result), wrap(on_error), wrap(on_step), wrap(on_cancelled))
         return self.worker.submit(model, fn, key=key, callbacks=callbacks)
+
+    def open_session(self, model: Optional[ModelRef], fn: Callable[[Any, SessionContext], Any], *,
+                     pace: float = 0.0, wait_for_input: bool = False,
+                     on_output: Optional[Callable[[Any], None]] = None,
+                     on_error: Optional[Callable[[str, str], None]] = None,
+                     on_closed: Optional[Callable[[str], None]] = None) -> SessionHandle:
+        """A session on the inference thread (see :mod:`studio.engine.sessions`); its outputs,
+        error and end arrive on the GUI thread."""
+        wrap = self.relay.wrap
+        return self.worker.open_session(model, fn, pace=pace, wait_for_input=wait_for_input,
+                                        callbacks=SessionCallbacks(wrap(on_output), wrap(on_error), wrap(on_closed)))
 
     def report_device(self, choice: Any) -> None:
         """``on_device`` for the worker: called on the worker thread."""

@@ -1,0 +1,66 @@
+"""What the inference thread knows of the machine: memory, out-of-memory errors, threads.
+
+Nothing here imports torch at module level; torch is used when it is loaded.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import sys
+from typing import Any
+
+
+def model_bytes(model: Any) -> int:
+    parameters = getattr(model, "parameters", None)
+    if not callable(parameters):
+        return 0
+    try:
+        return sum(p.numel() * p.element_size() for p in parameters())
+    except Exception:
+        return 0
+
+
+#: How out-of-memory errors read: CUDA's and MPS's, and the CPU allocator's
+#: ("DefaultCPUAllocator: can't allocate memory ... (Cannot allocate memory)").
+_OUT_OF_MEMORY_TEXT = ("out of memory", "can't allocate memory", "cannot allocate memory")
+
+
+def is_out_of_memory(exc: Exception) -> bool:
+    if isinstance(exc, MemoryError):
+        return True
+    torch = sys.modules.get("torch")
+    oom_type = getattr(torch, "OutOfMemoryError", None) if torch else None
+    if oom_type is not None and isinstance(exc, oom_type):
+        return True
+    return isinstance(exc, RuntimeError) and any(t in str(exc).lower() for t in _OUT_OF_MEMORY_TEXT)
+
+
+def free_memory() -> None:
+    """Collect what the failed request left (call outside the ``except`` block), then give
+    the cached GPU memory back."""
+    gc.collect()
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def inference_threads() -> int:
+    """Torch intra-op threads for the inference thread: half the cores this process may use, at
+    least one. Its requests (a decode, a sampling step) are too small to gain from many threads,
+    whose wake-ups cost more than they save, and the GUI and training jobs need cores too."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, cores // 2)
+
+
+def use_inference_threads() -> None:
+    """Give torch :func:`inference_threads` threads in the calling thread (OpenMP's setting is
+    per thread, so call it in the thread that runs the models; a benchmark's direct calls too)."""
+    try:
+        import torch
+    except ImportError:
+        return
+    torch.set_num_threads(inference_threads())

@@ -81,7 +81,8 @@ def test_a_request_with_another_key_does_not_cancel_the_running_one(worker):
     worker.submit(None, lambda m, ctx: (gate.wait(5), ctx.step(1, 1), "kept")[2], key="a",
                   callbacks=Callbacks(on_result=lambda r: outcome.setdefault("a", r),
                                       on_cancelled=lambda: outcome.setdefault("a", "cancelled")))
-    worker.submit(None, lambda m, ctx: "b", key="b", callbacks=Callbacks(on_result=lambda r: outcome.setdefault("b", r)))
+    worker.submit(None, lambda m, ctx: "b", key="b",
+                  callbacks=Callbacks(on_result=lambda r: outcome.setdefault("b", r)))
     gate.set()
     wait_for(lambda: len(outcome) == 2)
     assert outcome == {"a": "kept", "b": "b"}

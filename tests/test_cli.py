@@ -28,10 +28,13 @@ def test_doctor_json_succeeds_and_reports_the_machine(capsys):
 
 def test_models_list_json_is_stable(capsys):
     listing = run_json(capsys, "models", "list", "--json")
-    assert listing["contract_version"] == 1
+    assert listing["contract_version"] == 2
     for model in listing["models"]:
         assert set(model) == {"name", "title", "family", "capabilities", "trainable", "data_kind",
-                              "plugin", "plugin_version", "description", "config"}
+                              "plugin", "plugin_version", "description", "config", "builds_on", "imports_from",
+                              "featured"}
+    models = {m["name"]: m for m in listing["models"]}
+    assert models["hf-causal-lm"]["imports_from"] == ["folder"] and models["gpt"]["featured"]
 
 
 def test_doctor_fails_on_an_unusable_workspace(tmp_path, capsys):

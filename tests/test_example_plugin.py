@@ -44,7 +44,7 @@ def test_installed_plugin_is_listed_by_the_cli(installed_markov):
     assert done.returncode == 0, done.stderr
     models = {m["name"]: m for m in json.loads(done.stdout)["models"]}
     assert models["markov"]["plugin"] == "markov"
-    assert models["markov"]["plugin_version"] == "1.0.0"
+    assert models["markov"]["plugin_version"] == "2.0.0"
     assert models["markov"]["capabilities"] == ["SequenceGenerator", "Trainer"]
 
 

@@ -180,9 +180,10 @@ def test_a_job_found_again_does_not_replay_its_past_events(manager):
     first.close()
     time.sleep(0.5)  # it goes on while nobody watches
     seen = []
+    history = first.history(job_id)  # what it has written so far (it goes on writing)
     restarted = time.time()
     second = manager(on_event=lambda job, event: seen.append(event))
-    history = second.history(job_id)
+    # what it wrote unwatched updated the store when the manager found it again
     assert second.store.job(job_id).step >= max(e["step"] for e in history if e["event"] == "checkpoint")
     wait_for(lambda: [e for e in seen if e["event"] == "checkpoint"], what="a new checkpoint")
     second.cancel(job_id)

@@ -38,8 +38,8 @@ def plugins_list(args: argparse.Namespace) -> int:
     if args.json:
         print_json({"contract_version": CONTRACT_VERSION, "plugins": [p.as_json() for p in plugins]})
         return 0
-    rows = [(p.name, p.version or "-", p.distribution or "-", p.summary) for p in plugins]
-    print_table(("plugin", "version", "package", "status"), rows)
+    rows = [(p.name, p.version or "-", p.distribution or "-", str(p.contract), p.summary) for p in plugins]
+    print_table(("plugin", "version", "package", "contract", "status"), rows)
     for p in host.failures:
         print(f"\n{p.name} failed in {p.stage}:\n{p.error.rstrip()}")
     for p in plugins:
@@ -61,6 +61,9 @@ def model_json(spec) -> dict:
         "plugin_version": spec.plugin_version,
         "description": spec.description,
         "config": dataclasses.asdict(spec.config()),
+        "builds_on": list(spec.builds_on),
+        "imports_from": list(spec.imports_from),
+        "featured": spec.featured,
     }
 
 
@@ -73,8 +76,8 @@ def models_list(args: argparse.Namespace) -> int:
     if not models:
         print("No models: every plugin is disabled or failed. See `studio plugins list`.")
         return 0
-    rows = [(m.name, m.family, ", ".join(m.capabilities), m.plugin) for m in models]
-    print_table(("model", "family", "capabilities", "plugin"), rows)
+    rows = [(m.name, m.family, ", ".join(m.capabilities), ", ".join(m.builds_on) or "-", m.plugin) for m in models]
+    print_table(("model", "family", "capabilities", "builds on", "plugin"), rows)
     return 0
 
 

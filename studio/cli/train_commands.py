@@ -31,6 +31,9 @@ def add_all(sub: argparse._SubParsersAction) -> None:
                        help="save a sample grid every N steps (default 250)")
     train.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", dest="overrides",
                        help="change a setting of the model's config (repeatable), e.g. --set latent_dim=8")
+    train.add_argument("--from", action="append", default=[], metavar="MODEL=PATH", dest="upstream",
+                       help="for a model built on others (a stage of a pipeline): the checkpoint or run folder "
+                            "of each model it builds on (repeatable; see `studio models list`)")
     train.add_argument("--no-catalogue", action="store_false", dest="catalogue",
                        help="do not list the run in the workspace (the app's job runner lists its jobs itself)")
     train.set_defaults(run=train_run)
@@ -49,18 +52,6 @@ def add_all(sub: argparse._SubParsersAction) -> None:
     generate.set_defaults(run=generate_run)
 
 
-def _checkpoint_path(path: Path) -> Path:
-    """A training run's folder stands for its latest checkpoint; anything else is used as given."""
-    from studio.engine.training import CHECKPOINT_NAME, JOB_FILE
-
-    if path.is_dir() and (path / CHECKPOINT_NAME).is_file():
-        return path / CHECKPOINT_NAME
-    if path.is_dir() and (path / JOB_FILE).is_file():
-        raise UserError(f"The run in {path} has not saved a checkpoint yet; train it longer, or wait "
-                        "for its first checkpoint.")
-    return path
-
-
 def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -68,12 +59,12 @@ def _positive(text: str) -> int:
     return value
 
 
-def _overrides(pairs: list[str]) -> dict[str, str]:
+def _pairs(option: str, pairs: list[str]) -> dict[str, str]:
     result = {}
     for pair in pairs:
         name, sep, value = pair.partition("=")
         if not sep or not name:
-            raise UserError(f"--set takes NAME=VALUE, got {pair!r}.")
+            raise UserError(f"{option} takes NAME=VALUE, got {pair!r}.")
         result[name.strip()] = value.strip()
     return result
 
@@ -84,7 +75,7 @@ def train_run(args: argparse.Namespace) -> int:
     request = TrainRequest(
         model=args.model, out=args.out, data=args.data, steps=args.steps, resume=args.resume, seed=args.seed,
         device=args.device or "auto", checkpoint_every=args.checkpoint_every, sample_every=args.sample_every,
-        overrides=_overrides(args.overrides),
+        overrides=_pairs("--set", args.overrides), upstream=_pairs("--from", args.upstream),
     )
     registry = discover().registry
     check_request(registry, request)  # before anything is written to --out or the workspace
@@ -126,23 +117,26 @@ def _recorder(args: argparse.Namespace, registry, request):
 
 
 def generate_run(args: argparse.Namespace) -> int:
-    from studio.core.checkpoint import file_sha256, load_model
+    from studio.core.checkpoint import load_model
     from studio.core.device import pick_device
+    from studio.core.digests import checkpoint_digest
+    from studio.engine.run_folder import checkpoint_in
 
     registry = discover().registry
     spec = registry.model(args.model)
-    args.checkpoint = _checkpoint_path(args.checkpoint)
+    args.checkpoint = checkpoint_in(args.checkpoint)
     device = pick_device(args.device).name
     model = load_model(registry, spec.name, args.checkpoint, device)
-    params = {"model": spec.name, "plugin_version": spec.plugin_version, "seed": args.seed,
-              "checkpoint": args.checkpoint.name}
-    if args.checkpoint.is_file():
-        params["checkpoint_sha256"] = file_sha256(args.checkpoint)
     if spec.offers("ImageSampler"):
+        from studio.core.capabilities import sample_images
         from studio.core.imaging import make_grid, save_png
+        from studio.core.provenance import result_params
 
-        images = model.sample(args.n, seed=args.seed)
-        save_png(make_grid(images, columns=math.ceil(math.sqrt(args.n))), args.out, {**params, "n": args.n})
+        images = sample_images(model, args.n, seed=args.seed)
+        step = _step_of(args.checkpoint)
+        params = result_params("image-canvas", spec, str(args.checkpoint.resolve()), step,
+                               checkpoint_digest(None, str(args.checkpoint)), seed=args.seed, n=args.n)
+        save_png(make_grid(images, columns=math.ceil(math.sqrt(args.n))), args.out, params)
     elif spec.offers("SequenceGenerator"):
         from studio.core.atomic import atomic_write
 
@@ -158,3 +152,10 @@ def generate_run(args: argparse.Namespace) -> int:
         raise UserError(f"`studio generate` makes images and text; the {spec.title} model offers neither.")
     print(f"wrote {args.out}")
     return 0
+
+
+def _step_of(checkpoint: Path) -> int:
+    """The training step of a studio checkpoint; 0 for a model folder."""
+    from studio.core.checkpoint import read_header
+
+    return read_header(checkpoint).step if checkpoint.is_file() else 0

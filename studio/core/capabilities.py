@@ -1,15 +1,18 @@
-"""Capability protocols: what a panel may ask of a model.
+"""Capability protocols: what a panel may ask of a model (plugin contract 2).
 
 A model object (built by its spec's factory) offers the protocols its spec
 lists. Panels and the engine talk to models only through these. Conventions:
 
 - Images cross the boundary as ``numpy.float32`` arrays in ``[0, 1]`` shaped
   ``(n, height, width, channels)``; latents as ``float32`` ``(n, latent_dim)``.
-- Long work reports each step through ``on_step(step, total, preview)``; the
-  callback raises :class:`Cancelled` when the user cancelled, so a model only
-  has to call it at every step. Token streams are generators instead: the
-  consumer cancels by no longer iterating.
+- Long work reports each step through ``on_step(step, total, preview)``, where
+  ``preview`` is a :class:`StepPreview` or None; the callback raises
+  :class:`Cancelled` when the user cancelled, so a model only has to call it at
+  every step. Streams (tokens, notes) are generators instead: the consumer
+  cancels by no longer iterating, and the generator is closed.
 - Errors meant for the user are :class:`ModelError` with a readable message.
+- Attributes a protocol added in contract 2 are read through the helpers here
+  (:func:`sampler_info`), which give a contract-1 model their defaults.
 """
 
 from __future__ import annotations
@@ -23,9 +26,6 @@ from studio.core.errors import UserError
 if TYPE_CHECKING:
     import numpy as np
 
-#: ``on_step(step, total, preview)``; ``preview`` is an intermediate result or None.
-StepCallback = Callable[[int, int, Any], None]
-
 
 class Cancelled(Exception):
     """The user cancelled the request or job; not an error."""
@@ -35,14 +35,72 @@ class ModelError(UserError):
     """A model could not do what was asked; the message is shown to the user as it is."""
 
 
+#: What a step preview shows.
+PREVIEW_KINDS = ("sample", "prediction")
+
+
+@dataclass(frozen=True)
+class StepPreview:
+    """A picture of work in progress at one step: what a panel shows while a sample forms.
+
+    ``shows`` says which picture it is: ``"sample"`` is the batch as it is now
+    (a diffusion sample still noisy, a PixelCNN's pixels so far), ``"prediction"``
+    the model's guess of the finished images at this step (diffusers'
+    ``pred_original_sample``).
+    """
+
+    step: int
+    images: np.ndarray  #: (n, H, W, C) float32 in [0, 1], one per image being made
+    shows: str = "sample"
+
+    def __post_init__(self) -> None:
+        if self.shows not in PREVIEW_KINDS:
+            raise ValueError(f"A step preview shows one of {PREVIEW_KINDS}, not {self.shows!r}.")
+
+
+#: ``on_step(step, total, preview)``; ``preview`` is a :class:`StepPreview` or None.
+StepCallback = Callable[[int, int, Optional[StepPreview]], None]
+
+#: Sampling options an :class:`ImageSampler` may support, as fields of :class:`SampleOptions`.
+SAMPLE_OPTIONS = ("steps", "sampler", "guidance_scale", "init_image", "mask")
+
+
+@dataclass(frozen=True)
+class SampleOptions:
+    """How to sample, beyond the number of images, the seed and the condition.
+
+    A model reads only the options it lists in ``sampling_options``; the others
+    stay at None. ``init_image`` with ``strength`` is image-to-image (0 keeps the
+    image, 1 ignores it); ``mask`` marks the pixels to make anew (inpainting):
+    outside it the model keeps ``init_image``'s pixels exactly.
+    """
+
+    steps: Optional[int] = None  #: denoising (or sampling) steps
+    sampler: Optional[str] = None  #: one of the model's ``samplers``
+    guidance_scale: Optional[float] = None  #: classifier-free guidance; 1 is none
+    init_image: Optional[np.ndarray] = None  #: (H, W, C) float32 in [0, 1]
+    strength: float = 0.75
+    mask: Optional[np.ndarray] = None  #: (H, W) float32, 1 where the image is made anew
+
+    def given(self) -> tuple[str, ...]:
+        """The options set (not None), in :data:`SAMPLE_OPTIONS` order."""
+        return tuple(name for name in SAMPLE_OPTIONS if getattr(self, name) is not None)
+
+
 @runtime_checkable
 class ImageSampler(Protocol):
-    """Samples images, optionally conditioned (a class, a prompt, a masked image)."""
+    """Samples images, optionally conditioned (a class, a prompt)."""
 
     #: (height, width, channels) of one image.
     image_shape: tuple[int, int, int]
-    #: condition keys :meth:`sample` understands, e.g. ("label",), ("prompt",), ("image", "mask").
+    #: condition keys :meth:`sample` understands: ("label",), ("prompt",) or none.
     conditions: tuple[str, ...]
+    #: the classes a "label" condition chooses from, in label order (contract 2).
+    class_names: tuple[str, ...]
+    #: which of :data:`SAMPLE_OPTIONS` :meth:`sample` understands (contract 2).
+    sampling_options: tuple[str, ...]
+    #: names of the samplers the "sampler" option chooses from, the default first (contract 2).
+    samplers: tuple[str, ...]
 
     def sample(
         self,
@@ -50,9 +108,51 @@ class ImageSampler(Protocol):
         *,
         seed: int,
         condition: Optional[Mapping[str, Any]] = None,
+        options: Optional[SampleOptions] = None,
         on_step: Optional[StepCallback] = None,
     ) -> np.ndarray:
-        """``n`` images, ``(n, H, W, C)`` float32 in [0, 1]; the same seed gives the same images."""
+        """``n`` images, ``(n, H, W, C)`` float32 in [0, 1]; the same seed (and options) gives the
+        same images on the same device. ``options`` is passed only to a model that lists some
+        ``sampling_options``."""
+
+
+@dataclass(frozen=True)
+class SamplerInfo:
+    """What an :class:`ImageSampler` says about itself, with contract-1 defaults filled in."""
+
+    image_shape: tuple[int, int, int]
+    conditions: tuple[str, ...] = ()
+    class_names: tuple[str, ...] = ()
+    sampling_options: tuple[str, ...] = ()
+    samplers: tuple[str, ...] = ()
+
+
+def sampler_info(model: Any) -> SamplerInfo:
+    """An :class:`ImageSampler`'s attributes; a contract-1 model has no class names, options or
+    samplers. Raises :class:`ModelError` for options the contract does not know."""
+    options = tuple(getattr(model, "sampling_options", ()) or ())
+    unknown = [o for o in options if o not in SAMPLE_OPTIONS]
+    if unknown:
+        raise ModelError(f"The model lists sampling options the studio does not know: {unknown}; "
+                         f"expected some of {list(SAMPLE_OPTIONS)}.")
+    return SamplerInfo(tuple(model.image_shape), tuple(getattr(model, "conditions", ()) or ()),
+                       tuple(getattr(model, "class_names", ()) or ()), options,
+                       tuple(getattr(model, "samplers", ()) or ()))
+
+
+def sample_images(model: Any, n: int, *, seed: int, condition: Optional[Mapping[str, Any]] = None,
+                  options: Optional[SampleOptions] = None, on_step: Optional[StepCallback] = None) -> np.ndarray:
+    """Call ``model.sample`` as the contract says: ``options`` only for a model that supports some
+    (a contract-1 model takes none); an option the model does not support is a :class:`ModelError`."""
+    info = sampler_info(model)
+    given = options.given() if options is not None else ()
+    unsupported = [o for o in given if o not in info.sampling_options]
+    if unsupported:
+        raise ModelError(f"This model does not support {', '.join(unsupported)}.")
+    if info.sampling_options:
+        return model.sample(n, seed=seed, condition=condition or None, options=options or SampleOptions(),
+                            on_step=on_step)
+    return model.sample(n, seed=seed, condition=condition or None, on_step=on_step)
 
 
 @runtime_checkable
@@ -124,7 +224,7 @@ class Note:
 
 @runtime_checkable
 class MusicGenerator(Protocol):
-    """Continues or generates music as notes."""
+    """Continues or generates music, note by note."""
 
     #: names of the voices/tracks it writes, e.g. ("melody",) or ("soprano", "alto", "tenor", "bass").
     voices: tuple[str, ...]
@@ -140,9 +240,10 @@ class MusicGenerator(Protocol):
         seed: int,
         temperature: float = 1.0,
         controls: Optional[Mapping[str, Any]] = None,
-        on_step: Optional[StepCallback] = None,
-    ) -> list[Note]:
-        """New notes continuing ``prompt`` (which may be empty) for ``bars`` bars."""
+    ) -> Iterator[Note]:
+        """Yield the notes continuing ``prompt`` (which may be empty) for ``bars`` bars, in order
+        of their start, as they are made (contract 2; contract 1 returned a list). The same seed
+        gives the same notes; the generator is closed when the consumer stops."""
 
 
 @dataclass(frozen=True)
@@ -155,6 +256,17 @@ class DreamStep:
 
 
 @runtime_checkable
+class Dream(Protocol):
+    """One dream: its own latent and hidden state, independent of every other dream."""
+
+    def reset(self, *, seed: int, frame: Optional[np.ndarray] = None) -> np.ndarray:
+        """Start (again), from a real frame if given; returns the first frame."""
+
+    def step(self, action: np.ndarray, *, temperature: float = 1.0) -> DreamStep:
+        """Act for one step; ``temperature`` scales the randomness of what happens next."""
+
+
+@runtime_checkable
 class WorldModel(Protocol):
     """A learned environment an agent (or an artist with a gamepad) can act in."""
 
@@ -164,11 +276,9 @@ class WorldModel(Protocol):
     action_low: Sequence[float]
     action_high: Sequence[float]
 
-    def dream_reset(self, *, seed: int, frame: Optional[np.ndarray] = None) -> np.ndarray:
-        """Start a dream (from a real frame if given); returns the first frame."""
-
-    def dream_step(self, action: np.ndarray, *, temperature: float = 1.0) -> DreamStep:
-        ...
+    def dream(self) -> Dream:
+        """A new dream (contract 2): its state lives in the returned object, not on the model, so
+        two panels (or a panel and a controller's evaluation) can dream at once."""
 
 
 @dataclass(frozen=True)
@@ -195,11 +305,17 @@ class TrainState:
 
 @runtime_checkable
 class Trainer(Protocol):
-    """Trains one model; built by a spec's ``trainer`` reference.
+    """Trains one model; built by a spec's ``trainer`` reference as
+    ``trainer(config, data, device=..., seed=...)``, plus ``upstream=`` for a spec
+    that ``builds_on`` other models: ``{spec name: the trained model}``.
 
+    ``data`` is a :class:`~studio.core.data.DataSplit` of the spec's data kind.
     :meth:`steps` is a generator: every ``yield`` is a progress tick *and* the
-    point where the caller may stop (cancel). Checkpointing is the caller's job,
-    through :meth:`state` and :meth:`restore`.
+    point where the caller may stop (cancel). The caller (the job runner) does
+    the rest: checkpoints through :meth:`state` and :meth:`restore` (resuming
+    restores a state and calls ``steps`` from its step, so batch order and random
+    state must follow from the seed, the step and what :meth:`state` saved),
+    validation with every checkpoint, a :meth:`preview` with every sample grid.
     """
 
     #: the config the model was built with (a trainer may fill in learned parts,
@@ -207,6 +323,9 @@ class Trainer(Protocol):
     config: Any
     #: the model being trained; offers the spec's capabilities.
     model: Any
+    #: set by the runner before the first step: whether a cancel was asked for. A long
+    #: :meth:`validate` checks it between batches and raises :class:`Cancelled`.
+    stop_requested: Callable[[], bool]
 
     def steps(self, start: int, total: int) -> Iterator[TrainProgress]:
         """Train from step ``start`` up to ``total``, yielding after every step."""
@@ -215,10 +334,12 @@ class Trainer(Protocol):
         """Losses on held-out data, without changing the model."""
 
     def preview(self, *, seed: int) -> Optional[np.ndarray]:
-        """A picture of what the model makes now (``(H, W, C)`` float in [0, 1]) or None."""
+        """A picture of what the model makes now: one image or a grid, ``(H, W, C)`` float in
+        [0, 1]; or None."""
 
     def state(self) -> TrainState:
-        ...
+        """Everything :meth:`restore` needs: tensors ``model.*`` (the weights), the optimizer's
+        and random state, and JSON-able ``meta``."""
 
     def restore(self, state: TrainState) -> None:
-        ...
+        """Continue from ``state``, as if training had never stopped."""

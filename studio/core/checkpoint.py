@@ -14,9 +14,8 @@ disk leaves the previous checkpoint intact.
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import json
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Union
@@ -30,8 +29,56 @@ FORMAT = "studio-checkpoint/1"
 MODEL_PREFIX = "model."
 
 
+#: A safetensors header larger than this is not believed (the header is JSON naming each tensor).
+MAX_HEADER_BYTES = 100 * 2**20
+
+
 class CheckpointError(UserError):
     """A checkpoint cannot be used; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class CheckpointHeader:
+    """What a checkpoint holds, from its header alone: the model, its config and step."""
+
+    path: Path
+    spec: str
+    config: dict[str, Any]
+    step: int
+
+
+def read_header(path: Union[str, Path]) -> CheckpointHeader:
+    """Which model a checkpoint holds and at which step, reading the safetensors header only
+    (8 bytes of length, then that much JSON), never a tensor: cheap enough for the GUI thread
+    whatever the size of the weights. Any damage is a :class:`CheckpointError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"No checkpoint at {path}.")
+    try:
+        with open(path, "rb") as f:
+            prefix = f.read(8)
+            if len(prefix) < 8:
+                raise ValueError("the file is shorter than a safetensors header")
+            (length,) = struct.unpack("<Q", prefix)
+            if length > min(MAX_HEADER_BYTES, path.stat().st_size - 8):
+                raise ValueError("its header length is impossible")
+            header = json.loads(f.read(length))
+        metadata = header.get("__metadata__") or {}
+    except (OSError, ValueError, AttributeError) as exc:
+        raise CheckpointError(f"The checkpoint {path.name} is damaged or is not a safetensors file ({exc}). "
+                              "Choose another checkpoint; nothing was changed.") from exc
+    return _header(path, metadata)
+
+
+def _header(path: Path, metadata: dict[str, str]) -> CheckpointHeader:
+    if metadata.get("studio.format") != FORMAT:
+        raise CheckpointError(f"{path.name} is a safetensors file but not a Generative Studio checkpoint "
+                              "(it lacks the studio metadata).")
+    try:
+        return CheckpointHeader(path, metadata["studio.model"], json.loads(metadata["studio.config"]),
+                                int(metadata["studio.step"]))
+    except (KeyError, ValueError) as exc:
+        raise CheckpointError(f"The studio metadata of {path.name} is incomplete or damaged ({exc}).") from exc
 
 
 @dataclass
@@ -72,21 +119,12 @@ def read_checkpoint(path: Union[str, Path], weights_only: bool = False) -> Check
         raise CheckpointError(f"No checkpoint at {path}.")
     try:
         with safe_open(str(path), framework="pt", device="cpu") as f:
-            metadata = f.metadata() or {}
-            if metadata.get("studio.format") != FORMAT:
-                raise CheckpointError(
-                    f"{path.name} is a safetensors file but not a Generative Studio checkpoint "
-                    "(it lacks the studio metadata)."
-                )
+            header = _header(path, f.metadata() or {})
             names = [k for k in f.keys() if not weights_only or k.startswith(MODEL_PREFIX)]
             tensors = {k: f.get_tensor(k) for k in names}
-        return Checkpoint(
-            path=path,
-            spec=metadata["studio.model"],
-            config=json.loads(metadata["studio.config"]),
-            step=int(metadata["studio.step"]),
-            state=TrainState(tensors, json.loads(metadata["studio.meta"])),
-        )
+            meta = json.loads(f.metadata()["studio.meta"])
+        return Checkpoint(path=path, spec=header.spec, config=header.config, step=header.step,
+                          state=TrainState(tensors, meta))
     except CheckpointError:
         raise
     except Exception as exc:  # safetensors reports damage with several exception types
@@ -128,22 +166,3 @@ def load_model(registry, spec_name: str, path: Union[str, Path], device: str = "
         raise CheckpointError(f"{Path(path).name} holds a {checkpoint.spec!r} model, not {spec_name!r}.")
     config = config_from_dict(spec.config, checkpoint.config)
     return build_model(spec, config, model_weights(checkpoint.state), device)
-
-
-def file_sha256(path: Union[str, Path]) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def checkpoint_sha256(path: Union[str, Path]) -> str:
-    """``file_sha256`` remembered per file version: exports stamp every image with it."""
-    stat = Path(path).stat()
-    return _sha256_of_version(str(Path(path).resolve()), stat.st_mtime_ns, stat.st_size)
-
-
-@functools.lru_cache(maxsize=64)
-def _sha256_of_version(path: str, mtime_ns: int, size: int) -> str:
-    return file_sha256(path)

@@ -29,9 +29,11 @@ import pluggy
 
 from studio import hookspecs
 from studio.core.registry import Registry
-from studio.core.specs import Contributions
+from studio.core.specs import CONTRACT_VERSION, SUPPORTED_CONTRACTS, Contributions
 
 ALLOW_LIST_VARIABLE = "STUDIO_PLUGINS"
+#: The module attribute a plugin declares its contract version with (none: version 1).
+CONTRACT_ATTRIBUTE = "STUDIO_CONTRACT_VERSION"
 #: The distribution the built-in plugins come with; its entry points are loaded first.
 STUDIO_DISTRIBUTION = "generative-studio"
 
@@ -53,7 +55,8 @@ class PluginInfo:
     distribution: str = ""
     version: str = ""
     status: str = "loaded"  #: "loaded", "failed", "skipped" or "not found" (named in STUDIO_PLUGINS only)
-    stage: str = ""  #: where it failed: "import", "register" or a hook name
+    stage: str = ""  #: where it failed: "import", "contract", "register" or a hook name
+    contract: int = 1  #: the plugin contract version it was written for
     error: str = ""  #: the traceback, for failed plugins
     contributes: dict[str, list[str]] = field(default_factory=dict)
 
@@ -77,6 +80,7 @@ class PluginInfo:
             "version": self.version,
             "status": self.status,
             "stage": self.stage,
+            "contract": self.contract,
             "error": self.error,
             "contributes": self.contributes,
         }
@@ -152,6 +156,10 @@ class PluginHost:
 
     def _add(self, plugin: Any, info: PluginInfo) -> None:
         info.version = info.version or str(getattr(plugin, "__version__", ""))
+        refusal = _contract_refusal(plugin, info)
+        if refusal:
+            info.status, info.stage, info.error = "failed", "contract", refusal
+            return
         try:
             self.pm.register(plugin, name=info.name)
             self.pm.check_pending()  # a misspelled hook name is this plugin's
@@ -214,6 +222,27 @@ class PluginHost:
     @property
     def failures(self) -> list[PluginInfo]:
         return [p for p in self.plugins.values() if p.status == "failed"]
+
+
+def _contract_refusal(plugin: Any, info: PluginInfo) -> str:
+    """Why the plugin cannot be loaded because of the contract version it declares, or ""."""
+    declared = getattr(plugin, CONTRACT_ATTRIBUTE, 1)
+    if isinstance(declared, bool) or not isinstance(declared, int):
+        return (f"{info.name} declares {CONTRACT_ATTRIBUTE} = {declared!r}; it must be a whole number, the "
+                f"plugin contract version it was written for (this studio's is {CONTRACT_VERSION}).")
+    info.contract = declared
+    if declared in SUPPORTED_CONTRACTS:
+        return ""
+    from studio import __version__
+
+    supported = " and ".join(str(v) for v in SUPPORTED_CONTRACTS)
+    if declared > CONTRACT_VERSION:
+        advice = (f"Update Generative Studio to a version that supports contract {declared}, or install a "
+                  f"release of {info.distribution or info.name} written for contract {CONTRACT_VERSION}.")
+    else:
+        advice = f"Install a release of {info.distribution or info.name} written for contract {CONTRACT_VERSION}."
+    return (f"{info.name} was written for plugin contract {declared}, but Generative Studio {__version__} "
+            f"supports contracts {supported}. {advice}")
 
 
 def _dist_name(ep: metadata.EntryPoint) -> str:

@@ -14,13 +14,18 @@ import importlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Union
 
 from studio.core.errors import UserError
 
-#: The version of the contract below. It grows by one when a hook or a spec field
-#: changes incompatibly; new optional fields and hooks keep it.
-CONTRACT_VERSION = 1
+#: The version of the contract below. It grows by one when a hook, a spec field or a
+#: capability changes incompatibly; new optional fields and hooks keep it. A plugin says
+#: which version it was written for with a module attribute ``STUDIO_CONTRACT_VERSION``
+#: (one that says nothing was written for version 1).
+CONTRACT_VERSION = 2
+#: The versions this studio loads: a version-1 plugin whose specs fit version 2 loads too.
+SUPPORTED_CONTRACTS = (1, 2)
 
 #: Capability protocols a model can offer (see :mod:`studio.core.capabilities`).
 CAPABILITIES = (
@@ -91,9 +96,11 @@ class ModelSpec:
     ``capabilities`` (except ``Trainer``, which ``trainer`` provides) and has
     ``state_dict()`` / ``load_state_dict()`` so checkpoints can be saved and loaded.
     ``trainer(config, data, device=..., seed=...)`` returns a
-    :class:`studio.core.capabilities.Trainer`. ``loader(path, device)``, if
-    given, replaces the studio's checkpoint loading for models whose weights
-    come from elsewhere (a Hugging Face model folder, say).
+    :class:`studio.core.capabilities.Trainer` (with ``upstream=`` when the model
+    ``builds_on`` others). ``loader(path, device)``, if given, replaces the
+    studio's checkpoint loading for models whose weights come from elsewhere (a
+    Hugging Face model folder, say); ``imports_from`` then says what a panel may
+    offer to import.
     """
 
     name: str  #: unique id, used on the CLI (``studio train vae``)
@@ -106,6 +113,15 @@ class ModelSpec:
     data_kind: str | None = None  #: what the trainer consumes (one of DATA_KINDS)
     loader: Ref | None = None
     description: str = ""
+    #: the trained models this one is built on, by spec name, in the order they are trained
+    #: (World Models: the VAE, then the MDN-RNN on its latents). Its trainer receives them as
+    #: ``upstream={name: model}``; a job names their checkpoints (``studio train --from``).
+    builds_on: tuple[str, ...] = ()
+    #: what its ``loader`` imports from disk: "folder" (a model folder) and/or file suffixes
+    #: (".safetensors"); a panel offers Import… for these. Needs a loader.
+    imports_from: tuple[str, ...] = ()
+    #: offered first where a panel suggests a model to train (the composer's "Train on your text…")
+    featured: bool = False
     plugin: str = ""  #: filled in by the host
     plugin_version: str = ""  #: filled in by the host
 
@@ -131,9 +147,27 @@ class ModelSpec:
             raise SpecError(f"{owner}: offers Trainer but names no trainer")
         if self.trainer is not None and self.data_kind not in DATA_KINDS:
             raise SpecError(f"{owner}: a trainable model needs data_kind, one of {list(DATA_KINDS)}")
+        for name in self.builds_on:
+            _check_name(f"{owner}: builds_on", name)
+        if self.name in self.builds_on:
+            raise SpecError(f"{owner}: a model cannot be built on itself")
+        if self.builds_on and self.trainer is None:
+            raise SpecError(f"{owner}: builds_on names the models its trainer starts from, but it has no trainer")
+        bad = [i for i in self.imports_from if i != "folder" and not (isinstance(i, str) and i.startswith("."))]
+        if bad:
+            raise SpecError(f"{owner}: imports_from takes 'folder' or file suffixes like '.safetensors', not {bad}")
+        if self.imports_from and self.loader is None:
+            raise SpecError(f"{owner}: imports_from needs a loader to import with")
 
     def offers(self, capability: str) -> bool:
         return capability in self.capabilities
+
+    def imports(self, path: str) -> bool:
+        """Whether ``imports_from`` covers ``path`` (a folder, or a file by its suffix)."""
+        target = Path(path)
+        if target.is_dir():
+            return "folder" in self.imports_from
+        return target.suffix.lower() in self.imports_from
 
 
 @dataclass(frozen=True)

@@ -80,6 +80,10 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE jobs ADD COLUMN error TEXT NOT NULL DEFAULT '';
     ALTER TABLE jobs ADD COLUMN started REAL;
     """,
+    # 3: a checkpoint's SHA-256 is kept with the file version it was computed from ("mtime_ns:size")
+    """
+    ALTER TABLE checkpoints ADD COLUMN sha256_version TEXT;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -249,13 +253,22 @@ class Store:
         with self._write() as c:
             c.execute(
                 "INSERT INTO checkpoints (model_id, spec, path, step, created) VALUES (?,?,?,?,?) "
-                "ON CONFLICT(path) DO UPDATE SET step = excluded.step, sha256 = NULL, created = excluded.created",
+                "ON CONFLICT(path) DO UPDATE SET step = excluded.step, sha256 = NULL, sha256_version = NULL, "
+                "created = excluded.created",
                 (model_id, spec, path, step, time.time()),
             )
 
-    def set_checkpoint_hash(self, path: str, sha256: str) -> None:
+    def set_checkpoint_hash(self, path: str, sha256: str, version: str) -> None:
+        """Remember a catalogued checkpoint's SHA-256 and the file version it is of (see
+        :mod:`studio.core.digests`); a path not in the catalogue is left out."""
         with self._write() as c:
-            c.execute("UPDATE checkpoints SET sha256 = ? WHERE path = ?", (sha256, path))
+            c.execute("UPDATE checkpoints SET sha256 = ?, sha256_version = ? WHERE path = ?", (sha256, version, path))
+
+    def checkpoint_hash(self, path: str) -> Optional[tuple[str, str]]:
+        """(SHA-256, file version) remembered for a catalogued checkpoint, or None."""
+        row = self._query_one("SELECT sha256, sha256_version FROM checkpoints WHERE path = ? AND sha256 IS NOT NULL",
+                              (path,))
+        return (row[0], row[1]) if row else None
 
     def checkpoints(self, specs: Optional[list[str]] = None) -> list[dict]:
         """Checkpoints, newest first, with the name of the model each belongs to."""

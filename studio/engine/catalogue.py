@@ -16,8 +16,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from studio.engine.events import TERMINAL
-
-LOG_NAME = "log.txt"
+from studio.engine.run_folder import JOB_FILE, LOG_NAME
 
 
 @dataclass
@@ -32,6 +31,8 @@ class JobOptions:
     sample_every: int = 250
     overrides: dict[str, str] = field(default_factory=dict)
     title: str = ""
+    #: checkpoints of the models it builds on, by spec name (see :mod:`studio.engine.stages`)
+    upstream: dict[str, str] = field(default_factory=dict)
 
 
 def new_job_id() -> str:
@@ -56,7 +57,7 @@ class RunCatalogue:
         title = options.title or f"{options.model} on {options.data}"
         args = {"model": options.model, "data": options.data, "steps": options.steps, "seed": options.seed,
                 "checkpoint_every": options.checkpoint_every, "sample_every": options.sample_every,
-                "overrides": options.overrides, "title": title}
+                "overrides": options.overrides, "title": title, "upstream": options.upstream}
         model_id = self.store.add_model(title, options.model, options.overrides)
         self.store.add_job(job_id, options.model, str(out), args, options.steps, model_id)
         return job_id
@@ -176,12 +177,12 @@ def _options_of(request, out: Path) -> JobOptions:
     """The job options of a command-line run (from its job.json when resuming one made elsewhere)."""
     import json
 
-    from studio.engine.training import JOB_FILE
-
-    data, steps, seed = request.data, request.steps, request.seed
+    data, steps, seed, upstream = request.data, request.steps, request.seed, dict(request.upstream)
     if request.resume and (out / JOB_FILE).exists():
         job = json.loads((out / JOB_FILE).read_text())
         data, steps, seed = job["data"], request.steps or job["steps"], job["seed"]
+        upstream = job.get("upstream", {})
     return JobOptions(model=request.model, data=data, steps=steps, seed=seed,
                       checkpoint_every=request.checkpoint_every, sample_every=request.sample_every,
-                      overrides=dict(request.overrides), title=f"{request.model} on {data} ({out.name})")
+                      overrides=dict(request.overrides), title=f"{request.model} on {data} ({out.name})",
+                      upstream=upstream)

@@ -26,11 +26,11 @@ from typing import Any, Callable, Optional
 
 from studio.core.errors import UserError
 from studio.core.store import JobRecord
-from studio.engine.catalogue import LOG_NAME, JobOptions, RunCatalogue
+from studio.engine.catalogue import JobOptions, RunCatalogue
 from studio.engine.events import TERMINAL, EventReader
-from studio.engine.training import JOB_FILE
+from studio.engine.run_folder import EVENTS_NAME, JOB_FILE, LOG_NAME
 
-__all__ = ["ACTIVE", "LOG_NAME", "JobManager", "JobOptions"]
+__all__ = ["ACTIVE", "JobManager", "JobOptions"]
 
 POLL_S = 0.1
 ACTIVE = ("queued", "running")
@@ -66,14 +66,17 @@ class JobManager:
 
     # -- commands ------------------------------------------------------------------
     def start(self, options: JobOptions) -> str:
-        """Check what can be checked here (model, data), then start the job's process."""
+        """Check what can be checked here (model, settings, the models it builds on; the data when
+        it is catalogued), then start the job's process."""
         from studio.core.config import apply_overrides
         from studio.engine.catalogue import new_job_id
+        from studio.engine.stages import check_upstream
 
         spec = self.registry.model(options.model)
         if spec.trainer is None:
             raise UserError(f"The {spec.title} model cannot be trained in the studio.")
         apply_overrides(spec.config(), options.overrides)
+        options.upstream = check_upstream(self.registry, spec, options.upstream)
         job_id = new_job_id()
         out = self.workspace.folder("jobs") / job_id
         self.catalogue.add(self.registry, options, out, job_id)
@@ -112,7 +115,7 @@ class JobManager:
 
     def history(self, job_id: str) -> list[dict[str, Any]]:
         """Every event the job has written so far, for plots and the log view."""
-        return EventReader(Path(self._job(job_id).out_dir) / "events.jsonl").read_new()
+        return EventReader(Path(self._job(job_id).out_dir) / EVENTS_NAME).read_new()
 
     def close(self) -> None:
         """Stop following jobs; running ones carry on and are found again next time."""
@@ -131,7 +134,9 @@ class JobManager:
             command += ["--data", args["data"], "--steps", str(args["steps"])]
             for name, value in args.get("overrides", {}).items():
                 command += ["--set", f"{name}={value}"]
-        reader = EventReader(out / "events.jsonl")
+            for name, path in args.get("upstream", {}).items():
+                command += ["--from", f"{name}={path}"]
+        reader = EventReader(out / EVENTS_NAME)
         reader.read_new()  # skip what earlier runs of this job wrote
         with open(out / LOG_NAME, "ab") as log:
             process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -151,7 +156,7 @@ class JobManager:
                 continue
             out = Path(job.out_dir)
             alive = bool(job.pid) and _alive(job.pid, out)
-            reader = EventReader(out / "events.jsonl")
+            reader = EventReader(out / EVENTS_NAME)
             running = _Running(job.id, out, reader, None, job.pid)
             for event in reader.read_new():  # the history
                 self._record(running, event)

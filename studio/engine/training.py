@@ -1,11 +1,8 @@
 """The training entry point: what `studio train` runs, alone, under a job or under torchrun.
 
-One run trains one model into an output folder::
-
-    OUT/job.json                  what was asked (model, data, config, steps, seed)
-    OUT/checkpoint.safetensors    the latest checkpoint (atomic; every N steps, on cancel, at the end)
-    OUT/events.jsonl              one JSON object per line: progress, checkpoints, samples, the end
-    OUT/samples/step-000500.png   sample grids as training goes
+One run trains one model into an output folder (:mod:`studio.engine.run_folder`).
+A model that builds on others (a stage of a pipeline, :mod:`studio.engine.stages`)
+starts from their checkpoints, named in the request and kept in ``job.json``.
 
 A cancel (SIGTERM or SIGINT) takes effect after the current step (or
 validation batch): a checkpoint is written and the run ends with a "cancelled"
@@ -35,9 +32,8 @@ from studio.core.config import apply_overrides, config_dict, config_from_dict
 from studio.core.errors import UserError
 from studio.engine.cancel import CancelRequested, CancelSignal, process_signal
 from studio.engine.events import EventLog
-
-CHECKPOINT_NAME = "checkpoint.safetensors"
-JOB_FILE = "job.json"
+from studio.engine.run_folder import CHECKPOINT_NAME, EVENTS_NAME, JOB_FILE
+from studio.engine.stages import check_upstream, load_upstream
 
 
 @dataclass
@@ -52,6 +48,8 @@ class TrainRequest:
     checkpoint_every: int = 500
     sample_every: int = 250
     overrides: dict[str, str] = field(default_factory=dict)  #: config field -> value, from --set
+    #: the checkpoints (files or run folders) of the models this one builds on, by spec name (--from)
+    upstream: dict[str, str] = field(default_factory=dict)
 
 
 class Run:
@@ -66,7 +64,7 @@ class Run:
         self._signal = process_signal() or CancelSignal()
         self.cancel = self._signal.requested
         self.rank, self.world_size = _distributed_rank()
-        self.log = EventLog(self.out / "events.jsonl", echo=echo, enabled=self.rank == 0, on_event=on_event)
+        self.log = EventLog(self.out / EVENTS_NAME, echo=echo, enabled=self.rank == 0, on_event=on_event)
         self.trainer = None  #: set once built; lets a caller inspect the trained model
         self._step: Optional[int] = None  #: where the run is, once known
         self._total: Optional[int] = None
@@ -103,9 +101,10 @@ class Run:
             dataset = load_data(self.registry, spec.data_kind, job["data"], config)
             if dataset.skipped:
                 self.log.emit("data", skipped=len(dataset.skipped), message=skipped_message(dataset.skipped))
-            trainer = resolve(spec.trainer)(config, dataset.split(seed=job["seed"]), device=device, seed=job["seed"])
-            if hasattr(trainer, "stop_requested"):  # lets a long validation stop between batches
-                trainer.stop_requested = self.cancel.is_set
+            extra = {"upstream": load_upstream(self.registry, job["upstream"], device)} if spec.builds_on else {}
+            trainer = resolve(spec.trainer)(config, dataset.split(seed=job["seed"]), device=device, seed=job["seed"],
+                                            **extra)
+            trainer.stop_requested = self.cancel.is_set  # lets a long validation stop between batches
             self.trainer = trainer
             start = 0
             if checkpoint is not None:
@@ -171,6 +170,7 @@ class Run:
             job = json.loads(job_file.read_text())
             if request.steps:
                 job["steps"] = request.steps
+            job.setdefault("upstream", {})
             if checkpoint is not None:
                 job["config"] = checkpoint.config  # learned parts (a tokenizer) live in the config
         else:
@@ -178,7 +178,7 @@ class Run:
                 self.log.emit("note", message=f"nothing to resume in {self.out}; starting from step 0")
             config = apply_overrides(spec.config(), request.overrides)
             job = {"model": spec.name, "data": request.data, "steps": request.steps, "seed": request.seed,
-                   "config": config_dict(config)}
+                   "config": config_dict(config), "upstream": check_upstream(self.registry, spec, request.upstream)}
         if self.rank == 0:
             from studio.core.atomic import atomic_write
 
@@ -250,8 +250,9 @@ def check_request(registry, request: TrainRequest):
     """Check what can be checked before anything is written to ``--out``; returns the model's spec.
 
     Raises :class:`UserError` for a model that cannot be trained, a missing or
-    unusable ``--data``, a bad ``--set``, or ``--set`` with ``--resume`` of an
-    existing run (its settings come from the run; they cannot change halfway).
+    unusable ``--data``, a bad ``--set``, missing or wrong models to build on
+    (``--from``), or ``--set``/``--from`` with ``--resume`` of an existing run
+    (its settings come from the run; they cannot change halfway).
     """
     from studio.core.data import resolve_data_argument
 
@@ -259,16 +260,18 @@ def check_request(registry, request: TrainRequest):
     if spec.trainer is None:
         raise UserError(f"The {spec.title} model cannot be trained in the studio.")
     if request.resume and (Path(request.out) / JOB_FILE).exists():
-        if request.overrides:
-            names = ", ".join(sorted(request.overrides))
-            raise UserError(f"--set ({names}) cannot change a run that is resumed: its settings are those it "
-                            f"started with ({Path(request.out) / JOB_FILE}). Train into a new --out folder "
+        changed = [f"--set ({', '.join(sorted(request.overrides))})"] if request.overrides else []
+        changed += [f"--from ({', '.join(sorted(request.upstream))})"] if request.upstream else []
+        if changed:
+            raise UserError(f"{' and '.join(changed)} cannot change a run that is resumed: its settings are those "
+                            f"it started with ({Path(request.out) / JOB_FILE}). Train into a new --out folder "
                             "to use other settings.")
         return spec
     if not request.data or not request.steps:
         raise UserError("Say what to train on and for how long: --data SOURCE --steps N.")
     apply_overrides(spec.config(), request.overrides)
     resolve_data_argument(registry, spec.data_kind, request.data)
+    check_upstream(registry, spec, request.upstream)
     return spec
 
 

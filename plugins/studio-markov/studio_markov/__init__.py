@@ -10,7 +10,10 @@ from dataclasses import dataclass, field
 from studio import hookimpl
 from studio.core.specs import ModelSpec
 
-__version__ = "1.0.0"
+__version__ = "2.0.0"
+#: The plugin contract this plugin is written for (see docs/plugins.md); the studio refuses a
+#: plugin whose contract it does not support, with a message naming both versions.
+STUDIO_CONTRACT_VERSION = 2
 
 
 @dataclass

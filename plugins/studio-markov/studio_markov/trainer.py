@@ -16,6 +16,8 @@ class MarkovTrainer:
     character) at the slice it is about to count, so it falls as the model learns."""
 
     def __init__(self, config, data, device: str = "cpu", seed: int = 0) -> None:
+        #: set by the studio's runner: whether a cancel was asked for (validation is too quick to check it)
+        self.stop_requested = lambda: False
         self.train_text, self.valid_text = data.train, data.validation
         if not self.train_text:
             raise ModelError("The training text is empty.")

@@ -7,6 +7,9 @@ from studio import hookimpl
 from studio.core.specs import ModelSpec
 from studio_builtins.autoencoders.config import AutoencoderConfig, BetaVAEConfig, VAEConfig
 
+#: the plugin contract these specs are written for
+STUDIO_CONTRACT_VERSION = 2
+
 _CAPABILITIES = ("LatentCodec", "ImageSampler", "Trainer")
 _FACTORY = "studio_builtins.autoencoders.model:Autoencoder"
 _TRAINER = "studio_builtins.autoencoders.trainer:AutoencoderTrainer"

@@ -35,7 +35,10 @@ class Output(NamedTuple):
 class Autoencoder(nn.Module):
     """Conv encoder 32/64/128 (stride 2) -> latent -> mirrored transposed-conv decoder."""
 
-    conditions: tuple[str, ...] = ()
+    conditions: tuple[str, ...] = ()  #: ImageSampler: no class or prompt (contract 2 adds the next three)
+    class_names: tuple[str, ...] = ()
+    sampling_options: tuple[str, ...] = ()
+    samplers: tuple[str, ...] = ()
 
     def __init__(self, config: Any) -> None:
         super().__init__()

@@ -4,6 +4,9 @@ scikit-learn's digits; text from a file, a folder, or the bundled Shakespeare ex
 from studio import hookimpl
 from studio.core.specs import DatasetSourceSpec
 
+#: the plugin contract these specs are written for
+STUDIO_CONTRACT_VERSION = 2
+
 _IMAGES = "studio.core.data.images"
 _TEXT = "studio.core.data.text"
 

@@ -4,6 +4,9 @@ sequence, and plain text or Markdown with a settings sidecar."""
 from studio import hookimpl
 from studio.core.specs import ExporterSpec
 
+#: the plugin contract these specs are written for
+STUDIO_CONTRACT_VERSION = 2
+
 _W = "studio.core.artifacts"
 
 

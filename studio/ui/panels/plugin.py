@@ -6,6 +6,9 @@ Only specs here: the widget modules are imported when the window builds them.
 from studio.core.specs import PanelSpec
 from studio.hookspecs import hookimpl
 
+#: the plugin contract these specs are written for
+STUDIO_CONTRACT_VERSION = 2
+
 _HERE = "studio.ui.panels"
 
 

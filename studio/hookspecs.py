@@ -42,7 +42,7 @@ def studio_register_panels(register):
 
     :param register: call ``register(PanelSpec(...))`` once per panel. The spec's
         ``widget`` is a Qt widget class (by reference) that takes a
-        ``studio.ui.panel.PanelContext``; see :class:`studio.core.specs.PanelSpec`.
+        ``studio.ui.kit.panel.PanelContext``; see :class:`studio.core.specs.PanelSpec`.
     """
 
 

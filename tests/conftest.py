@@ -15,8 +15,8 @@ import pytest  # noqa: E402
 
 import studio  # noqa: E402,F401  (sets the environment torch must see: offline, passive threads)
 
-#: fixtures for the Latent Explorer's test modules (a trained VAE, the panel showing its map)
-pytest_plugins = ["latent_support"]
+#: fixtures: a trained VAE and the Latent Explorer showing its map; fake models for panel states
+pytest_plugins = ["latent_support", "panel_support"]
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"

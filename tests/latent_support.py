@@ -59,10 +59,20 @@ def explorer(studio_app, trained_vae, qtbot):
     app.window.refresh_panels()  # what a finished job's checkpoint event does
     app.window.show_panel("latent-explorer")
     panel = app.window.panels["latent-explorer"]
-    qtbot.waitUntil(lambda: panel.data_map is not None, timeout=60_000)
+    qtbot.waitUntil(lambda: panel.state.data_map is not None, timeout=60_000)
     qtbot.waitUntil(lambda: panel.view.array is not None and panel.morph.strip.frames is not None)
     panel.app = app
     return panel
+
+
+def latent_of(panel):
+    """The latent of the image in the big view."""
+    return panel.state.shown.latent
+
+
+def strip_params(tool) -> dict:
+    """The parameters of the frames a tool (the state's morph or walk) made, or {} before any."""
+    return {} if tool.strip is None else tool.strip.params
 
 
 def wait_for_new_image(qtbot, panel, before):
@@ -92,7 +102,7 @@ def choose_data(panel, name: str) -> None:
 
 def make_folders(explorer, tmp_path) -> None:
     """Two folders of the map's images: T-shirts (without "the attribute") and trousers (with it)."""
-    data = explorer.data_map
+    data = explorer.state.data_map
     for folder, label in (("plain", 0), ("trousers", 1)):
         (tmp_path / folder).mkdir()
         for i in np.flatnonzero(data.labels == label)[:12]:
@@ -105,7 +115,7 @@ def make_folder_vector(explorer, qtbot, tmp_path) -> None:
     make_folders(explorer, tmp_path)
     explorer.tools.setCurrentWidget(explorer.attributes)
     explorer.attributes.folders_requested.emit(*(e.text() for e in explorer.attributes.folder_edits))
-    qtbot.waitUntil(lambda: "trousers − plain" in explorer.vectors, timeout=20_000)
+    qtbot.waitUntil(lambda: "trousers − plain" in explorer.state.attributes.vectors, timeout=20_000)
 
 
 def answer_save_dialog(monkeypatch, path: Path, chosen="PNG image (*.png)") -> None:

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 from drag_and_drop import drop
+from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from studio.core.checkpoint import save_checkpoint
@@ -39,10 +40,10 @@ def canvas(studio_app, vae_file, qtbot):
 
 def sample(panel, qtbot, seed):
     panel.seed.setValue(seed)
-    panel.images = None
+    before = panel.state.grid
     panel.sample_button.click()
-    qtbot.waitUntil(lambda: panel.images is not None, timeout=20_000)
-    return panel.images.copy()
+    qtbot.waitUntil(lambda: panel.state.grid is not None and panel.state.grid is not before, timeout=20_000)
+    return panel.state.grid.images.copy()
 
 
 def test_without_a_trained_model_the_canvas_says_how_to_get_one(studio_app):
@@ -71,14 +72,16 @@ def test_clicking_a_tile_shows_it_large(canvas, qtbot):
     # the centre of the bottom-right tile of a 2x2 grid
     index = canvas.tile_at(left + pixmap.width() * 0.75, top + pixmap.height() * 0.75)
     assert index == 3
-    canvas.select(index)
-    assert np.array_equal(canvas.detail_view.array, canvas.images[3])
+    qtbot.mouseClick(canvas.grid_view, Qt.LeftButton, pos=QPoint(int(left + pixmap.width() * 0.75),
+                                                                 int(top + pixmap.height() * 0.75)))
+    assert canvas.state.selected == 3
+    assert np.array_equal(canvas.detail_view.array, canvas.state.grid.images[3])
 
 
 def test_export_then_drop_back_restores_the_same_images(canvas, qtbot, tmp_path, monkeypatch):
     canvas.count.setValue(4)
     made = sample(canvas, qtbot, 42)
-    canvas.select(2)
+    canvas.state.select(2)
     target = tmp_path / "picked.png"
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(target), "PNG image (*.png)"))
     canvas.export(single=True)
@@ -89,14 +92,14 @@ def test_export_then_drop_back_restores_the_same_images(canvas, qtbot, tmp_path,
 
     canvas.seed.setValue(0)
     canvas.count.setValue(1)
-    canvas.images = None
+    before = canvas.state.grid
     notes = tmp_path / "notes.txt"
     notes.write_text("not an image")
     assert not drop(canvas, notes)
     assert drop(canvas, target)
-    qtbot.waitUntil(lambda: canvas.images is not None, timeout=20_000)
+    qtbot.waitUntil(lambda: canvas.state.grid is not before, timeout=20_000)
     assert canvas.seed.value() == 42 and canvas.count.value() == 4
-    assert np.array_equal(canvas.images, made)
+    assert np.array_equal(canvas.state.grid.images, made)
 
 
 def test_a_png_without_settings_is_refused_and_nothing_changes(canvas, qtbot, tmp_path, monkeypatch):
@@ -120,8 +123,10 @@ def test_a_model_already_in_the_workspace_draws_a_grid_when_the_studio_opens(stu
     workspace.close()
     panel = studio_app().window.panels["image-canvas"]
     assert panel.has_content()
-    qtbot.waitUntil(lambda: panel.images is not None, timeout=20_000)  # without pressing Sample
-    assert panel.params["checkpoint"] == str(vae_file) and panel.params["seed"] == panel.seed.value()
+    qtbot.waitUntil(lambda: panel.state.grid is not None, timeout=20_000)  # without pressing Sample
+    params = panel.state.grid.params
+    assert params["checkpoint"] == str(vae_file) and params["seed"] == panel.seed.value()
+    assert panel.grid_view.array is not None
 
 
 def test_an_image_view_shows_its_hint_until_there_is_an_image(qtbot):
@@ -136,3 +141,40 @@ def test_an_image_view_shows_its_hint_until_there_is_an_image(qtbot):
     assert view.text() == "" and view.pixmap().width() == 120  # enlarged by whole pixels
     view.set_image(None)
     assert view.text() == "Click an image" and view.pixmap().isNull()
+
+
+def test_edit_undo_shows_the_grid_before_and_its_seed(canvas, qtbot):
+    from PySide6.QtGui import QAction
+
+    canvas.count.setValue(4)
+    first = sample(canvas, qtbot, 1)
+    second = sample(canvas, qtbot, 2)
+    window = canvas.window()
+    undo, redo = window.findChild(QAction, "Undo"), window.findChild(QAction, "Redo")
+    assert undo.isEnabled() and undo.text().replace("&", "") == "Undo Sample 4 images (seed 2)"
+    undo.trigger()  # Edit ▸ Undo
+    assert np.array_equal(canvas.state.grid.images, first) and canvas.seed.value() == 1
+    assert np.array_equal(canvas.grid_view.array, canvas.state.grid.picture())
+    redo.trigger()
+    assert np.array_equal(canvas.state.grid.images, second) and canvas.seed.value() == 2
+    window.show_panel("latent-explorer")  # Edit ▸ Undo follows the panel shown
+    assert not undo.isEnabled()
+    window.show_panel("image-canvas")
+    assert undo.isEnabled()
+
+
+def test_cancel_stops_sampling_and_keeps_the_grid_shown(canvas, qtbot):
+    canvas.count.setValue(4)
+    shown = sample(canvas, qtbot, 1)
+    gate = __import__("threading").Event()
+    canvas.context.inference.worker.submit(None, lambda _m, _c: gate.wait(10))  # the thread is busy
+    canvas.seed.setValue(99)
+    canvas.sample_button.click()
+    assert canvas.task_bar.isVisible() and "Sampling 4 images" in canvas.task_bar.progress.format()
+    qtbot.keyClick(canvas.sample_button, Qt.Key_Escape)
+    assert not canvas.task_bar.isVisible()
+    gate.set()
+    done = []
+    canvas.context.inference.submit(None, lambda _m, _c: None, on_result=done.append)
+    qtbot.waitUntil(lambda: bool(done))
+    assert np.array_equal(canvas.state.grid.images, shown)

@@ -133,7 +133,7 @@ def test_a_checkpoint_that_moved_is_found_by_its_hash(made, registry, tmp_path):
     shutil.move(path, moved)
     store.add_checkpoint("vae", str(moved), 7)  # the artist opened it from its new place
     found = locate(params, registry=registry, store=store, name="x.png")
-    assert found.checkpoint == str(moved) and found.moved and "no longer there" in found.note
+    assert found.checkpoint == str(moved) and found.moved and f"no longer at {params['checkpoint']}" in found.note
 
 
 def test_a_checkpoint_trained_since_is_used_with_a_note_or_the_copy_of_its_weights(made, registry, tmp_path):
@@ -146,7 +146,8 @@ def test_a_checkpoint_trained_since_is_used_with_a_note_or_the_copy_of_its_weigh
     assert found.checkpoint == str(path) and found.retrained and "trained further since" in found.note
     store.add_checkpoint("vae", str(copy), 7)  # the exact weights are catalogued elsewhere: they win
     found = locate(params, registry=registry, store=store, name="x.png")
-    assert found.checkpoint == str(copy) and found.moved and "has changed since" in found.note
+    assert found.checkpoint == str(copy) and found.moved and "trained further since" in found.note
+    assert str(copy) in found.note
 
 
 def test_a_checkpoint_that_is_nowhere_or_a_model_not_installed_is_refused(made, registry):
@@ -154,6 +155,6 @@ def test_a_checkpoint_that_is_nowhere_or_a_model_not_installed_is_refused(made, 
     path.unlink()
     with pytest.raises(RestoreError, match="is not here") as refused:
         locate(params, registry=registry, store=store, name="x.png")
-    assert str(path) in str(refused.value) and "nothing was changed" in str(refused.value)
+    assert str(path) in str(refused.value) and "Open… beside the model list" in str(refused.value)
     with pytest.raises(RestoreError, match="no enabled plugin provides it"):
         locate({**params, "model": "gone", "model_title": "Gone"}, registry=registry, store=store, name="x.png")

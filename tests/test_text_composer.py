@@ -108,8 +108,12 @@ def test_tokens_stream_in_and_escape_stops_within_a_token_keeping_the_text(compo
     qtbot.waitExposed(composer.window())
     lengths = []
     composer.editor.textChanged.connect(lambda: lengths.append(len(composer.editor.toPlainText())))
+    submitted = []
+    submit = composer.context.inference.submit
+    monkeypatch.setattr(composer.context.inference, "submit", lambda *a, **k: (submitted.append(submit(*a, **k)),
+                                                                                submitted[-1])[1])
     start(composer, temperature=1.0, length=5000)
-    request = composer._run.request
+    [request] = [r for r in submitted if r.key and r.key.endswith(":write")]
     qtbot.waitUntil(lambda: len(set(lengths)) >= 5, timeout=30_000)
     assert composer.writing  # it grew over several updates while the request still ran
     composer.editor.setFocus()
@@ -127,7 +131,7 @@ def test_greedy_writing_is_the_same_every_time(composer, qtbot):
     first = write(composer, qtbot, temperature=0.0, length=40)
     assert len(first) > len(PROMPT)
     assert write(composer, qtbot, temperature=0.0, length=40) == first
-    assert composer.last_params["temperature"] == 0.0 and composer.last_params["tokens"] == 40
+    assert composer.state.last_params["temperature"] == 0.0 and composer.state.last_params["tokens"] == 40
 
 
 def test_alternatives_are_different_and_picking_one_inserts_it(composer, qtbot):
@@ -143,7 +147,7 @@ def test_alternatives_are_different_and_picking_one_inserts_it(composer, qtbot):
     assert composer.alternatives.buttons[1].isEnabled()
     composer.alternatives.buttons[1].click()
     assert composer.editor.toPlainText() == PROMPT + texts[1]
-    assert composer.last_params["seed"] == seed + 1
+    assert composer.state.last_params["seed"] == seed + 1
     assert composer.editor.token_spans()  # inserted as generated tokens: coloured, clickable
 
 
@@ -205,14 +209,23 @@ def test_save_writes_the_settings_beside_the_text_and_opening_it_restores_them(c
     assert composer.editor.toPlainText() == text
     assert composer.controls.sampling().params() == {"temperature": 0.9, "top_k": 20, "top_p": None,
                                                      "max_new_tokens": 30, "seed": 42}
-    assert composer.picker.current().ref.checkpoint == str(models["gpt"])
+    qtbot.waitUntil(lambda: composer.picker.current().ref.checkpoint == str(models["gpt"]))  # found off the GUI thread
+    assert params["step"] == 40 and params["model_title"] == "GPT (transformer)"
 
-    params["checkpoint"] = str(tmp_path / "gone.safetensors")
-    (tmp_path / "passage.txt.studio.json").write_text(json.dumps(params))
     told = []
     monkeypatch.setattr(QMessageBox, "information", lambda parent, title, message: told.append(message))
+    params["checkpoint"] = str(tmp_path / "gone.safetensors")  # moved: found again by its SHA-256
+    (tmp_path / "passage.txt.studio.json").write_text(json.dumps(params))
+    composer.picker.select(str(models["lstm"]))
     composer.import_file(target)
-    assert told and "not on this machine" in told[0]
+    qtbot.waitUntil(lambda: composer.picker.current().ref.checkpoint == str(models["gpt"]))
+    assert told and f"no longer at {tmp_path / 'gone.safetensors'}" in told[0]
+
+    params["checkpoint_sha256"] = "0" * 64  # and weights that are nowhere
+    (tmp_path / "passage.txt.studio.json").write_text(json.dumps(params))
+    composer.import_file(target)
+    qtbot.waitUntil(lambda: len(told) == 2)
+    assert "not on this machine" in told[1] and "gone.safetensors is missing" in told[1]
     assert composer.editor.toPlainText() == text
 
 
@@ -242,7 +255,7 @@ def test_characters_the_model_never_saw_are_skipped_and_the_writer_is_told(compo
     assert text.startswith(prompt) and len(text) == len(prompt) + 20
     assert "8 characters before the cursor the model never saw were replaced by similar ones or skipped" \
         in statuses[-1]
-    assert composer.last_params["prompt"] == prompt[-8 * 32:]  # what the model was given: the end
+    assert composer.state.last_params["prompt"] == prompt[-8 * 32:]  # what the model was given: the end
     assert write(composer, qtbot, PROMPT, temperature=0.0, length=5)  # nothing to tell: no note
     assert "never saw" not in statuses[-1]
 

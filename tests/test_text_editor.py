@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from PySide6.QtGui import QTextCursor
 
-from studio.ui.panels.text.editor import ComposerEditor
-from studio.ui.panels.text.runs import tint_level
+from studio.ui.panels.text_composer.editor import ComposerEditor
+from studio.ui.panels.text_composer.runs import tint_level
 
 LIKELY, UNLIKELY = 0.9, 0.01
 
@@ -71,7 +71,7 @@ def test_only_unlikely_tokens_are_tinted_and_more_the_less_likely(editor):
 
 
 def test_attention_labels_keep_characters_split_across_tokens_whole():
-    from studio.ui.panels.text.generation import pieces
+    from studio.ui.panels.text_composer.generation import pieces
     from studio_builtins.text.tokenizer import ByteBPETokenizer
 
     tokenizer = ByteBPETokenizer.learn("abc", 256)  # bytes only: an emoji is 4 tokens
@@ -82,7 +82,7 @@ def test_attention_labels_keep_characters_split_across_tokens_whole():
 
 def test_alternatives_are_written_a_token_of_each_in_turn_each_as_it_would_be_alone():
     torch = pytest.importorskip("torch")
-    from studio.ui.panels.text.generation import Alternative, Sampling, alternatives
+    from studio.ui.panels.text_composer.generation import Alternative, Sampling, alternatives
     from studio_builtins.text.config import GPTConfig
     from studio_builtins.text.gpt import GPT
 
@@ -95,7 +95,7 @@ def test_alternatives_are_written_a_token_of_each_in_turn_each_as_it_would_be_al
             payloads.append(payload)
 
     sampling = Sampling(temperature=1.0, max_new_tokens=6, seed=4)
-    assert alternatives(model, Context(), "To be", sampling, 3, "") == 18
+    assert alternatives(model, Context(), "To be", sampling, 3) == 18
     steps = [p for p in payloads if isinstance(p, Alternative)]
     assert [p.index for p in steps[:6]] == [0, 1, 2, 0, 1, 2]
     for index in range(3):

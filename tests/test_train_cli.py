@@ -30,7 +30,8 @@ def trained(tmp_path_factory):
 
 
 def test_a_command_line_run_is_listed_in_the_workspace(trained, qtbot):
-    from studio.ui.widgets.model_picker import ModelPicker
+    from studio.ui.kit.models import ModelList
+    from studio.ui.kit.picker import ModelPicker
 
     ws = Workspace.open(trained.workspace)
     try:
@@ -40,9 +41,10 @@ def test_a_command_line_run_is_listed_in_the_workspace(trained, qtbot):
         [row] = ws.store.checkpoints(["vae"])
         assert row["path"] == str(trained.out.resolve() / "checkpoint.safetensors") and row["step"] == 3
         # the panels' model picker offers it
-        picker = ModelPicker(SimpleNamespace(registry=discover().registry, workspace=ws), "ImageSampler")
+        models = ModelList(discover().registry, ws.store, "ImageSampler")
+        picker = ModelPicker(models)
         qtbot.addWidget(picker)
-        picker.refresh()
+        models.refresh()
         assert picker.current() is not None and picker.current().ref.checkpoint == row["path"]
         assert "vae on digits" in picker.combo.currentText() and "step 3" in picker.combo.currentText()
     finally:

@@ -5,7 +5,7 @@ from pathlib import Path
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMenu, QTableWidget
 
-from studio.ui.panel import Panel
+from studio.ui.kit.panel import Panel
 
 PANELS = ["Image Canvas", "Latent Explorer", "Piano Roll", "Text Composer", "Dream Simulator"]
 

@@ -53,16 +53,15 @@ def check_made_here(params: dict[str, Any], panel: str, panel_title: str, name: 
     """Raise :class:`RestoreError` unless ``params`` (read from the file ``name``) are a result of
     ``panel`` that names its model."""
     if not params:
-        raise RestoreError(f"{name} carries no Generative Studio parameters, so there is nothing to restore. "
-                           f"Open a file exported from the {panel_title} (File ▸ Export); its settings travel "
-                           "inside the file.")
+        raise RestoreError(f"{name} carries no Generative Studio parameters (no {panel_title} settings), so "
+                           f"there is nothing to restore. Open a file exported from the {panel_title} (File ▸ "
+                           "Export); its settings travel inside the file.")
     if params.get("panel") != panel:
         made_by = params.get("model_title") or params.get("model") or "?"
         raise RestoreError(f"{name} was made by another part of the studio (model {made_by!r}), not the "
                            f"{panel_title}; open it in the panel that made it.")
     if not params.get("checkpoint") or not params.get("model"):
-        raise RestoreError(f"{name} has {panel_title} parameters, but they name no model or checkpoint; "
-                           "nothing was changed.")
+        raise RestoreError(f"{name} has {panel_title} parameters, but they name no model or checkpoint.")
 
 
 @dataclass(frozen=True)
@@ -80,29 +79,28 @@ def locate(params: dict[str, Any], *, registry: Any, store: Any, name: str) -> L
     """The checkpoint that made a result: the recorded one if its weights are unchanged, else a
     catalogued checkpoint with the recorded SHA-256 (a moved copy), else the recorded one trained
     further since (with a note). Raises :class:`RestoreError` when the model is not installed or
-    its weights are nowhere. Blocking (hashes files)."""
+    its weights are nowhere (the caller says what it left unchanged). Blocking (hashes files)."""
     title = params.get("model_title") or params["model"]
     spec = registry.models.get(params["model"])
     if spec is None:
         raise RestoreError(f"{name} was made by a {title} model, but no enabled plugin provides it (see "
-                           "Plugins ▸ Plugin Manager); nothing was changed.")
+                           "Plugins ▸ Plugin Manager).")
     recorded, sha = str(params["checkpoint"]), params.get("checkpoint_sha256")
     here = weights_file(recorded) is not None
     if here and (not sha or checkpoint_digest(store, recorded) == sha):
         return Located(spec, recorded)
     copy = _with_digest(store, spec.name, sha, skip=recorded) if sha else None
     if copy is not None:
-        where = "has changed since" if here else "is no longer there"
-        return Located(spec, copy, moved=True,
-                       note=f"the recorded checkpoint {where}; the same weights were found at {copy}")
+        where = "has been trained further since" if here else f"is no longer at {recorded}"
+        return Located(spec, copy, moved=True, note=f"its checkpoint {where}; the weights that made it were found "
+                                                    f"at {copy}")
     if here:
         return Located(spec, recorded, retrained=True,
                        note="its checkpoint has been trained further since, so the same settings may not give "
                             "the same result")
     raise RestoreError(f"The {title} checkpoint that made {name} is not here: {recorded} is missing"
                        + (f" and no catalogued checkpoint has its SHA-256 ({sha[:12]}…)" if sha else "")
-                       + ". Train the model again, or use Open… beside the model list to point at a copy; "
-                         "nothing was changed.")
+                       + ". Train the model again, or use Open… beside the model list to point at a copy.")
 
 
 def _with_digest(store: Any, spec: str, sha: str, skip: str) -> Optional[str]:

@@ -350,8 +350,8 @@ class InferenceWorker:
             advice = "" if (self.device or "cpu") == "cpu" else ", or switch to the CPU"
             return (f"Out of memory on {self.device}{what}. Loaded models were unloaded; try fewer or "
                     f"smaller images{advice}.", detail)
-        if isinstance(exc, UserError):
-            return str(exc), detail
+        if isinstance(exc, UserError):  # written for the artist: no traceback to show
+            return str(exc), ""
         return f"Unexpected error: {type(exc).__name__}: {exc}", detail
 
 

@@ -19,8 +19,8 @@ from studio.engine.inference import InferenceWorker, ModelRef
 from studio.ui.bridge import InferenceClient
 from studio.ui.display import start_qt_or_exit
 from studio.ui.jobs import JobsController
+from studio.ui.kit.panel import PanelContext
 from studio.ui.main_window import MainWindow
-from studio.ui.panel import PanelContext
 from studio.ui.settings import APPLICATION, ORGANIZATION, Settings
 
 #: If set, the first paint's wall-clock time and the process's memory are written

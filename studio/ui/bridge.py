@@ -117,6 +117,10 @@ class InferenceClient(QObject):
         return self.worker.open_session(model, fn, pace=pace, wait_for_input=wait_for_input,
                                         callbacks=SessionCallbacks(wrap(on_output), wrap(on_error), wrap(on_closed)))
 
+    def unload(self, ref: ModelRef) -> None:
+        """Forget the loaded model ``ref`` (its checkpoint was saved again): the next request loads it anew."""
+        self.worker.unload(lambda loaded: loaded == ref)
+
     def report_device(self, choice: Any) -> None:
         """``on_device`` for the worker: called on the worker thread."""
         if isinstance(choice, Exception):

@@ -27,8 +27,8 @@ from PySide6.QtWidgets import (
 from studio.core.errors import UserError
 from studio.engine.catalogue import death_message
 from studio.engine.events import describe, format_duration
+from studio.ui.kit.panel import EmptyState, PanelContext
 from studio.ui.loss_plot import LossPlot
-from studio.ui.panel import EmptyState, PanelContext
 
 COLUMNS = ("Job", "Status", "Progress", "ETA", "")
 STATUS_TEXT = {"queued": "starting…", "running": "running", "finished": "finished", "cancelled": "cancelled",

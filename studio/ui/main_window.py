@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Optional
 
 from PySide6.QtCore import QByteArray, Qt, Signal
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QAction, QKeySequence, QUndoGroup
 from PySide6.QtWidgets import (
     QFileDialog,
     QLabel,
@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 
 from studio.core.plugins import PluginHost
 from studio.core.specs import PanelSpec, resolve
-from studio.ui.panel import EmptyState, Panel, PanelContext
+from studio.ui.kit.panel import EmptyState, Panel, PanelContext
 from studio.ui.settings import Settings
 
 #: the Jobs dock's height in the default layout, in pixels (room for the header and a few jobs)
@@ -53,7 +53,11 @@ class MainWindow(QMainWindow):
         self.tabs.setDocumentMode(True)
         self.setCentralWidget(self.tabs)
         self.panels: dict[str, QWidget] = {}
+        #: every panel's undo stack; the active one is the shown panel's (Edit ▸ Undo follows it)
+        self.undo_group = QUndoGroup(self)
         self._build_panels()
+        self.tabs.currentChanged.connect(lambda _index: self._follow_panel())
+        self._follow_panel()
         from studio.ui.jobs_dock import JobsDock
 
         self.jobs_dock = JobsDock(context, self)
@@ -74,6 +78,8 @@ class MainWindow(QMainWindow):
         for spec in specs:
             widget = self._make_panel(spec)
             self.panels[spec.name] = widget
+            if isinstance(widget, Panel):
+                self.undo_group.addStack(widget.undo_stack)
             self.tabs.addTab(widget, spec.title)
             if spec.description:
                 self.tabs.setTabToolTip(self.tabs.count() - 1, spec.description)
@@ -92,7 +98,7 @@ class MainWindow(QMainWindow):
             cls = resolve(spec.widget)
             widget = cls(self.context, spec)
             if not isinstance(widget, Panel):
-                raise TypeError(f"{spec.widget} is not a studio.ui.panel.Panel")
+                raise TypeError(f"{spec.widget} is not a studio.ui.kit.panel.Panel")
             return widget
         except Exception:
             error = traceback.format_exc()
@@ -108,6 +114,10 @@ class MainWindow(QMainWindow):
             layout.addWidget(empty)
             layout.addWidget(text)
             return page
+
+    def _follow_panel(self) -> None:
+        panel = self.current_panel()
+        self.undo_group.setActiveStack(panel.undo_stack if panel is not None else None)
 
     def current_panel(self) -> Optional[Panel]:
         widget = self.tabs.currentWidget()
@@ -144,6 +154,16 @@ class MainWindow(QMainWindow):
         self._build_device_menu(file_menu.addMenu("Compute &Device"))
         file_menu.addSeparator()
         self._action(file_menu, "&Quit", self.close, QKeySequence.Quit, "Quit")
+
+        edit_menu = bar.addMenu("&Edit")
+        undo = self.undo_group.createUndoAction(self, "&Undo")
+        undo.setObjectName("Undo")
+        undo.setShortcut(QKeySequence.Undo)
+        redo = self.undo_group.createRedoAction(self, "&Redo")
+        redo.setObjectName("Redo")
+        redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), *QKeySequence.keyBindings(QKeySequence.Redo)])
+        edit_menu.addAction(undo)
+        edit_menu.addAction(redo)
 
         self.view_menu = bar.addMenu("&View")
         self.view_menu.addAction(self.jobs_dock.toggleViewAction())
@@ -269,6 +289,9 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt naming)
         self.save_layout()
         self.jobs_dock.detach()
+        for widget in self.panels.values():
+            if isinstance(widget, Panel):
+                widget.shutdown()
         super().closeEvent(event)
 
     def paintEvent(self, event) -> None:  # noqa: N802

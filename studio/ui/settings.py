@@ -1,12 +1,16 @@
-"""The app's persistent settings, declared once as a typed table over QSettings.
+"""The app's persistent settings: typed tables of declared settings over QSettings.
 
-They live in an INI file (``~/.config/GenerativeStudio/Generative Studio.ini`` on
-Linux and macOS, the roaming AppData folder on Windows); :func:`stored_settings`
-reads the same file without a running application, for the command line.
+:data:`SETTINGS` declares the app's own; each panel declares its own beside its
+code (``Panel.declared_settings``), which :meth:`Settings.declare` adds to the
+window's table. A key nobody declared is a programming error. They live in an
+INI file (``~/.config/GenerativeStudio/Generative Studio.ini`` on Linux and
+macOS, the roaming AppData folder on Windows); :func:`stored_settings` reads the
+same file without a running application, for the command line.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,21 +37,30 @@ SETTINGS = {
         Setting("window/geometry", bytes, b"", "Main window position and size"),
         Setting("window/state", bytes, b"", "Dock and toolbar layout"),
         Setting("window/panel", str, "", "The panel shown when the studio last closed"),
-        Setting("text-composer/new-seed-each-time", bool, True, "Text Composer: a new seed after each Generate"),
-        Setting("latent-explorer/export-side", int, 256,
-                "Latent Explorer: exports are enlarged to at least this many pixels on their long side (0: as is)"),
     )
 }
 
 
 class Settings:
-    """Typed access to :data:`SETTINGS`; unknown keys are a programming error."""
+    """Typed access to the declared settings: the app's, and those panels :meth:`declare`."""
 
     def __init__(self, qsettings: QSettings | None = None) -> None:
         self._q = qsettings or QSettings()
+        self._declared: dict[str, Setting] = dict(SETTINGS)
+
+    def declare(self, settings: Iterable[Setting]) -> None:
+        """Add settings a panel keeps; declaring one again the same way is fine, differently is an error."""
+        for setting in settings:
+            known = self._declared.get(setting.key)
+            if known is not None and known != setting:
+                raise ValueError(f"setting {setting.key} is declared twice, differently")
+            self._declared[setting.key] = setting
+
+    def declared(self) -> list[Setting]:
+        return list(self._declared.values())
 
     def get(self, key: str) -> Any:
-        setting = SETTINGS[key]
+        setting = self._declared[key]
         value = self._q.value(key, setting.default)
         if setting.type is bytes:
             return bytes(value) if value else b""
@@ -59,7 +72,7 @@ class Settings:
             return setting.default
 
     def set(self, key: str, value: Any) -> None:
-        setting = SETTINGS[key]
+        setting = self._declared[key]
         if not isinstance(value, setting.type):
             raise TypeError(f"setting {key} takes {setting.type.__name__}, got {type(value).__name__}")
         self._q.setValue(key, value)

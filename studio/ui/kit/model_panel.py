@@ -1,0 +1,112 @@
+"""A panel that works on trained models offering one capability: the shape every tool panel shares.
+
+A :class:`ModelPanel` owns its state (a :class:`~studio.ui.kit.state.PanelState`
+subclass, made by :meth:`ModelPanel.make_state`), a model picker over the
+state's model list, a task bar over the state's work (progress, time left,
+Cancel; Esc cancels too) and failure messages with details. It shows its
+content while a model is chosen, and otherwise an empty state that says what
+works here and how to get one.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Optional
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QVBoxLayout, QWidget
+
+from studio.core.specs import ModelSpec, PanelSpec
+from studio.ui.kit.messages import warn
+from studio.ui.kit.panel import EmptyOrContent, EmptyState, Panel, PanelContext
+from studio.ui.kit.picker import ModelPicker
+from studio.ui.kit.state import PanelState
+from studio.ui.kit.task_bar import TaskBar
+
+
+class ModelPanel(Panel):
+    """Subclasses set :attr:`what_it_does`, :attr:`families` and :attr:`state_class`, and build
+    their content widget (with :attr:`picker` and :attr:`task_bar` in it) in :meth:`build_content`,
+    drawing ``self.state`` and following its events."""
+
+    what_it_does = ""  #: one sentence: what an artist does here
+    families = ""  #: which model families will appear here
+    state_class: type[PanelState] = PanelState
+    #: what Esc and Cancel do here, for Help ▸ Keyboard Shortcuts
+    cancel_description = "Stop what is running"
+    cancel_text = "Cancel"
+
+    def __init__(self, context: PanelContext, spec: PanelSpec, parent: Optional[QWidget] = None) -> None:
+        super().__init__(context, spec, parent)
+        self.state = self.make_state()
+        self.picker = ModelPicker(self.state.models, self)
+        self.task_bar = TaskBar(self.state.work, self.cancel_text, f"{self.cancel_description} (Esc)")
+        self.state.events.model.connect(lambda _choice: self.show_state())
+        self.state.work.events.failed.connect(lambda title, message, detail: warn(self, title, message, detail))
+        self.stack = EmptyOrContent(EmptyState(spec.title), self.build_content())
+        self.add_shortcut(Qt.Key_Escape, self.state.work.cancel, self.cancel_description, self.stack.content)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(self.stack)
+        self.refresh()
+
+    def make_state(self) -> PanelState:
+        """The panel's state, working through the inference thread."""
+        context = self.context
+        return self.state_class(context.inference, context.registry, context.workspace.store)
+
+    def build_content(self) -> QWidget:
+        """The panel's working area, shown once there is something to work with."""
+        return QWidget()
+
+    def models(self) -> list[ModelSpec]:
+        return self.context.registry.models_offering(self.spec.capabilities[0] if self.spec.capabilities else "")
+
+    def has_content(self) -> bool:
+        return self.state.choice is not None
+
+    def refresh(self) -> None:
+        """New checkpoints may have appeared (a job saved one): list them, then show what fits."""
+        self.state.models.refresh()
+        self.show_state()
+
+    def shutdown(self) -> None:
+        self.state.close()
+
+    def show_state(self) -> None:
+        if self.has_content():
+            self.stack.show_content()
+        else:
+            self.stack.show_empty(self.empty_message(), self.empty_actions())
+
+    def empty_actions(self) -> list[tuple[str, Callable[[], Any]]]:
+        """Buttons under the empty state's message."""
+        return [("Open a checkpoint…", self.picker.open_checkpoint)]
+
+    def trainable(self) -> list[ModelSpec]:
+        """The models that work here and can be trained, the featured ones first."""
+        return sorted((m for m in self.models() if m.trainer is not None), key=lambda m: (not m.featured, m.name))
+
+    def _train_command(self, trainable: list[ModelSpec]) -> str:
+        """A `studio train` line that would work here, with a built-in data source if there is one."""
+        spec = trainable[0]
+        sources = [s for s in self.context.registry.dataset_sources.values()
+                   if s.kind == spec.data_kind and not s.needs_location]
+        data = f" --data {sources[0].name}" if sources else " --data PATH"
+        return f"<code>studio train {spec.name}{data} --steps 2000 --out DIR</code>"
+
+    def empty_message(self) -> str:
+        intro = f"<p>{self.what_it_does}</p>"
+        models = self.models()
+        if not models:
+            return intro + (
+                f"<p><b>No installed model works here yet.</b> {self.families} come from plugins: "
+                "install one with <code>pip install</code> into the studio's environment and restart. "
+                "Plugins ▸ Plugin Manager lists every plugin and why any failed to load.</p>"
+            )
+        titles = ", ".join(m.title for m in models)
+        trainable = self.trainable()
+        how = ""
+        if trainable:
+            command = self._train_command(trainable)
+            how = f" Train one in the Jobs dock (<b>Train…</b>), or on the command line: {command}."
+        return intro + f"<p>Models that work here: {titles}. None is trained in this workspace yet.{how}</p>"

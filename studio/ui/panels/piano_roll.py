@@ -1,9 +1,0 @@
-"""The Piano Roll: draw, continue and generate music."""
-
-from studio.ui.panels.base import ModelPanel
-
-
-class PianoRollPanel(ModelPanel):
-    what_it_does = ("Draw and edit notes, continue a phrase, generate bars with chord, style and groove "
-                    "controls, listen, and export MIDI and WAV.")
-    families = "Music transformers and MuseGAN"

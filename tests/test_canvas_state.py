@@ -1,0 +1,191 @@
+"""The Image Canvas's state driven by a fake image model, with no window: settings checked, grids
+with their provenance, newest-wins sampling, typed step previews, undo, and restore."""
+
+import numpy as np
+import pytest
+from PySide6.QtGui import QUndoStack
+
+from studio.core.capabilities import StepPreview
+from studio.core.digests import file_sha256
+from studio.core.provenance import RestoreError
+from studio.ui.panels.image_canvas.commands import new_grid
+from studio.ui.panels.image_canvas.state import CanvasState
+
+
+class FakeSampler:
+    """Contract 2: conditioned on a label, with steps and samplers; each image is filled with a value
+    made of the seed, its index, the label and the steps, so what made it can be read back."""
+
+    image_shape = (4, 4, 1)
+    conditions = ("label",)
+    class_names = ("circle", "square", "star")
+    sampling_options = ("steps", "sampler")
+    samplers = ("ddim", "euler")
+
+    def __init__(self):
+        self.calls = []
+
+    def sample(self, n, *, seed, condition=None, options=None, on_step=None):
+        self.calls.append((n, seed, dict(condition or {}), options))
+        steps = options.steps or 3
+        images = np.stack([np.full(self.image_shape, (seed * 100 + i + 10 * condition["label"] + steps) / 1e6,
+                                   np.float32) for i in range(n)])
+        for step in range(steps):
+            if on_step:
+                on_step(step + 1, steps, StepPreview(step=step + 1, images=images * (step + 1) / steps))
+        return images
+
+
+class OldSampler:
+    """Contract 1: no classes, options or samplers; sample() takes no options."""
+
+    image_shape = (2, 2, 1)
+    conditions = ()
+
+    def sample(self, n, *, seed, condition=None, on_step=None):
+        return np.full((n, 2, 2, 1), seed / 100, np.float32)
+
+
+@pytest.fixture
+def canvas(bench):
+    bench.add_spec("fake-sampler", ("ImageSampler",))
+    model = FakeSampler()
+    path = bench.add_model("fake-sampler", model)
+    state = CanvasState(bench.executor, bench.registry, bench.store)
+    state.models.refresh()
+    state.fake, state.path, state.bench = model, path, bench
+    return state
+
+
+def test_a_model_just_chosen_learns_what_it_takes_and_draws_a_grid(canvas, bench):
+    assert canvas.choice is not None and canvas.info is None
+    bench.executor.run()
+    assert canvas.info.class_names == ("circle", "square", "star") and canvas.info.samplers == ("ddim", "euler")
+    assert canvas.settings.label == 0 and canvas.settings.sampler == "ddim"
+    assert canvas.grid is not None and canvas.grid.images.shape == (16, 4, 4, 1)
+    params = canvas.grid.params
+    assert params["checkpoint_sha256"] == file_sha256(canvas.path) == canvas.digest
+    assert (params["panel"], params["model"], params["step"], params["seed"], params["n"]) == \
+        ("image-canvas", "fake-sampler", 10, 0, 16)
+    assert params["condition"] == {"label": 0} and params["sampler"] == "ddim"
+    assert bench.store.checkpoints()[0]["sha256"] == canvas.digest  # kept in the catalogue
+
+
+def test_settings_are_checked_and_reach_the_model(canvas, bench):
+    bench.executor.run()
+    with pytest.raises(ValueError, match="1 to 256 images"):
+        canvas.change(count=300)
+    with pytest.raises(ValueError, match="3 classes"):
+        canvas.change(label=5)
+    with pytest.raises(ValueError, match="samplers are ddim, euler"):
+        canvas.change(sampler="plms")
+    with pytest.raises(ValueError, match="no guidance scale setting"):
+        canvas.change(guidance_scale=7.5)
+    canvas.change(count=4, seed=7, label=2, steps=5, sampler="euler")
+    canvas.sample()
+    bench.executor.run()
+    n, seed, condition, options = canvas.fake.calls[-1]
+    assert (n, seed, condition, options.steps, options.sampler) == (4, 7, {"label": 2}, 5, "euler")
+    assert canvas.grid.images[1, 0, 0, 0] == pytest.approx((700 + 1 + 20 + 5) / 1e6)
+    assert canvas.settings.count == 4
+
+
+def test_the_same_seed_gives_the_same_grid_and_only_the_newest_sample_is_shown(canvas, bench):
+    bench.executor.run()
+    first = canvas.grid.images.copy()
+    canvas.change(seed=1)
+    canvas.sample()
+    canvas.change(seed=2)
+    canvas.sample()  # before the first ran: it is dropped
+    bench.executor.run()
+    assert [call[1] for call in canvas.fake.calls] == [0, 2]
+    assert canvas.grid.params["seed"] == 2 and not np.array_equal(canvas.grid.images, first)
+    canvas.change(seed=0)
+    canvas.sample()
+    bench.executor.run()
+    np.testing.assert_array_equal(canvas.grid.images, first)
+
+
+def test_a_sample_forming_is_shown_step_by_step_and_a_newer_one_stops_it(canvas, bench):
+    bench.executor.run()
+    previews = []
+    canvas.events.preview.connect(previews.append)
+    shown = canvas.grid
+    canvas.change(steps=6)
+
+    def overtake(preview):  # while it forms, the artist presses Sample again
+        if preview.step == 2 and canvas.settings.seed != 9:
+            canvas.change(seed=9)
+            canvas.sample()
+
+    canvas.events.preview.connect(overtake)
+    canvas.sample()
+    bench.executor.run()
+    assert [p.step for p in previews] == [1, 2, 1, 2, 3, 4, 5, 6]  # the overtaken one stopped at its next step
+    assert all(isinstance(p, StepPreview) for p in previews) and len(canvas.fake.calls) == 3
+    assert canvas.grid is not shown and canvas.grid.params["seed"] == 9
+    assert canvas.forming is None
+
+
+def test_undo_shows_the_grid_before_with_its_settings(canvas, bench, qapp):
+    stack = QUndoStack()
+    canvas.events.sampled.connect(lambda before, after: stack.push(new_grid(canvas, before, after)))
+    bench.executor.run()
+    first = canvas.grid
+    canvas.change(seed=5, count=4)
+    canvas.sample()
+    bench.executor.run()
+    canvas.change(seed=6)  # a setting changed but not sampled yet
+    stack.undo()
+    assert canvas.grid is first and (canvas.settings.seed, canvas.settings.count) == (0, 16)
+    stack.redo()
+    assert canvas.grid.params["seed"] == 5 and canvas.settings.count == 4
+    stack.undo()
+    stack.undo()
+    assert canvas.grid is None
+
+
+def test_a_grid_comes_back_from_its_parameters_with_the_same_images(canvas, bench):
+    bench.executor.run()
+    canvas.change(seed=3, count=2, label=1)
+    canvas.sample()
+    bench.executor.run()
+    made, params = canvas.grid.images.copy(), dict(canvas.grid.params)
+    canvas.change(seed=0, count=9, label=0)
+    notes = []
+    canvas.events.restored.connect(notes.append)
+    canvas.restore_file(params, "made.png")
+    bench.executor.run()
+    assert notes == [""] and (canvas.settings.seed, canvas.settings.count, canvas.settings.label) == (3, 2, 1)
+    np.testing.assert_array_equal(canvas.grid.images, made)
+    with pytest.raises(RestoreError, match="no Image Canvas settings"):
+        canvas.restore_file({}, "plain.png")
+
+
+def test_a_contract_1_model_works_without_options(bench):
+    bench.add_spec("old-sampler", ("ImageSampler",))
+    bench.add_model("old-sampler", OldSampler(), name="old")
+    state = CanvasState(bench.executor, bench.registry, bench.store)
+    state.models.refresh()
+    bench.executor.run()
+    assert state.info.sampling_options == () and state.info.class_names == ()
+    assert state.grid.images.shape == (16, 2, 2, 1) and state.condition() == {} and state.options() == {}
+    with pytest.raises(ValueError, match="no steps setting"):
+        state.change(steps=10)
+
+
+def test_a_failing_model_is_reported_and_another_model_drops_what_was_asked_of_the_first(canvas, bench):
+    bench.executor.run()
+    failures = []
+    canvas.work.events.failed.connect(lambda *failure: failures.append(failure))
+    canvas.fake.sample = lambda *a, **k: 1 / 0
+    canvas.sample()
+    bench.executor.run()
+    title, message, detail = failures[0]
+    assert title == "Sampling failed" and "ZeroDivisionError" in message and "Traceback" in detail
+    canvas.sample()  # queued for the first model ...
+    other = bench.add_model("fake-sampler", FakeSampler(), name="other", step=20)
+    canvas.models.refresh()
+    canvas.models.select(other)  # ... then another model is chosen: the old request's result is dropped
+    bench.executor.run()
+    assert len(failures) == 1 and canvas.grid.params["checkpoint"] == other

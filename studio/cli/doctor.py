@@ -30,6 +30,8 @@ def diagnose(args) -> dict[str, Any]:
     problems: list[str] = []
     warnings: list[str] = []
     host = discover()
+    display = _display(warnings)
+    saved = display.pop("saved_workspace")
     report = {
         "studio": __version__,
         "contract_version": CONTRACT_VERSION,
@@ -38,8 +40,8 @@ def diagnose(args) -> dict[str, Any]:
         "packages": _packages(),
         "device": _device(args.device, problems, warnings),
         "audio": _audio(warnings),
-        "display": _display(warnings),
-        "workspace": _workspace(args.workspace, problems, warnings),
+        "display": display,
+        "workspace": _workspace(args.workspace, problems, warnings, saved),
         "datasets": _datasets(host),
         "plugins": {
             "loaded": sorted(p.name for p in host.plugins.values() if p.status == "loaded"),
@@ -103,40 +105,39 @@ def _audio(warnings: list) -> dict[str, Any]:
 
 
 def _display(warnings: list) -> dict[str, Any]:
-    """Whether Qt can open its platform here, tried in a child so a failure cannot hurt us."""
-    from studio.ui.display import qt_failure  # Qt-free; the app says the same when it cannot start
+    """Whether Qt can open its platform here, and the workspace the app last opened (its settings):
+    asked of ``python -m studio.ui.display`` in a child, so a Qt that aborts cannot hurt us and the
+    command line never imports Qt."""
+    import json
 
-    probe = "from PySide6.QtGui import QGuiApplication; a = QGuiApplication([]); print(a.platformName())"
+    entry = {"usable": False, "platform": None, "error": None, "saved_workspace": None}
     try:
-        done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=30)
-        usable = done.returncode == 0
-        detail = done.stdout.strip() if usable else qt_failure(done.stderr.splitlines())
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        usable, detail = False, str(exc)
-    if not usable:
-        warnings.append(f"Qt cannot open a display: {detail}")
+        done = subprocess.run([sys.executable, "-m", "studio.ui.display"], capture_output=True, text=True,
+                              timeout=30)
+        lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+        if lines:
+            entry.update(json.loads(lines[-1]))
+        else:
+            last = done.stderr.strip().splitlines()[-1:] or [f"exit status {done.returncode}"]
+            entry["error"] = f"Qt could not be started: {last[0]}"
+    except (OSError, ValueError, subprocess.TimeoutExpired) as exc:
+        entry["error"] = str(exc)
+    if not entry["usable"]:
+        warnings.append(f"Qt cannot open a display: {entry['error']}")
     return {
-        "usable": usable,
-        "platform": detail if usable else None,
-        "error": None if usable else detail,
+        "usable": entry["usable"],
+        "platform": entry["platform"] if entry["usable"] else None,
+        "error": None if entry["usable"] else entry["error"],
         "QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM"),
         "DISPLAY": os.environ.get("DISPLAY"),
         "WAYLAND_DISPLAY": os.environ.get("WAYLAND_DISPLAY"),
+        "saved_workspace": entry["saved_workspace"],
     }
 
 
-def saved_workspace() -> Optional[str]:
-    """The workspace last opened in the app, from its settings (None without Qt or a choice)."""
-    try:
-        from studio.ui.settings import stored_settings
-    except ImportError:  # Qt missing or broken: the display check says so
-        return None
-    return stored_settings().get("workspace") or None
-
-
-def _workspace(cli_value, problems: list, warnings: list) -> dict[str, Any]:
-    """The workspace the app would open, chosen in the same order (see studio.core.workspace)."""
-    saved = saved_workspace()
+def _workspace(cli_value, problems: list, warnings: list, saved: Optional[str] = None) -> dict[str, Any]:
+    """The workspace the app would open, chosen in the same order (see studio.core.workspace);
+    ``saved`` is the one its settings name."""
     path = choose_workspace(cli_value, saved)
     if cli_value:
         chosen_by = "--workspace"

@@ -3,7 +3,9 @@
 Qt reports a platform it cannot start with a page of messages and then aborts
 the process ("Reinstalling the application may fix this problem"). The desktop
 app and ``studio doctor`` both turn those messages into one line with what to
-do. Nothing here imports Qt at module level, so the doctor can use it cheaply.
+do. The doctor imports no Qt: it runs this module as a child process
+(``python -m studio.ui.display``, :func:`probe`), so a Qt that aborts cannot
+take it down.
 """
 
 from __future__ import annotations
@@ -57,3 +59,37 @@ def start_qt_or_exit(make):
     for message in seen:  # harmless warnings: say them as Qt would have
         sys.stderr.write(message + "\n")
     return app
+
+
+def probe() -> int:
+    """Print one JSON line: whether Qt can open its platform here (``usable``, ``platform`` or
+    ``error``), and the workspace the app last opened (``saved_workspace``, read before Qt starts)."""
+    import json
+
+    from studio.ui.settings import stored_settings
+
+    saved = stored_settings().get("workspace") or None
+
+    def report(usable: bool, platform: str | None, error: str | None) -> None:
+        print(json.dumps({"usable": usable, "platform": platform, "error": error, "saved_workspace": saved}),
+              flush=True)
+
+    from PySide6.QtCore import QtMsgType, qInstallMessageHandler
+    from PySide6.QtGui import QGuiApplication
+
+    seen: list[str] = []
+
+    def handler(kind, _context, message) -> None:
+        seen.append(message)
+        if kind == QtMsgType.QtFatalMsg:  # Qt aborts as soon as this returns
+            report(False, None, qt_failure(seen))
+            os._exit(1)
+
+    qInstallMessageHandler(handler)
+    app = QGuiApplication(sys.argv[:1])
+    report(True, app.platformName(), None)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(probe())

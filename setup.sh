@@ -51,7 +51,7 @@ install_system_packages() {
 install_python_packages() {
     [ -x "$VENV/bin/python" ] || { say "creating $VENV"; "$PYTHON" -m venv "$VENV"; }
     local want
-    want=$(cat pyproject.toml setup.sh | sha256sum | cut -d' ' -f1)
+    want=$(cat pyproject.toml setup.py setup.sh | sha256sum | cut -d' ' -f1)
     if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ]; then
         return
     fi

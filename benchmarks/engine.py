@@ -134,7 +134,7 @@ def inference_ratio(checkpoint: Path, requests: int, rounds: int = 7) -> tuple[f
 
     from studio.core.checkpoint import load_model
     from studio.engine.inference import InferenceWorker, ModelRef
-    from studio.engine.resources import use_inference_threads
+    from studio.engine.machine import use_inference_threads
     from studio.ui.bridge import InferenceClient
 
     points = np.random.default_rng(0).normal(size=(requests // rounds, 1, 2)).astype(np.float32)

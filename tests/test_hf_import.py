@@ -101,7 +101,7 @@ def test_loaded_through_the_registry_like_any_model(hf_folder):
 
 
 def test_the_inference_cache_counts_a_hugging_face_models_memory(lm):
-    from studio.engine.resources import model_bytes
+    from studio.engine.machine import model_bytes
 
     expected = sum(p.numel() * p.element_size() for p in lm.model.parameters())
     assert expected > 0 and model_bytes(lm) == expected

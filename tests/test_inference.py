@@ -166,7 +166,7 @@ def test_the_cpu_allocators_out_of_memory_is_recognised(worker):
 def test_the_worker_thread_uses_a_share_of_the_cores():
     import torch
 
-    from studio.engine.resources import inference_threads
+    from studio.engine.machine import inference_threads
 
     seen, done = [], threading.Event()
     w = InferenceWorker(lambda ref, device: None, device="cpu").start()

@@ -16,7 +16,7 @@ thread*: the UI's bridge turns them into Qt signals. Nothing here imports Qt.
 - Loaded models are kept in a least-recently-used cache under a memory budget.
 - An out-of-memory error (CUDA's, or the CPU allocator's) unloads models,
   frees the memory, reports a clear message and leaves the worker running.
-- The worker runs torch with :func:`~studio.engine.resources.inference_threads` intra-op threads: its
+- The worker runs torch with :func:`~studio.engine.machine.inference_threads` intra-op threads: its
   requests are small and interactive, and the GUI (and jobs) need cores too.
 """
 
@@ -33,7 +33,7 @@ from typing import Any, Optional
 
 from studio.core.capabilities import Cancelled
 from studio.core.errors import UserError
-from studio.engine.resources import free_memory, is_out_of_memory, model_bytes, use_inference_threads
+from studio.engine.machine import free_memory, is_out_of_memory, model_bytes, use_inference_threads
 from studio.engine.sessions import (
     CANCELLED,
     FAILED,

@@ -6,6 +6,7 @@ import json
 import os
 import sys
 import time
+from importlib import resources
 from pathlib import Path
 from typing import Optional
 
@@ -111,8 +112,9 @@ def _load(registry, ref: ModelRef, device: str):
     return load_model(registry, ref.spec, ref.checkpoint, device)
 
 
-#: The app icon, inside the package so a wheel install has it (packaging/linux installs it too).
-ICON = Path(__file__).resolve().parent / "resources" / "studio.svg"
+#: The app icon, in the top-level resources/ folder, which installs with the wheel (packaging/linux
+#: installs it for the desktop too).
+ICON = resources.files("studio_resources") / "studio.svg"
 
 
 def make_qapplication() -> QApplication:

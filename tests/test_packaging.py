@@ -1,0 +1,23 @@
+"""The wheel holds what an installed studio needs: its packages, the built-in plugins and the
+top-level resources/ folder (the icon now; starter models later), found with importlib.resources."""
+
+import subprocess
+import sys
+import zipfile
+
+from conftest import REPO
+
+
+def test_the_wheel_holds_the_studio_its_plugins_and_its_resources(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--quiet",
+                           "--wheel-dir", str(tmp_path), str(REPO)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    [wheel] = tmp_path.glob("generative_studio-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for needed in ("studio_resources/studio.svg", "studio_resources/__init__.py", "studio/ui/kit/state.py",
+                   "studio/ui/panels/latent_explorer/panel.py", "studio_builtins/text/gpt.py",
+                   "studio/core/data/shakespeare.txt"):
+        assert needed in names, needed
+    assert not any(name.startswith(("resources/", "tests/", "plugins/")) for name in names)
+    entry_points = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("entry_points.txt"))).decode()
+    assert "autoencoders = studio_builtins.autoencoders" in entry_points

@@ -194,3 +194,35 @@ def test_a_spec_built_on_a_model_that_is_not_installed_says_so(pipeline, tmp_pat
     with pytest.raises(UserError, match="No model named 'stage-a'"):
         check_request(registry, TrainRequest(model="stage-b", out=tmp_path / "b", data="digits", steps=5,
                                              upstream={"stage-a": str(tmp_path)}))
+
+
+def test_the_jobs_dock_shows_stages_and_the_train_dialog_asks_what_a_stage_is_built_on(pipeline, studio_app, qtbot,
+                                                                                        monkeypatch):
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QMessageBox
+
+    from studio.ui.train_dialog import TrainDialog
+
+    app = studio_app()
+    jobs = app.jobs
+    first = jobs.start(JobOptions(model="stage-a", data="digits", steps=10, title="A on digits"))
+    qtbot.waitUntil(lambda: jobs.manager.store.job(first).status == "finished", timeout=60_000)
+    qtbot.waitUntil(lambda: bool(app.workspace.store.checkpoints(["stage-a"])), timeout=10_000)
+
+    dialog = TrainDialog(app.window.context, app.window, model="stage-b")
+    qtbot.addWidget(dialog)
+    assert not dialog.upstream_box.isHidden()
+    built_on = dialog.upstream["stage-a"]
+    assert built_on.count() == 1 and "step 10" in built_on.currentText()
+    told = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda *args: told.append(args[2]))
+    dialog.start()
+    assert not told, told
+    second = dialog.job_id
+    qtbot.waitUntil(lambda: jobs.manager.store.job(second).status == "finished", timeout=60_000)
+    dock = app.window.jobs_dock
+    dock.reload()
+    titles = {dock.table.item(r, 0).data(Qt.UserRole): dock.table.item(r, 0) for r in range(dock.table.rowCount())}
+    assert titles[second].text().startswith("stage 2 · Stage B on")
+    assert "built on: A on digits" in titles[second].toolTip()
+    assert titles[first].text() == "A on digits"

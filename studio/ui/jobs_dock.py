@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 from studio.core.errors import UserError
 from studio.engine.catalogue import death_message
 from studio.engine.events import describe, format_duration
+from studio.engine.stages import stage_of
 from studio.ui.kit.panel import EmptyState, PanelContext
 from studio.ui.loss_plot import LossPlot
 
@@ -132,9 +133,12 @@ class JobsDock(QDockWidget):
         self._rows = {}
         for row, job in enumerate(records):
             self._rows[job.id] = row
-            title = QTableWidgetItem(job.args.get("title", job.spec))
+            stage, built_on = stage_of(job, records)
+            name = job.args.get("title", job.spec)
+            title = QTableWidgetItem(f"stage {stage} · {name}" if stage > 1 else name)
             title.setData(Qt.UserRole, job.id)
-            title.setToolTip(job.error or job.out_dir)
+            on = "".join(f"\nbuilt on: {parent.args.get('title', parent.spec)}" for parent in built_on)
+            title.setToolTip((job.error or job.out_dir) + on)
             self.table.setItem(row, 0, title)
             self.table.setItem(row, 1, QTableWidgetItem(STATUS_TEXT.get(job.status, job.status)))
             bar = QProgressBar()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Optional
 
 from PySide6.QtWidgets import (
@@ -73,6 +74,10 @@ class TrainDialog(QDialog):
         form.addRow("Steps", self.steps)
         form.addRow("Checkpoint every", self.checkpoint_every)
         form.addRow("Seed", self.seed)
+        self.upstream_box = QGroupBox("Built on")
+        self.upstream_box.setToolTip("This model starts from other trained models: choose the checkpoint of each")
+        self.upstream_form = QFormLayout(self.upstream_box)
+        self.upstream: dict[str, QComboBox] = {}
         self.settings_box = QGroupBox("Model settings")
         self.settings_form = QFormLayout(self.settings_box)
         self.setting_edits: dict[str, QLineEdit] = {}
@@ -85,6 +90,7 @@ class TrainDialog(QDialog):
         if not self.trainable:
             layout.addWidget(QLabel("No installed model can be trained. Plugins ▸ Plugin Manager shows why."))
         layout.addLayout(form)
+        layout.addWidget(self.upstream_box)
         layout.addWidget(self.settings_box)
         layout.addWidget(buttons)
 
@@ -110,8 +116,15 @@ class TrainDialog(QDialog):
         while self.settings_form.rowCount():
             self.settings_form.removeRow(0)
         self.setting_edits.clear()
+        while self.upstream_form.rowCount():
+            self.upstream_form.removeRow(0)
+        self.upstream.clear()
+        self.upstream_box.setVisible(bool(spec and spec.builds_on))
         if spec is None:
             return
+        for name in spec.builds_on:
+            self.upstream_form.addRow(self.registry.models[name].title if name in self.registry.models else name,
+                                      self._checkpoints_of(name))
         sources = sorted((s for s in self.registry.dataset_sources.values() if s.kind == spec.data_kind),
                          key=lambda s: (s.needs_location, s.title))
         for source in sources:
@@ -124,6 +137,17 @@ class TrainDialog(QDialog):
             self.setting_edits[f.name] = edit
             self.settings_form.addRow(f.name.replace("_", " "), edit)
         self._source_changed()
+
+    def _checkpoints_of(self, name: str) -> QComboBox:
+        """A choice of the workspace's checkpoints of model ``name``, newest first."""
+        combo = QComboBox()
+        combo.setObjectName(f"BuiltOn_{name}")
+        for row in self.context.workspace.store.checkpoints([name]):
+            combo.addItem(f"{row['model'] or Path(row['path']).parent.name} · step {row['step']}", row["path"])
+        if not combo.count():
+            combo.addItem(f"none yet: train {name} first")
+        self.upstream[name] = combo
+        return combo
 
     def _source_changed(self) -> None:
         name = self.source.currentData()
@@ -154,9 +178,10 @@ class TrainDialog(QDialog):
         overrides = {k: e.text().strip() for k, e in self.setting_edits.items()
                      if e.text().strip() != str(getattr(defaults, k))}
         where = self.location.text().strip() if source.needs_location else source.title
+        upstream = {name: combo.currentData() for name, combo in self.upstream.items() if combo.currentData()}
         return JobOptions(model=spec.name, data=data, steps=self.steps.value(), seed=self.seed.value(),
                           checkpoint_every=self.checkpoint_every.value(), overrides=overrides,
-                          title=f"{spec.title} on {where}")
+                          title=f"{spec.title} on {where}", upstream=upstream)
 
     def start(self) -> None:
         """Start the job; on a problem say what is wrong and keep the dialog as it is."""

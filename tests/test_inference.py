@@ -210,3 +210,31 @@ def test_a_failing_relayed_call_does_not_hold_back_the_next(qtbot, monkeypatch):
     relay.call(got.append, "after")
     qtbot.waitUntil(lambda: got == ["after"])
     assert reported == [ZeroDivisionError]
+
+
+def test_what_waits_for_its_frame_is_delivered_at_once_when_the_worker_runs_out_of_work(qtbot):
+    from PySide6.QtWidgets import QApplication
+
+    from studio.ui.bridge import GuiRelay
+
+    relay, got = GuiRelay(), []
+    relay.FRAME_S = 60.0  # a frame that never comes by itself during this test
+    relay.call(got.append, "first")
+    qtbot.waitUntil(lambda: got == ["first"])  # after a quiet spell: at once
+    relay.call(got.append, "second")  # in a stream: it waits for the next frame ...
+    for _ in range(5):
+        QApplication.processEvents()
+    assert got == ["first"]
+    relay.flush()  # ... unless nothing more is coming (the worker is idle)
+    qtbot.waitUntil(lambda: got == ["first", "second"])
+
+
+def test_the_worker_says_when_it_has_run_everything_queued(worker):
+    idle, gate, ran = threading.Event(), threading.Event(), []
+    worker.on_idle = lambda: (ran.append(len(worker.loaded)), idle.set())
+    worker.submit(None, lambda m, c: gate.wait(5))
+    for n in range(3):
+        worker.submit(None, lambda m, c, n=n: ran.append(f"request {n}"))
+    gate.set()
+    wait(idle)
+    assert ran == ["request 0", "request 1", "request 2", 0]  # once, after the last of the burst

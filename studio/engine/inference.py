@@ -124,6 +124,9 @@ class InferenceWorker:
         self._budget = budget_mb * 2**20
         #: called on the worker thread with a DeviceChoice (or the exception) when the device is known
         self.on_device = on_device
+        #: called on the worker thread when it has run every request queued (the GUI relay then
+        #: delivers what waits without waiting for its next frame)
+        self.on_idle: Optional[Callable[[], None]] = None
         self._queue: collections.deque[Request] = collections.deque()
         self._sessions: list[Session] = []
         self._cond = threading.Condition()
@@ -230,6 +233,9 @@ class InferenceWorker:
             finally:
                 with self._cond:
                     self._current = None
+                    idle = not self._queue
+            if idle:
+                _call(self.on_idle)
         with self._cond:
             sessions, self._sessions = self._sessions, []
         for session in sessions:
@@ -281,6 +287,8 @@ class InferenceWorker:
     # -- sessions ----------------------------------------------------------------------
     def _between_steps(self) -> None:
         """One step of every session that is due (a request's step boundary, or an idle moment)."""
+        if not self._sessions:  # the common case, at every step of every request: no lock needed
+            return
         with self._cond:
             due, _wait = next_due(self._sessions)
         for session in due:

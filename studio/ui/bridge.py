@@ -30,11 +30,15 @@ class GuiRelay(QObject):
     :data:`FRAME_S`; a call after a quiet spell runs at the next turn of the
     event loop. Each Qt wake-up costs the worker and the GUI thread a switch
     and the GIL, which a stream of small requests would otherwise pay per call.
+    When the stream ends (:meth:`flush`: the inference thread has nothing more
+    to do), what waits for its frame is drained at once: the last result of a
+    burst (the image under the mouse when a drag stops) is not held back.
     """
 
     FRAME_S = 1 / 60
 
     _wake = Signal()
+    _flush = Signal()
 
     def __init__(self, parent: Optional[QObject] = None) -> None:
         super().__init__(parent)
@@ -46,6 +50,7 @@ class GuiRelay(QObject):
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self._drain)
         self._wake.connect(self._woken, Qt.QueuedConnection)
+        self._flush.connect(self._flushed, Qt.QueuedConnection)
 
     def call(self, fn: Optional[Callable], *args: Any) -> None:
         if fn is None:
@@ -62,6 +67,20 @@ class GuiRelay(QObject):
         if fn is None:
             return None
         return functools.partial(self.call, fn)
+
+    def flush(self) -> None:
+        """No more calls are coming for now (any thread): run the waiting ones without waiting for the
+        next frame."""
+        with self._lock:
+            waiting = self._scheduled and bool(self._pending)
+        if waiting:
+            self._flush.emit()
+
+    @Slot()
+    def _flushed(self) -> None:
+        if self._timer.isActive():
+            self._timer.stop()
+            self._drain()
 
     @Slot()
     def _woken(self) -> None:
@@ -95,6 +114,7 @@ class InferenceClient(QObject):
         self.worker = worker
         self.relay = GuiRelay(self)
         worker.on_device = self.report_device
+        worker.on_idle = self.relay.flush
 
     def submit(self, model: Optional[ModelRef], fn: Callable[[Any, RequestContext], Any], *,
                key: Optional[str] = None,

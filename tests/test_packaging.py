@@ -1,6 +1,7 @@
 """The wheel holds what an installed studio needs: its packages, the built-in plugins and the
 top-level resources/ folder (the icon now; starter models later), found with importlib.resources."""
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -9,8 +10,11 @@ from conftest import REPO
 
 
 def test_the_wheel_holds_the_studio_its_plugins_and_its_resources(tmp_path):
+    source = tmp_path / "source"  # a copy: building leaves build/ and egg-info folders behind
+    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(".venv", ".git", "build", "*.egg-info",
+                                                                "__pycache__", "benchmarks", "docs"))
     done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--quiet",
-                           "--wheel-dir", str(tmp_path), str(REPO)], capture_output=True, text=True, timeout=300)
+                           "--wheel-dir", str(tmp_path), str(source)], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     [wheel] = tmp_path.glob("generative_studio-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())

@@ -8,7 +8,8 @@ import sqlite3
 import pytest
 
 from studio.core.atomic import SaveError, atomic_open, atomic_write
-from studio.core.store import MIGRATIONS, SCHEMA_VERSION, Store, StoreError
+from studio.core.schema import MIGRATIONS, SCHEMA_VERSION
+from studio.core.store import Store, StoreError
 from studio.core.workspace import CATALOGUE_NAME, Workspace
 
 

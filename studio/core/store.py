@@ -1,8 +1,8 @@
 """The workspace catalogue: one SQLite database of models, checkpoints, datasets,
 jobs and exported artifacts. Files themselves live beside it in plain folders.
 
-The schema version is SQLite's ``user_version``; :data:`MIGRATIONS` brings any
-older catalogue up to date inside one transaction. A corrupt database (SQLite
+The schema version is SQLite's ``user_version``; :mod:`studio.core.schema`'s
+migrations bring any older catalogue up to date inside one transaction. A corrupt database (SQLite
 says it is not a database or is malformed, or its quick check fails) is moved
 aside (never overwritten) and a fresh one is made, with a message saying where
 the old one went. A catalogue that is merely locked or cannot be opened is left
@@ -22,70 +22,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from studio.core.errors import UserError
-
-#: Each entry upgrades the schema by one version; never edit a shipped entry.
-MIGRATIONS: tuple[str, ...] = (
-    # 1: the catalogue
-    """
-    CREATE TABLE models (
-        id INTEGER PRIMARY KEY,
-        name TEXT NOT NULL,
-        spec TEXT NOT NULL,
-        config_json TEXT NOT NULL DEFAULT '{}',
-        created REAL NOT NULL
-    );
-    CREATE TABLE checkpoints (
-        id INTEGER PRIMARY KEY,
-        model_id INTEGER REFERENCES models(id) ON DELETE SET NULL,
-        spec TEXT NOT NULL,
-        path TEXT NOT NULL UNIQUE,
-        step INTEGER NOT NULL DEFAULT 0,
-        sha256 TEXT,
-        created REAL NOT NULL
-    );
-    CREATE TABLE datasets (
-        id INTEGER PRIMARY KEY,
-        source TEXT NOT NULL,
-        location TEXT,
-        kind TEXT NOT NULL,
-        meta_json TEXT NOT NULL DEFAULT '{}',
-        created REAL NOT NULL
-    );
-    CREATE TABLE jobs (
-        id TEXT PRIMARY KEY,
-        spec TEXT NOT NULL,
-        status TEXT NOT NULL,
-        out_dir TEXT NOT NULL,
-        args_json TEXT NOT NULL DEFAULT '{}',
-        step INTEGER NOT NULL DEFAULT 0,
-        total_steps INTEGER NOT NULL DEFAULT 0,
-        created REAL NOT NULL,
-        finished REAL
-    );
-    CREATE TABLE artifacts (
-        id INTEGER PRIMARY KEY,
-        kind TEXT NOT NULL,
-        path TEXT NOT NULL,
-        spec TEXT,
-        checkpoint_sha256 TEXT,
-        params_json TEXT NOT NULL DEFAULT '{}',
-        created REAL NOT NULL
-    );
-    """,
-    # 2: jobs remember their process and how it ended, to explain a crash, and the model they train
-    """
-    ALTER TABLE jobs ADD COLUMN model_id INTEGER REFERENCES models(id) ON DELETE SET NULL;
-    ALTER TABLE jobs ADD COLUMN pid INTEGER;
-    ALTER TABLE jobs ADD COLUMN exit_code INTEGER;
-    ALTER TABLE jobs ADD COLUMN error TEXT NOT NULL DEFAULT '';
-    ALTER TABLE jobs ADD COLUMN started REAL;
-    """,
-    # 3: a checkpoint's SHA-256 is kept with the file version it was computed from ("mtime_ns:size")
-    """
-    ALTER TABLE checkpoints ADD COLUMN sha256_version TEXT;
-    """,
-)
-SCHEMA_VERSION = len(MIGRATIONS)
+from studio.core.schema import SCHEMA_VERSION, migrate
 
 JOB_STATUSES = ("queued", "running", "finished", "cancelled", "failed", "interrupted")
 
@@ -160,7 +97,7 @@ class Store:
                 )
             conn.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
             conn.execute("PRAGMA foreign_keys=ON")
-            _migrate(conn, version)
+            migrate(conn, version)
         except sqlite3.DatabaseError as exc:
             conn.close()
             raise _unusable(path, exc) from exc
@@ -382,27 +319,3 @@ def _move_aside(path: Path) -> Path:
         if side.exists():
             side.rename(aside.with_name(aside.name + suffix))
     return aside
-
-
-def _migrate(conn: sqlite3.Connection, version: int) -> None:
-    if version == SCHEMA_VERSION:
-        return
-    # executescript() commits first; run each migration as one explicit transaction.
-    conn.isolation_level = None
-    try:
-        conn.execute("BEGIN IMMEDIATE")
-        for number in range(version, SCHEMA_VERSION):
-            for statement in _statements(MIGRATIONS[number]):
-                conn.execute(statement)
-        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        conn.execute("COMMIT")
-    except Exception:
-        if conn.in_transaction:  # BEGIN itself may have failed (the file is locked)
-            conn.execute("ROLLBACK")
-        raise
-    finally:
-        conn.isolation_level = ""
-
-
-def _statements(script: str) -> list[str]:
-    return [s.strip() for s in script.split(";") if s.strip()]

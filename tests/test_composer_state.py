@@ -90,6 +90,22 @@ def test_stop_keeps_what_was_written_and_drops_the_rest(composer, bench):
     assert "Stopped after 5 tokens" in composer.ends[-1][0].summary(False)
 
 
+def test_choosing_another_model_while_writing_stops_the_writing(composer, bench):
+    composer.set_sampling(Sampling(temperature=1.0, max_new_tokens=100, seed=1))
+    other = bench.add_model("fake-writer", FakeWriter(), name="other", step=20)
+
+    def switch_after_three(*_token):
+        if len(composer.tokens) == 3:  # another model is chosen while it writes
+            composer.models.refresh()
+            composer.models.select(other)
+
+    composer.events.token.connect(switch_after_three)
+    composer.generate("a")
+    bench.executor.run()
+    assert not composer.writing and composer.ends == [(composer.ends[0][0], False)]
+    assert len(composer.tokens) == 3  # nothing more of it arrived
+
+
 def test_alternatives_are_written_side_by_side_with_their_own_seeds(composer, bench):
     pieces = {}
     composer.events.alternative.connect(lambda index, text: pieces.setdefault(index, []).append(text))

@@ -106,6 +106,10 @@ class ComposerState(PanelState):
         if self.new_seed_each_time:
             self.set_sampling(dataclasses.replace(self.sampling, seed=random.randrange(MAX_SEED)))
 
+    def model_changed(self) -> None:
+        if self.run_now is not None:  # the model it wrote with is gone: it stops, and what it wrote stays
+            self._finish(self.run_now, done=False)
+
     # -- writing -------------------------------------------------------------------------------
     def generate(self, prompt: str) -> None:
         """Continue ``prompt`` (the text before the cursor): its tokens arrive as ``token`` events."""
@@ -162,8 +166,7 @@ class ComposerState(PanelState):
             self.events.token.emit(generation.id, index, payload.text, payload.probability)
 
     def _finish(self, run: Run, done: bool) -> None:
-        if run is not self.run_now:
-            return
+        """The run ended (its work says so once, and only for the newest run)."""
         self.run_now = None
         if not run.alternatives:
             self.last_params = {**run.generations[0].params, "tokens": len(run.generations[0].texts)}

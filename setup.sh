@@ -3,7 +3,7 @@
 #
 #   1. System packages, when missing and running as root on Debian/Ubuntu: python3-venv
 #      (a stock Debian python3 cannot make a venv without it), Qt's xcb, EGL and font
-#      libraries, PortAudio, Xvfb + ImageMagick (screenshots), Fashion-MNIST.
+#      libraries, PortAudio, Xvfb + ImageMagick + xdotool (screenshots, driving the app), Fashion-MNIST.
 #   2. A virtual environment in .venv.
 #   3. torch==2.13.0 first (pip takes a local CPU build where pip is configured with
 #      one, e.g. in find-links; otherwise the registry's build, which on Linux is the
@@ -15,7 +15,7 @@ SYSTEM_PACKAGES=(
     python3-venv
     libxcb-icccm4 libxcb-keysyms1 libxcb-cursor0 libxcb-image0 libxcb-render-util0 libxcb-shape0
     libxcb-randr0 libxcb-xinerama0 libxcb-xkb1 libxkbcommon-x11-0 libegl1 libgl1 libfontconfig1
-    libdbus-1-3 fonts-dejavu-core libportaudio2 xvfb imagemagick dataset-fashion-mnist
+    libdbus-1-3 fonts-dejavu-core libportaudio2 xvfb imagemagick xdotool dataset-fashion-mnist
 )
 TORCH=torch==2.13.0
 PYTHON=${PYTHON:-python3}

@@ -14,6 +14,7 @@ line are catalogued the same way (:mod:`studio.engine.catalogue`) and found too.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -76,7 +77,7 @@ class JobManager:
         if spec.trainer is None:
             raise UserError(f"The {spec.title} model cannot be trained in the studio.")
         apply_overrides(spec.config(), options.overrides)
-        options.upstream = check_upstream(self.registry, spec, options.upstream)
+        options = dataclasses.replace(options, upstream=check_upstream(self.registry, spec, options.upstream))
         job_id = new_job_id()
         out = self.workspace.folder("jobs") / job_id
         self.catalogue.add(self.registry, options, out, job_id)

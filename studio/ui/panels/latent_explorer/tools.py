@@ -129,8 +129,9 @@ class MorphTool(QWidget):
 
     def show_end(self, role: str, image: Optional[np.ndarray], caption: str) -> None:
         self.ends[role].set_image(image)
-        self.end_captions[role].setText(caption.split(" · ")[0])
-        self.end_captions[role].setToolTip(caption)
+        label = self.end_captions[role]
+        label.setText(label.fontMetrics().elidedText(caption.split(" · ")[0], Qt.ElideRight, label.width()))
+        label.setToolTip(caption)
 
 
 class AttributeTool(QWidget):

@@ -106,19 +106,20 @@ class TextComposerPanel(ModelPanel):
         return self._lay_out()
 
     def _lay_out(self) -> QWidget:
+        # two rows that fit a 1280-pixel window while it writes: the model and what to do with it, then
+        # how to sample (a progress bar appearing must not make the window wider)
         top = QHBoxLayout()
         top.addWidget(QLabel("Model"))
         top.addWidget(self.picker, 2)
         for widget in (self.import_folder_button, self.train_button):
             top.addWidget(widget)
         top.addStretch(1)
-        top.addWidget(self.save_button)
+        for widget in (self.task_bar, self.generate_button, self.alternatives_button, self.save_button):
+            top.addWidget(widget)
         strip = QHBoxLayout()
         strip.addWidget(self.controls)
-        strip.addWidget(self.colour)
         strip.addStretch(1)
-        for widget in (self.task_bar, self.generate_button, self.alternatives_button):
-            strip.addWidget(widget)
+        strip.addWidget(self.colour)
         left = QSplitter(Qt.Vertical)
         left.addWidget(self.editor)
         left.addWidget(self.alternatives)

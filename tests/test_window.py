@@ -149,3 +149,10 @@ def test_app_icon_ships_in_the_package_and_is_the_window_icon(studio_app):
     entry.read(Path(__file__).parent.parent / "packaging" / "linux" / "generative-studio.desktop")
     assert entry["Desktop Entry"]["Exec"] == "studio"
     assert entry["Desktop Entry"]["Icon"] == QApplication.desktopFileName() == "generative-studio"
+
+
+def test_a_panel_without_a_state_of_its_own_lists_the_models_of_its_capability(studio_app):
+    window = studio_app().window
+    for name, capability in (("piano-roll", "MusicGenerator"), ("dream-simulator", "WorldModel"),
+                             ("image-canvas", "ImageSampler")):
+        assert window.panels[name].state.models.capability == capability

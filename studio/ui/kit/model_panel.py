@@ -50,16 +50,20 @@ class ModelPanel(Panel):
         self.refresh()
 
     def make_state(self) -> PanelState:
-        """The panel's state, working through the inference thread."""
+        """The panel's state, working through the inference thread, on models of the spec's capability."""
         context = self.context
-        return self.state_class(context.inference, context.registry, context.workspace.store)
+        return self.state_class(context.inference, context.registry, context.workspace.store, self.capability)
+
+    @property
+    def capability(self) -> str:
+        return self.spec.capabilities[0] if self.spec.capabilities else ""
 
     def build_content(self) -> QWidget:
         """The panel's working area, shown once there is something to work with."""
         return QWidget()
 
     def models(self) -> list[ModelSpec]:
-        return self.context.registry.models_offering(self.spec.capabilities[0] if self.spec.capabilities else "")
+        return self.context.registry.models_offering(self.capability)
 
     def has_content(self) -> bool:
         return self.state.choice is not None

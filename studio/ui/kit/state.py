@@ -41,9 +41,11 @@ class PanelState:
     #: the subclass's own event names
     EVENTS: tuple[str, ...] = ()
 
-    def __init__(self, executor: Executor, registry: Any, store: Any) -> None:
+    def __init__(self, executor: Executor, registry: Any, store: Any, capability: str = "") -> None:
+        """``capability`` is for a state class that names none (a panel with no state of its own yet)."""
         self.registry = registry
         self.store = store
+        self.capability = self.capability or capability
         self.work = Work(executor, owner=f"{self.panel}-{id(self):x}")
         self.models = ModelList(registry, store, self.capability)
         self.events = Events("model", "retrained", "restored", *self.EVENTS)

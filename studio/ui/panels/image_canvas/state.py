@@ -83,14 +83,14 @@ class CanvasState(PanelState):
     capability = "ImageSampler"
     EVENTS = ("info", "settings", "grid", "sampled", "selection", "preview")
 
-    def __init__(self, executor, registry, store) -> None:
+    def __init__(self, executor, registry, store, capability: str = "") -> None:
         self.info: Optional[SamplerInfo] = None
         self.settings = CanvasSettings()
         self.grid: Optional[Grid] = None
         self.selected: Optional[int] = None
         self.forming: Optional[StepPreview] = None  #: the latest picture of the sample forming
         self._restoring: Optional[dict[str, Any]] = None  #: a restore's settings, until the model is known
-        super().__init__(executor, registry, store)
+        super().__init__(executor, registry, store, capability)
 
     # -- the model ---------------------------------------------------------------------------
     def model_changed(self) -> None:

@@ -71,7 +71,7 @@ class LatentState(PanelState):
     capability = "LatentCodec"
     EVENTS = ("data", "map", "shown", "tool", "warning", "morph", "attribute", "vectors", "walk", "prior")
 
-    def __init__(self, executor, registry, store) -> None:
+    def __init__(self, executor, registry, store, capability: str = "") -> None:
         self.data_argument: Optional[str] = None  #: what the map shows (a --data argument)
         self.data_map: Optional[MapData] = None
         self.map_message = ""  #: what the map says instead of points (encoding, failed, cancelled)
@@ -89,7 +89,7 @@ class LatentState(PanelState):
         self._cache = DatasetCache()
         #: a restored attribute, until the map's vectors are known
         self._pending_attribute: Optional[str] = None
-        super().__init__(executor, registry, store)
+        super().__init__(executor, registry, store, capability)
 
     # -- the model and the map -------------------------------------------------------------------
     def model_changed(self) -> None:

@@ -214,7 +214,8 @@ class ComposerState(PanelState):
 
     def import_folder(self, spec: Any, folder: str, on_done) -> None:
         """Load ``folder`` with ``spec``'s loader on the inference thread; if it loads, list it (a model
-        named after the folder, a checkpoint at step 0) and choose it. ``on_done(ok)`` either way."""
+        named after the folder, a checkpoint at step 0) and choose it. ``on_done(ok)`` either way
+        (cancelled too)."""
         def loaded(_none: Any) -> None:
             store = self.store
             if self.models.find(folder) is None:
@@ -229,4 +230,4 @@ class ComposerState(PanelState):
             self.work.events.failed.emit("Import model folder", message, detail)
 
         self.work.run("import", ModelRef(spec.name, folder), lambda _model, _ctx: None, on_result=loaded,
-                      on_error=failed, label=f"Loading {Path(folder).name}")
+                      on_error=failed, on_cancelled=lambda: on_done(False), label=f"Loading {Path(folder).name}")

@@ -153,3 +153,17 @@ def test_a_step_preview_says_what_it_shows():
     assert (preview.step, preview.shows) == (3, "prediction")
     with pytest.raises(ValueError, match="shows one of"):
         StepPreview(step=1, images=np.zeros((1, 4, 4, 1)), shows="noise")
+
+
+def test_the_plugin_manager_shows_a_refused_plugins_contract(qtbot):
+    from studio.ui.plugins_dialog import COLUMNS, PluginsDialog
+
+    host = PluginHost()
+    host.add(plugin(3), "future", version="9.0")
+    dialog = PluginsDialog(host)
+    qtbot.addWidget(dialog)
+    row = [p.name for p in dialog.plugins].index("future")
+    assert dialog.table.item(row, COLUMNS.index("Contract")).text() == "3"
+    dialog.table.selectRow(row)
+    text = dialog.details.toPlainText()
+    assert "written for plugin contract 3 (this studio speaks 2)" in text and "Update Generative Studio" in text

@@ -16,8 +16,9 @@ from PySide6.QtWidgets import (
 )
 
 from studio.core.plugins import ALLOW_LIST_VARIABLE, PluginHost
+from studio.core.specs import CONTRACT_VERSION
 
-COLUMNS = ("Plugin", "Version", "Package", "Status", "Contributes")
+COLUMNS = ("Plugin", "Version", "Package", "Status", "Contract", "Contributes")
 
 
 class PluginsDialog(QDialog):
@@ -48,7 +49,8 @@ class PluginsDialog(QDialog):
         for row, info in enumerate(self.plugins):
             contributes = "; ".join(f"{kind.replace('_', ' ')}: {', '.join(names)}"
                                     for kind, names in info.contributes.items())
-            values = (info.name, info.version or "-", info.distribution or "-", info.summary, contributes)
+            contract = str(info.contract) if info.status != "not found" else "-"
+            values = (info.name, info.version or "-", info.distribution or "-", info.summary, contract, contributes)
             for col, value in enumerate(values):
                 item = QTableWidgetItem(value)
                 if info.status == "failed":
@@ -79,7 +81,9 @@ class PluginsDialog(QDialog):
         if not 0 <= row < len(self.plugins):
             return
         info = self.plugins[row]
-        lines = [f"{info.name} {info.version}".strip(), f"module: {info.module or '-'}", f"status: {info.summary}"]
+        lines = [f"{info.name} {info.version}".strip(), f"module: {info.module or '-'}",
+                 f"written for plugin contract {info.contract} (this studio speaks {CONTRACT_VERSION})",
+                 f"status: {info.summary}"]
         if info.error:
             lines += ["", info.error]
         self.details.setPlainText("\n".join(lines))

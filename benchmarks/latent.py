@@ -107,7 +107,7 @@ def click_to_image_ms(root: Path, checkpoint: Path, step: int, clicks: int) -> l
             qt_app.processEvents(QEventLoop.AllEvents, 50)
             time.sleep(0.01)
 
-    wait_for(lambda: panel.data_map is not None and panel.view.array is not None, 300)
+    wait_for(lambda: panel.state.data_map is not None and panel.view.array is not None, 300)
     painted: list[float] = []
     original = panel.view.set_image
 
@@ -118,7 +118,7 @@ def click_to_image_ms(root: Path, checkpoint: Path, step: int, clicks: int) -> l
         loop.quit()
 
     panel.view.set_image = set_image
-    low, high = np.percentile(panel.data_map.points, [5, 95], axis=0)
+    low, high = np.percentile(panel.state.data_map.points, [5, 95], axis=0)
     targets = np.random.default_rng(0).uniform(low, high, (clicks + 5, 2))
     viewport = panel.map.plot.viewport()
     times = []

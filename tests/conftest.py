@@ -58,6 +58,14 @@ def make_plugin_dist(tmp_path, monkeypatch):
         del sys.modules[module]
 
 
+def kill_jobs(manager) -> None:
+    """Jobs outlive the app by design; not a test's: end every job process ``manager`` started."""
+    for job in manager.jobs():
+        if job.pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(job.pid, signal.SIGKILL)
+
+
 @pytest.fixture
 def studio_app(qtbot):
     """Open the studio's main window the way `studio` does; closes it afterwards."""
@@ -78,11 +86,8 @@ def studio_app(qtbot):
 
     yield open_app
     for app in apps:
-        if app.jobs is not None:  # jobs outlive the app by design; not a test's
-            for job in app.jobs.manager.jobs():
-                if job.pid:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(job.pid, signal.SIGKILL)
+        if app.jobs is not None:
+            kill_jobs(app.jobs.manager)
         app.close()
 
 

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import kill_jobs
 
 from studio.core.plugins import discover
 from studio.core.workspace import Workspace
@@ -30,12 +31,7 @@ def manager(tmp_path):
 
     yield make
     for m in managers:
-        for job in m.jobs():
-            if job.pid:
-                try:
-                    os.kill(job.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+        kill_jobs(m)
         m.close()
     workspace.close()
 

@@ -4,10 +4,10 @@ is written; the app's jobs run the stages the same way."""
 
 import json
 import os
-import signal
 import time
 
 import pytest
+from conftest import kill_jobs
 
 from studio.core.checkpoint import read_checkpoint
 from studio.core.errors import UserError
@@ -156,12 +156,7 @@ def test_jobs_run_the_stages_and_know_which_stage_each_is(pipeline, tmp_path):
         assert stage == 2 and [p.id for p in parents] == [first]
         assert stage_of(manager.store.job(first), jobs) == (1, [])
     finally:
-        for job in manager.jobs():
-            if job.pid:
-                try:
-                    os.kill(job.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+        kill_jobs(manager)
         manager.close()
         workspace.close()
 

@@ -101,3 +101,26 @@ def test_alternatives_are_written_a_token_of_each_in_turn_each_as_it_would_be_al
     for index in range(3):
         alone = [s.token for s in model.generate("To be", max_new_tokens=6, temperature=1.0, seed=4 + index)]
         assert [p.step.token for p in steps if p.index == index] == alone
+
+
+@pytest.mark.parametrize("written", ["to be or not\n", "\nto be", "\nto be\n", "to be"])
+def test_a_generation_that_begins_or_ends_a_line_is_recorded_whole(qtbot, written):
+    from studio.core.capabilities import TokenStep
+    from studio.ui.panels.text_composer.generation import Generations
+    from studio.ui.panels.text_composer.record import live_records
+
+    editor = ComposerEditor()
+    qtbot.addWidget(editor)
+    editor.setPlainText("Prompt.")
+    editor.moveCursor(QTextCursor.End)
+    generations = Generations()
+    generation = generations.new({"model": "m"})
+    editor.start_stream()
+    for i, character in enumerate(written):
+        generations.add(generation, TokenStep(i, character, 0.5))
+        editor.write_token(generation.id, i, character, 0.5)
+    editor.end_stream()
+    editor.insertPlainText("After.")
+    document = editor.toPlainText()
+    [record] = live_records(document, editor.generation_spans(), generations.get)
+    assert document[record["offset"]:record["offset"] + record["length"]] == written == record["text"]

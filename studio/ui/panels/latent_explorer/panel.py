@@ -270,10 +270,7 @@ class LatentExplorerPanel(ModelPanel):
         self.morph.set_settings(morph.settings.steps, morph.settings.mode)
         for role, end in morph.ends.items():
             self.morph.show_end(role, None if end is None else end.image, "" if end is None else end.caption)
-        if morph.strip is None:
-            self.morph.strip.clear()
-        elif self.morph.strip.frames is not morph.strip.frames or self.morph.strip.selected != morph.strip.selected:
-            self.morph.strip.set_frames(morph.strip.frames, morph.strip.selected)
+        _show_strip(self.morph.strip, morph.strip)
         self._show_overlays()
 
     def _show_attribute(self) -> None:
@@ -286,10 +283,7 @@ class LatentExplorerPanel(ModelPanel):
         walk = self.state.walk
         self.walk.set_directions(walk.directions, walk.settings.direction)
         self.walk.set_settings(walk.settings.direction, walk.settings.extent, walk.settings.steps)
-        if walk.strip is None:
-            self.walk.strip.clear()
-        elif self.walk.strip.frames is not walk.strip.frames or self.walk.strip.selected != walk.strip.selected:
-            self.walk.strip.set_frames(walk.strip.frames, walk.strip.selected)
+        _show_strip(self.walk.strip, walk.strip)
         self._show_overlays()
 
     def _show_prior(self) -> None:
@@ -347,3 +341,11 @@ class LatentExplorerPanel(ModelPanel):
             exchange.restore(self.state, read_png_params(path), path.name)
         except UserError as exc:
             warn(self, "Restore from an image", str(exc))
+
+
+def _show_strip(widget, strip) -> None:
+    """Show a tool's frames (a tool_states.Strip, or None) in its FrameStrip widget, if they changed."""
+    if strip is None:
+        widget.clear()
+    elif widget.frames is not strip.frames or widget.selected != strip.selected:
+        widget.set_frames(strip.frames, strip.selected)

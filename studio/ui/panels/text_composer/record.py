@@ -36,6 +36,11 @@ def live_records(document: str, spans: dict[int, tuple[int, int]],
         made = generation(generation_id)
         if made is not None:
             start, end = code_point_offsets(document, spans[generation_id])
+            # a line break that begins or ends the generation is outside its runs' span: take the text
+            # itself, when it is there, from one character before the span to one after
+            found = document.find(made.text, max(0, start - 1), end + 1) if made.text else -1
+            if found != -1:
+                start, end = found, found + len(made.text)
             records.append(live_record(made, start, end))
     return records
 

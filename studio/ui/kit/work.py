@@ -5,8 +5,8 @@ A panel state runs its model work through a :class:`Work`: each request has a
 request of that name still queued is dropped and the one running is cancelled
 at its next step (the inference thread does that by key), and whatever the
 older one still sends is dropped here, so a panel never keeps serial numbers of
-its own. :meth:`Work.cancel` (the Cancel button, Esc) stops what runs and tells
-each request's ``on_cancelled`` at once; :meth:`Work.reset` (another model was
+its own. :meth:`Work.cancel` (the Cancel button, Esc) stops the shown requests and
+tells each one's ``on_cancelled`` at once; :meth:`Work.reset` (another model was
 chosen) and :meth:`Work.close` (the panel is gone) drop everything silently.
 
 Requests with a ``label`` are *shown*: :attr:`Work.tasks` lists them with their
@@ -123,9 +123,10 @@ class Work:
 
     # -- stopping --------------------------------------------------------------------------------
     def cancel(self, name: Optional[str] = None) -> None:
-        """Stop the request ``name`` (or every one): each is told ``on_cancelled`` now, and nothing
-        it sends later arrives."""
-        for task in [t for n, t in list(self._tasks.items()) if name is None or n == name]:
+        """Stop the request ``name`` (or, without one, every shown request: what Cancel and Esc stop;
+        quiet ones such as a checkpoint's hash go on): each is told ``on_cancelled`` now, and nothing it
+        sends later arrives."""
+        for task in [t for n, t in list(self._tasks.items()) if n == name or (name is None and t.label)]:
             self._end(task)
             task.handle.cancel()
             if task.on_cancelled is not None:

@@ -124,3 +124,21 @@ def test_doctor_datasets_always_have_available_and_error():
         assert set(entry) == {"name", "kind", "needs_location", "available", "error"}
         if entry["needs_location"]:
             assert entry["available"] is None  # nothing to check until the user names a folder
+
+
+def test_doctor_fails_naming_a_plugin_that_failed_to_load(make_plugin_dist, capsys):
+    make_plugin_dist("test_plugin_doctor", 'raise RuntimeError("broken on import")')
+    assert main(["doctor"]) == 1
+    out = capsys.readouterr().out
+    assert "plugin test_plugin_doctor failed to load (failed in import: RuntimeError: broken on import)" in out
+    assert out.rstrip().splitlines()[-1] == "The plugin test_plugin_doctor failed to load: see `studio plugins list`."
+    assert main(["doctor", "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["ok"] is False and report["plugins"]["failed"] == ["test_plugin_doctor"]
+
+
+def test_a_model_of_a_plugin_that_failed_is_named_with_the_plugin(make_plugin_dist, tmp_path, capsys):
+    make_plugin_dist("test_plugin_gone", 'raise RuntimeError("broken on import")')
+    assert main(["train", "markov", "--data", "shakespeare", "--steps", "2", "--out", str(tmp_path / "run")]) == 1
+    err = capsys.readouterr().err
+    assert "No model named 'markov'" in err and "test_plugin_gone (failed in import: RuntimeError" in err

@@ -89,10 +89,10 @@ def test_the_cli_lists_each_plugins_contract(make_plugin_dist, capsys):
 
 
 @pytest.mark.parametrize("fields, message", [
-    ({"builds_on": ("tiny",), "trainer": "builtins:object", "data_kind": "images",
+    ({"builds_on": ("tiny",), "trainer": "builtins:object", "data_kind": "text",
       "capabilities": ("ImageSampler", "Trainer")}, "cannot be built on itself"),
     ({"builds_on": ("other",)}, "has no trainer"),
-    ({"builds_on": ("Not A Name",), "trainer": "builtins:object", "data_kind": "images",
+    ({"builds_on": ("Not A Name",), "trainer": "builtins:object", "data_kind": "text",
       "capabilities": ("ImageSampler", "Trainer")}, "lowercase"),
     ({"imports_from": ("folder",)}, "needs a loader"),
     ({"imports_from": ("safetensors",), "loader": "builtins:object"}, "file suffixes"),
@@ -167,3 +167,33 @@ def test_the_plugin_manager_shows_a_refused_plugins_contract(qtbot):
     dialog.table.selectRow(row)
     text = dialog.details.toPlainText()
     assert "written for plugin contract 3 (this studio speaks 2)" in text and "Update Generative Studio" in text
+
+
+def test_an_image_model_whose_config_cannot_say_the_image_size_is_refused_when_registered(tmp_path, capsys):
+    @dataclasses.dataclass
+    class NoSize:
+        latent_dim: int = 2
+
+    bad = spec(config=NoSize, capabilities=("ImageSampler", "Trainer"), trainer="builtins:object",
+               data_kind="images")
+    with pytest.raises(SpecError, match="needs the config fields image_size, channels .* NoSize has no image_size, "
+                                        "channels"):
+        bad.validate()
+
+    class Plugin:
+        @hookimpl
+        def studio_register_models(self, register):
+            register(bad)
+
+    info = PluginHost().add(Plugin(), "sizeless")
+    assert info.status == "failed" and "image_size" in info.error  # refused before anything is trained
+
+
+def test_an_image_model_with_the_fields_is_accepted():
+    @dataclasses.dataclass
+    class Sized:
+        image_size: int = 16
+        channels: int = 1
+
+    spec(config=Sized, capabilities=("ImageSampler", "Trainer"), trainer="builtins:object", data_kind="images")\
+        .validate()

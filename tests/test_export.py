@@ -75,3 +75,19 @@ def test_write_artifact_raises_export_error_for_any_writer_failure(export_setup)
     with pytest.raises(ExportError, match="could not write .*second.brk"):
         write_artifact(s.context, spec, SimpleNamespace(kind="text", params={}),
                        s.workspace.folder("exports") / "second")
+
+
+def test_the_dialog_starts_on_the_type_the_name_ends_in_and_the_typed_ending_chooses_the_exporter(export_setup,
+                                                                                                  monkeypatch):
+    s = export_setup
+    asked = []
+
+    def dialog(_parent, _title, where, filters, initial):
+        asked.append((where, filters, initial))
+        return str(s.workspace.folder("exports") / "typed.txt"), "Broken format (*.brk)"  # the list left as it was
+
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", dialog)
+    artifact = SimpleNamespace(kind="text", text="hello", params={})
+    path = export_artifact(QWidget(), s.context, artifact, "notes.txt")
+    assert asked[0][2] == "Plain text (*.txt)"  # "broken" sorts first, but the name says .txt
+    assert path.name == "typed.txt" and path.read_text() == "hello" and not s.errors  # written as .txt, not .brk

@@ -295,3 +295,29 @@ def test_unknown_names_in_the_allow_list_are_reported(monkeypatch, capsys, qtbot
     qtbot.addWidget(dialog)
     statuses = {dialog.table.item(r, 0).text(): dialog.table.item(r, 3).text() for r in range(dialog.table.rowCount())}
     assert statuses["no-such-plugin"].startswith("not found")
+
+
+def test_a_plugin_that_failed_is_seen_in_the_window_the_panels_and_the_jobs(make_plugin_dist, studio_app, tmp_path):
+    from studio.core.workspace import Workspace, choose_workspace
+
+    make_plugin_dist("test_plugin_markovish", BROKEN_IMPORT)
+    workspace = Workspace.open(choose_workspace())  # a run of that plugin's model, from before it broke
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "checkpoint.safetensors").write_bytes(b"weights")
+    workspace.store.add_job("old-run", "markovish", str(run), {"title": "Markovish on poems"}, 10)
+    workspace.store.update_job("old-run", status="cancelled", step=5)
+    workspace.store.add_checkpoint("markovish", str(run / "checkpoint.safetensors"), 5)
+    workspace.close()
+
+    app = studio_app()
+    warning = app.window.plugin_warning
+    assert "test_plugin_markovish failed to load" in warning.text() and not warning.isHidden()
+    body = app.window.panels["text-composer"].stack.empty.body_text
+    assert "failed to load: test_plugin_markovish" in body and "no enabled plugin provides (markovish)" in body
+    dock = app.window.jobs_dock
+    dock.reload()
+    assert dock.table.item(0, 1).text() == "cancelled, model's plugin missing"
+    assert dock.table.cellWidget(0, 4) is None  # no Resume for a model that is not there
+    with pytest.raises(Exception, match="test_plugin_markovish"):
+        app.jobs.resume("old-run")

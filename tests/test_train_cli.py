@@ -91,6 +91,27 @@ def test_generate_takes_a_run_folder(trained, tmp_path, capsys):
     assert "has not saved a checkpoint yet" in capsys.readouterr().err
 
 
+def test_generate_writes_with_the_exporter_its_file_ending_names(trained, tmp_path, capsys):
+    from studio.core.imaging import read_png_params
+
+    capsys.readouterr()
+    wrong = tmp_path / "grid.ppm"
+    assert main(["--device", "cpu", "generate", "vae", "--checkpoint", str(trained.out), "--out", str(wrong)]) == 1
+    err = capsys.readouterr().err
+    assert "No installed exporter writes image files ending in .ppm" in err and ".png (PNG image)" in err
+    assert not wrong.exists()
+    grid = tmp_path / "grid.png"
+    assert main(["--device", "cpu", "generate", "vae", "--checkpoint", str(trained.out), "--n", "4", "--seed", "3",
+                 "--out", str(grid)]) == 0
+    assert "(PNG image)" in capsys.readouterr().out
+    from studio.core.checkpoint import read_header
+
+    params = read_png_params(grid)  # what the Image Canvas records, so it can draw the same grid
+    step = read_header(trained.out / "checkpoint.safetensors").step
+    assert (params["panel"], params["model"], params["seed"], params["n"], params["step"]) == \
+        ("image-canvas", "vae", 3, 4, step)
+
+
 def test_the_app_finds_a_running_command_line_run_and_can_cancel_it(tmp_path):
     from studio.engine.jobs import JobManager
 

@@ -50,8 +50,8 @@ def diagnose(args) -> dict[str, Any]:
             "not_found": sorted(p.name for p in host.plugins.values() if p.status == "not found"),
         },
     }
-    for name in report["plugins"]["failed"]:
-        warnings.append(f"plugin {name} failed to load: see `studio plugins list`")
+    for info in host.failures:  # what it would have provided is missing: the studio is not all right
+        problems.append(f"plugin {info.name} failed to load ({info.summary}): see `studio plugins list`")
     for name in report["plugins"]["not_found"]:
         warnings.append(f"STUDIO_PLUGINS names {name!r}, but no installed plugin has this name")
     report["problems"] = problems
@@ -203,4 +203,11 @@ def print_report(report: dict[str, Any]) -> None:
             print(f"\n{title}:")
             for line in lines:
                 print(f"  - {line}")
-    print("\nAll good." if report["ok"] else "\nThe studio cannot run until the problems above are fixed.")
+    failed = report["plugins"]["failed"]
+    if failed:
+        print(f"\n{'Plugins' if len(failed) > 1 else 'The plugin'} {', '.join(failed)} failed to load: see "
+              "`studio plugins list`.")
+    elif report["ok"]:
+        print("\nAll good.")
+    else:
+        print("\nThe studio cannot run until the problems above are fixed.")

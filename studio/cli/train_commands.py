@@ -117,41 +117,54 @@ def _recorder(args: argparse.Namespace, registry, request):
 
 
 def generate_run(args: argparse.Namespace) -> int:
+    """Sample from a model into ``--out``, written by the exporter for its ending (PNG for images, text
+    for text; a plugin's exporter for its own endings)."""
     from studio.core.checkpoint import load_model
     from studio.core.device import pick_device
-    from studio.core.digests import checkpoint_digest
+    from studio.core.specs import resolve
     from studio.engine.run_folder import checkpoint_in
 
     registry = discover().registry
     spec = registry.model(args.model)
+    kind = "image" if spec.offers("ImageSampler") else "text" if spec.offers("SequenceGenerator") else None
+    if kind is None:
+        raise UserError(f"`studio generate` makes images and text; the {spec.title} model offers neither.")
+    exporter = registry.exporter_for(kind, args.out)  # before any work: a wrong ending is said at once
     args.checkpoint = checkpoint_in(args.checkpoint)
     device = pick_device(args.device).name
     model = load_model(registry, spec.name, args.checkpoint, device)
-    if spec.offers("ImageSampler"):
-        from studio.core.capabilities import sample_images
-        from studio.core.imaging import make_grid, save_png
-        from studio.core.provenance import result_params
-
-        images = sample_images(model, args.n, seed=args.seed)
-        step = _step_of(args.checkpoint)
-        params = result_params("image-canvas", spec, str(args.checkpoint.resolve()), step,
-                               checkpoint_digest(None, str(args.checkpoint)), seed=args.seed, n=args.n)
-        save_png(make_grid(images, columns=math.ceil(math.sqrt(args.n))), args.out, params)
-    elif spec.offers("SequenceGenerator"):
-        from studio.core.atomic import atomic_write
-
-        pieces = [args.prompt]
-        for token in model.generate(args.prompt, max_new_tokens=args.tokens, temperature=args.temperature,
-                                    seed=args.seed):
-            pieces.append(token.text)
-            sys.stdout.write(token.text)
-            sys.stdout.flush()
-        sys.stdout.write("\n")
-        atomic_write(args.out, "".join(pieces))
-    else:
-        raise UserError(f"`studio generate` makes images and text; the {spec.title} model offers neither.")
-    print(f"wrote {args.out}")
+    artifact = _image(args, spec, model) if kind == "image" else _text(args, model)
+    resolve(exporter.writer)(artifact, args.out)
+    print(f"wrote {args.out} ({exporter.title})")
     return 0
+
+
+def _image(args: argparse.Namespace, spec, model):
+    """A grid of ``--n`` samples with what the Image Canvas records, so the canvas can restore it."""
+    from studio.core.artifacts import ImageArtifact
+    from studio.core.capabilities import sample_images
+    from studio.core.digests import checkpoint_digest
+    from studio.core.imaging import make_grid
+    from studio.core.provenance import result_params
+
+    images = sample_images(model, args.n, seed=args.seed)
+    params = result_params("image-canvas", spec, str(args.checkpoint.resolve()), _step_of(args.checkpoint),
+                           checkpoint_digest(None, str(args.checkpoint)), seed=args.seed, n=args.n)
+    return ImageArtifact(make_grid(images, columns=math.ceil(math.sqrt(args.n))), params)
+
+
+def _text(args: argparse.Namespace, model):
+    """The continuation of ``--prompt``, streamed to stdout as it is written."""
+    from studio.core.artifacts import TextArtifact
+
+    pieces = [args.prompt]
+    for token in model.generate(args.prompt, max_new_tokens=args.tokens, temperature=args.temperature,
+                                seed=args.seed):
+        pieces.append(token.text)
+        sys.stdout.write(token.text)
+        sys.stdout.flush()
+    sys.stdout.write("\n")
+    return TextArtifact("".join(pieces))
 
 
 def _step_of(checkpoint: Path) -> int:

@@ -128,9 +128,9 @@ class PluginHost:
                 if (first.distribution, first.module) == (dist, ep.value):
                     continue  # the same distribution seen twice on sys.path
                 self.plugins[f"{ep.name} ({dist or ep.value})"] = info
-                info.status, info.stage = "failed", "register"
-                info.error = (f"the name {ep.name!r} is already used by {first.distribution or first.module}; "
-                              f"{dist or ep.value} was not loaded (its entry point needs another name)")
+                self._fail(info, "register", f"the name {ep.name!r} is already used by "
+                           f"{first.distribution or first.module}; {dist or ep.value} was not loaded (its entry "
+                           "point needs another name)")
                 continue
             self.plugins[ep.name] = info
             if self.allowed is not None and ep.name not in self.allowed:
@@ -158,7 +158,7 @@ class PluginHost:
         info.version = info.version or str(getattr(plugin, "__version__", ""))
         refusal = _contract_refusal(plugin, info)
         if refusal:
-            info.status, info.stage, info.error = "failed", "contract", refusal
+            self._fail(info, "contract", refusal)
             return
         try:
             self.pm.register(plugin, name=info.name)
@@ -202,11 +202,11 @@ class PluginHost:
                 return False
         return True
 
-    @staticmethod
-    def _fail(info: PluginInfo, stage: str) -> None:
+    def _fail(self, info: PluginInfo, stage: str, error: Optional[str] = None) -> None:
         info.status = "failed"
         info.stage = stage
-        info.error = traceback.format_exc()
+        info.error = traceback.format_exc() if error is None else error
+        self.registry.failed_plugins[info.name] = info.summary
 
     # -- after loading -------------------------------------------------------
     def app_ready(self, context: StudioContext) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 from dataclasses import replace
+from pathlib import Path
 
 from studio.core.errors import UserError
 from studio.core.specs import (
@@ -37,6 +38,8 @@ class Registry:
         self.panels: dict[str, PanelSpec] = {}
         self.dataset_sources: dict[str, DatasetSourceSpec] = {}
         self.exporters: dict[str, ExporterSpec] = {}
+        #: plugins that failed to load, by name, with why: what they would have provided is missing
+        self.failed_plugins: dict[str, str] = {}
 
     # -- filling ---------------------------------------------------------
     def check(self, kind: str, spec, pending: Contributions) -> None:
@@ -82,6 +85,18 @@ class Registry:
     def exporters_for(self, artifact: str) -> list[ExporterSpec]:
         return sorted((e for e in self.exporters.values() if e.artifact == artifact), key=lambda e: e.name)
 
+    def exporter_for(self, artifact: str, path) -> ExporterSpec:
+        """The exporter that writes ``artifact`` files with ``path``'s ending (the first by name when
+        several do); :class:`UnknownName` says which endings there are when none does."""
+        suffix = Path(path).suffix.lower()
+        exporters = self.exporters_for(artifact)
+        chosen = next((e for e in exporters if suffix in e.extensions), None)
+        if chosen is None:
+            endings = ", ".join(f"{x} ({e.title})" for e in exporters for x in e.extensions) or "none"
+            raise UnknownName(f"No installed exporter writes {artifact} files ending in {suffix or '(no ending)'}; "
+                              f"these endings can be written: {endings}.")
+        return chosen
+
     def ordered_panels(self) -> list[PanelSpec]:
         return sorted(self.panels.values(), key=lambda p: (p.order, p.name))
 
@@ -89,12 +104,16 @@ class Registry:
         table = getattr(self, kind)
         if name in table:
             return table[name]
-        raise UnknownName(_unknown_message(_LABELS[kind], name, table.keys()))
+        raise UnknownName(_unknown_message(_LABELS[kind], name, table.keys(), self.failed_plugins))
 
 
-def _unknown_message(label: str, name: str, known: Iterable[str]) -> str:
+def _unknown_message(label: str, name: str, known: Iterable[str], failed: dict[str, str]) -> str:
     known = sorted(known)
     close = difflib.get_close_matches(name, known, n=3)
     hint = f" Did you mean {', '.join(close)}?" if close else ""
     listing = ", ".join(known) if known else "none (are its plugins disabled?)"
-    return f"No {label} named {name!r}.{hint} Available: {listing}."
+    message = f"No {label} named {name!r}.{hint} Available: {listing}."
+    if failed:
+        which = "; ".join(f"{plugin} ({why})" for plugin, why in sorted(failed.items()))
+        message += f" A plugin that failed to load may provide it: {which}. See `studio plugins list`."
+    return message

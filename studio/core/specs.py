@@ -39,6 +39,9 @@ CAPABILITIES = (
 
 #: Kinds of data a dataset source yields and a trainer consumes.
 DATA_KINDS = ("images", "text", "music", "rollouts")
+#: The config fields a model trained on each kind of data must have: the data is loaded to fit them
+#: (images at ``image_size`` x ``image_size`` with ``channels`` channels, 1 or 3).
+DATA_KIND_FIELDS = {"images": ("image_size", "channels"), "text": (), "music": (), "rollouts": ()}
 
 #: Kinds of artifact an exporter writes (see :mod:`studio.core.artifacts`).
 ARTIFACT_KINDS = ("image", "image-sequence", "notes", "audio", "text")
@@ -147,6 +150,13 @@ class ModelSpec:
             raise SpecError(f"{owner}: offers Trainer but names no trainer")
         if self.trainer is not None and self.data_kind not in DATA_KINDS:
             raise SpecError(f"{owner}: a trainable model needs data_kind, one of {list(DATA_KINDS)}")
+        if self.trainer is not None:
+            names = {f.name for f in dataclasses.fields(self.config)}
+            missing = [n for n in DATA_KIND_FIELDS[self.data_kind] if n not in names]
+            if missing:
+                raise SpecError(f"{owner}: a model trained on {self.data_kind} needs the config fields "
+                                f"{', '.join(DATA_KIND_FIELDS[self.data_kind])} (the data is loaded to fit them); "
+                                f"{self.config.__name__} has no {', '.join(missing)}")
         for name in self.builds_on:
             _check_name(f"{owner}: builds_on", name)
         if self.name in self.builds_on:

@@ -88,6 +88,7 @@ class JobManager:
         job = self._job(job_id)
         if job.status in ACTIVE:
             raise UserError("This job is already running.")
+        self.registry.model(job.spec)  # its plugin must be loaded: the message names one that failed
         out = Path(job.out_dir)
         self.store.update_job(job_id, status="queued", exit_code=None, error="", finished=None)
         # from its checkpoint; one stopped before it wrote job.json starts again from the beginning

@@ -28,10 +28,15 @@ def export_artifact(parent: QWidget, context, artifact: Any, suggested: str) -> 
         return None
     filters = [f"{e.title} ({' '.join('*' + x for x in e.extensions)})" for e in exporters]
     folder = context.workspace.folder("exports")
-    path, chosen = QFileDialog.getSaveFileName(parent, "Export", str(folder / suggested), ";;".join(filters))
+    # the file type shown first is the one the suggested name ends in (else the first one)
+    initial = next((f for e, f in zip(exporters, filters, strict=True)
+                    if Path(suggested).suffix.lower() in e.extensions), filters[0])
+    path, chosen = QFileDialog.getSaveFileName(parent, "Export", str(folder / suggested), ";;".join(filters),
+                                               initial)
     if not path:
         return None
-    exporter = exporters[filters.index(chosen)] if chosen in filters else exporters[0]
+    exporter = _exporter_for(exporters, Path(path)) or (exporters[filters.index(chosen)] if chosen in filters
+                                                         else exporters[0])
     try:
         path = write_artifact(context, exporter, artifact, Path(path))
     except ExportError as exc:
@@ -39,6 +44,11 @@ def export_artifact(parent: QWidget, context, artifact: Any, suggested: str) -> 
         return None
     context.show_status(f"Exported {path}")
     return path
+
+
+def _exporter_for(exporters: list, path: Path) -> Optional[Any]:
+    """The exporter for the ending the artist typed, if one writes it: the name wins over the type list."""
+    return next((e for e in exporters if path.suffix.lower() in e.extensions), None)
 
 
 def write_artifact(context, exporter, artifact: Any, path: Path) -> Path:

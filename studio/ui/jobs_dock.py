@@ -140,15 +140,18 @@ class JobsDock(QDockWidget):
             on = "".join(f"\nbuilt on: {parent.args.get('title', parent.spec)}" for parent in built_on)
             title.setToolTip((job.error or job.out_dir) + on)
             self.table.setItem(row, 0, title)
-            self.table.setItem(row, 1, QTableWidgetItem(STATUS_TEXT.get(job.status, job.status)))
+            missing = job.spec not in self.context.registry.models
+            status = f"{STATUS_TEXT.get(job.status, job.status)}, model's plugin missing" if missing else \
+                STATUS_TEXT.get(job.status, job.status)
+            self.table.setItem(row, 1, QTableWidgetItem(status))
             bar = QProgressBar()
             bar.setRange(0, max(job.total_steps, 1))
             bar.setValue(job.step)
             bar.setFormat(f"%v / {job.total_steps}")
             self.table.setCellWidget(row, 2, bar)
             self.table.setItem(row, 3, QTableWidgetItem(self._eta.get(job.id, "") if job.status == "running" else ""))
-            button = self._action_button(job)
-            if button is None:  # a finished job has nothing to act on
+            button = None if missing and job.status not in ("queued", "running") else self._action_button(job)
+            if button is None:  # a finished job (or one whose model is gone) has nothing to act on
                 self.table.removeCellWidget(row, 4)
             else:
                 self.table.setCellWidget(row, 4, button)

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QPlainTextEdit,
+    QPushButton,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -65,6 +66,16 @@ class MainWindow(QMainWindow):
         # a short dock by default, so the panel has the room (a saved layout, restored below, wins)
         self.resizeDocks([self.jobs_dock], [JOBS_DOCK_HEIGHT], Qt.Vertical)
 
+        failed = [p.name for p in host.failures]
+        if failed:  # what those plugins provide is missing: say so where it is seen, not only in a dialog
+            self.plugin_warning = QPushButton(f"⚠ {'Plugins' if len(failed) > 1 else 'Plugin'} "
+                                              f"{', '.join(failed)} failed to load")
+            self.plugin_warning.setObjectName("PluginWarning")
+            self.plugin_warning.setFlat(True)
+            self.plugin_warning.setStyleSheet("color: #b00020;")
+            self.plugin_warning.setToolTip("What they provide is missing; Plugins ▸ Plugin Manager says why")
+            self.plugin_warning.clicked.connect(self.show_plugins)
+            self.statusBar().addPermanentWidget(self.plugin_warning)
         self.device_label = QLabel("Device: starting…")
         self.device_label.setObjectName("DeviceLabel")
         self.statusBar().addPermanentWidget(QLabel(f"Workspace: {context.workspace.root}"))

@@ -113,4 +113,18 @@ class ModelPanel(Panel):
         if trainable:
             command = self._train_command(trainable)
             how = f" Train one in the Jobs dock (<b>Train…</b>), or on the command line: {command}."
-        return intro + f"<p>Models that work here: {titles}. None is trained in this workspace yet.{how}</p>"
+        return (intro + f"<p>Models that work here: {titles}. None is trained in this workspace yet.{how}</p>"
+                + self._orphans())
+
+    def _orphans(self) -> str:
+        """A word on the workspace's trained models that no enabled plugin provides, when a plugin failed
+        to load (they may belong here; they cannot be used until their plugin loads)."""
+        failed = self.context.registry.failed_plugins
+        if not failed:
+            return ""
+        unknown = sorted({row["spec"] for row in self.context.workspace.store.checkpoints()
+                          if row["spec"] not in self.context.registry.models})
+        kinds = f" This workspace has trained models no enabled plugin provides ({', '.join(unknown)})." \
+            if unknown else ""
+        return (f"<p><b>{'Plugins' if len(failed) > 1 else 'A plugin'} failed to load: {', '.join(sorted(failed))}"
+                f".</b>{kinds} Plugins ▸ Plugin Manager says why.</p>")

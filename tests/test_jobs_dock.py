@@ -148,3 +148,23 @@ def test_a_failed_job_shows_its_traceback_error_and_exit_code_once(studio_app, q
     assert log.count("studio: error: ValueError: a bug") == 1
     assert 'File "trainer.py", line 1' in log
     assert log.count("The job's process exited with code 1.") == 1
+
+
+def test_a_model_training_from_the_app_is_offered_from_its_early_first_checkpoint(studio_app, qtbot):
+    from studio.engine.jobs import JobOptions
+
+    app = studio_app()
+    panel = app.window.panels["latent-explorer"]
+    assert not panel.has_content()
+    job_id = app.jobs.start(JobOptions(model="vae", data="digits", steps=100_000, checkpoint_every=100_000,
+                                       first_checkpoint_s=3.0, overrides={"image_size": "16", "batch_size": "16"},
+                                       title="First VAE"))
+    qtbot.waitUntil(lambda: app.jobs.manager.store.job(job_id).step > 0, timeout=60_000)
+    qtbot.waitUntil(lambda: "Training now:</b> First VAE, step" in panel.stack.empty.body_text
+                    or panel.has_content(), timeout=10_000)
+    if not panel.has_content():
+        assert "It can be used here from its first checkpoint" in panel.stack.empty.body_text
+    qtbot.waitUntil(panel.has_content, timeout=60_000)  # long before its cadence's first (step 100,000)
+    assert panel.state.choice.step < 100_000 and app.jobs.manager.store.job(job_id).status == "running"
+    app.jobs.cancel(job_id)
+    qtbot.waitUntil(lambda: app.jobs.manager.store.job(job_id).status == "cancelled", timeout=30_000)

@@ -137,3 +137,15 @@ def test_cuda_random_state_is_checkpointed(registry):
     expected = torch.rand(4, device="cuda")
     trainer.restore(state)
     assert torch.equal(torch.rand(4, device="cuda"), expected)
+
+
+def test_a_first_checkpoint_comes_early_when_asked_for(registry, tmp_path):
+    from studio.engine.events import EventReader
+    from studio.engine.training import TrainRequest, run
+
+    out = tmp_path / "early"
+    request = TrainRequest(model="vae", out=out, data="digits", steps=40, device="cpu", checkpoint_every=1000,
+                           first_checkpoint_s=0.0, overrides={"image_size": "16", "batch_size": "8"})
+    assert run(registry, request, echo=False) == 0
+    checkpoints = [e["step"] for e in EventReader(out / "events.jsonl").read_new() if e["event"] == "checkpoint"]
+    assert checkpoints == [1, 40]  # the early one at once (0 s in), then the last; none from the cadence

@@ -29,6 +29,9 @@ def add_all(sub: argparse._SubParsersAction) -> None:
                        help="save a checkpoint every N steps (default 500)")
     train.add_argument("--sample-every", type=_positive, default=250, metavar="N",
                        help="save a sample grid every N steps (default 250)")
+    train.add_argument("--first-checkpoint-after", type=float, metavar="SECONDS", dest="first_checkpoint_s",
+                       help="also save a checkpoint this many seconds into training, before the first of "
+                            "--checkpoint-every (the app's jobs do, so a model can be tried while it trains)")
     train.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", dest="overrides",
                        help="change a setting of the model's config (repeatable), e.g. --set latent_dim=8")
     train.add_argument("--from", action="append", default=[], metavar="MODEL=PATH", dest="upstream",
@@ -75,6 +78,7 @@ def train_run(args: argparse.Namespace) -> int:
     request = TrainRequest(
         model=args.model, out=args.out, data=args.data, steps=args.steps, resume=args.resume, seed=args.seed,
         device=args.device or "auto", checkpoint_every=args.checkpoint_every, sample_every=args.sample_every,
+        first_checkpoint_s=args.first_checkpoint_s,
         overrides=_pairs("--set", args.overrides), upstream=_pairs("--from", args.upstream),
     )
     registry = discover().registry

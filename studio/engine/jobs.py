@@ -130,6 +130,8 @@ class JobManager:
         command = [self.python, "-m", "studio", "--device", self.device, "train", args["model"],
                    "--out", str(out), "--no-catalogue", "--seed", str(args["seed"]),
                    "--checkpoint-every", str(args["checkpoint_every"]), "--sample-every", str(args["sample_every"])]
+        if args.get("first_checkpoint_s") is not None:
+            command += ["--first-checkpoint-after", str(args["first_checkpoint_s"])]
         if resume:
             command.append("--resume")
         else:

@@ -47,6 +47,9 @@ class TrainRequest:
     device: str = "auto"
     checkpoint_every: int = 500
     sample_every: int = 250
+    #: write a first checkpoint this many seconds into training, before the cadence's first (None: not),
+    #: so a model being trained can be tried out early
+    first_checkpoint_s: Optional[float] = None
     overrides: dict[str, str] = field(default_factory=dict)  #: config field -> value, from --set
     #: the checkpoints (files or run folders) of the models this one builds on, by spec name (--from)
     upstream: dict[str, str] = field(default_factory=dict)
@@ -122,6 +125,7 @@ class Run:
         request = self.request
         step = start
         meter = _Throughput(start, self.world_size)
+        early = None if request.first_checkpoint_s is None else time.monotonic() + request.first_checkpoint_s
         for progress in trainer.steps(start, total):
             step = progress.step
             meter.add(progress)
@@ -130,11 +134,15 @@ class Run:
             if meter.due() or step == total:
                 self.log.emit("progress", **meter.report(total))
             if step % request.checkpoint_every == 0 and step != total:
+                early = None
                 self._validate(trainer, step)
                 self._checkpoint(spec, trainer, step)
                 if self.world_size == 1 and self.cancel.is_set():  # cancelled while validating
                     self.log.emit("cancelled", step=step, total=total)
                     return 0
+            elif early is not None and step != total and time.monotonic() >= early:
+                early = None  # the first checkpoint, early: the model can be tried while it trains
+                self._checkpoint(spec, trainer, step)  # (rank 0's alone: no rank waits for another here)
             if step % request.sample_every == 0 and step != total:
                 self._samples(trainer, step)
         validated = self._validate(trainer, step)

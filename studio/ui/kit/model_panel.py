@@ -10,12 +10,15 @@ works here and how to get one.
 
 from __future__ import annotations
 
+import time
 from typing import Any, Callable, Optional
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from studio.core.specs import ModelSpec, PanelSpec
+from studio.engine.events import format_duration
+from studio.engine.jobs import ACTIVE
 from studio.ui.kit.messages import warn
 from studio.ui.kit.panel import EmptyOrContent, EmptyState, Panel, PanelContext
 from studio.ui.kit.picker import ModelPicker
@@ -34,6 +37,8 @@ class ModelPanel(Panel):
     #: what Esc and Cancel do here, for Help ▸ Keyboard Shortcuts
     cancel_description = "Stop what is running"
     cancel_text = "Cancel"
+    #: how often the empty state's word on a model training here is brought up to date, in seconds
+    TRAINING_REFRESH_S = 1.0
 
     def __init__(self, context: PanelContext, spec: PanelSpec, parent: Optional[QWidget] = None) -> None:
         super().__init__(context, spec, parent)
@@ -47,6 +52,9 @@ class ModelPanel(Panel):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(self.stack)
+        self._told_training = 0.0
+        if context.jobs is not None:
+            context.jobs.job_event.connect(self._job_event)
         self.refresh()
 
     def make_state(self) -> PanelState:
@@ -82,6 +90,16 @@ class ModelPanel(Panel):
         else:
             self.stack.show_empty(self.empty_message(), self.empty_actions())
 
+    def _job_event(self, _job_id: str, event: dict) -> None:
+        """While nothing is shown here, the empty state follows a model training here (at most once a second)."""
+        if self.has_content() or event["event"] not in ("progress", "started", "ended"):
+            return
+        now = time.monotonic()
+        if event["event"] == "progress" and now - self._told_training < self.TRAINING_REFRESH_S:
+            return
+        self._told_training = now
+        self.show_state()
+
     def empty_actions(self) -> list[tuple[str, Callable[[], Any]]]:
         """Buttons under the empty state's message."""
         return [("Open a checkpoint…", self.picker.open_checkpoint)]
@@ -114,7 +132,19 @@ class ModelPanel(Panel):
             command = self._train_command(trainable)
             how = f" Train one in the Jobs dock (<b>Train…</b>), or on the command line: {command}."
         return (intro + f"<p>Models that work here: {titles}. None is trained in this workspace yet.{how}</p>"
-                + self._orphans())
+                + self._training() + self._orphans())
+
+    def _training(self) -> str:
+        """A word on each job training a model that works here: how far it is, and when it can be used."""
+        jobs = self.context.jobs
+        names = {m.name for m in self.models()}
+        running = [] if jobs is None else [j for j in jobs.manager.jobs() if j.status in ACTIVE and j.spec in names]
+        lines = []
+        for job in running:
+            title = job.args.get("title", job.spec)
+            lines.append(f"<b>Training now:</b> {title}, step {job.step:,} of {job.total_steps:,} (Jobs dock). "
+                         f"It can be used here from its first checkpoint, {_first_checkpoint(job)}.")
+        return "".join(f"<p>{line}</p>" for line in lines)
 
     def _orphans(self) -> str:
         """A word on the workspace's trained models that no enabled plugin provides, when a plugin failed
@@ -128,3 +158,13 @@ class ModelPanel(Panel):
             if unknown else ""
         return (f"<p><b>{'Plugins' if len(failed) > 1 else 'A plugin'} failed to load: {', '.join(sorted(failed))}"
                 f".</b>{kinds} Plugins ▸ Plugin Manager says why.</p>")
+
+
+def _first_checkpoint(job: Any) -> str:
+    """When a running job's first checkpoint comes: within its early checkpoint's seconds, else at the
+    first step of its cadence."""
+    early = job.args.get("first_checkpoint_s")
+    if early is not None and job.started:
+        left = early - (time.time() - job.started)
+        return f"in about {format_duration(left)}" if left >= 1 else "any moment now"
+    return f"at step {min(job.args.get('checkpoint_every', 500), job.total_steps):,}"

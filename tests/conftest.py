@@ -23,9 +23,12 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 
 
 @pytest.fixture(autouse=True)
-def isolated_studio(tmp_path_factory, monkeypatch):
-    """A fresh workspace, settings folder and plugin allow-list state for each test."""
+def isolated_studio(tmp_path_factory, monkeypatch, request):
+    """A fresh workspace, settings folder and plugin allow-list state for each test; the starter models
+    the studio ships are listed only in tests marked ``starters`` (the others train their own)."""
     root = tmp_path_factory.mktemp("studio")
+    if request.node.get_closest_marker("starters") is None:
+        monkeypatch.setattr("studio.core.starters.starters_folder", lambda: root / "no-starters")
     monkeypatch.setenv("STUDIO_WORKSPACE", str(root / "workspace"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(root / "config"))
     monkeypatch.delenv("STUDIO_PLUGINS", raising=False)

@@ -1,5 +1,6 @@
 """The wheel holds what an installed studio needs: its packages, the built-in plugins and the
-top-level resources/ folder (the icon now; starter models later), found with importlib.resources."""
+top-level resources/ folder (the icon, the starter models and the data they ship), found with
+importlib.resources."""
 
 import shutil
 import subprocess
@@ -20,7 +21,11 @@ def test_the_wheel_holds_the_studio_its_plugins_and_its_resources(tmp_path):
     names = set(zipfile.ZipFile(wheel).namelist())
     for needed in ("studio_resources/studio.svg", "studio_resources/__init__.py", "studio/ui/kit/state.py",
                    "studio/ui/panels/latent_explorer/panel.py", "studio_builtins/text/gpt.py",
-                   "studio/core/data/shakespeare.txt"):
+                   "studio/core/data/shakespeare.txt",
+                   "studio_resources/starters/vae-fashion-mnist/checkpoint.safetensors",
+                   "studio_resources/starters/vae-fashion-mnist/starter.json",
+                   "studio_resources/starters/gpt-shakespeare/job.json",
+                   "studio_resources/datasets/fashion-mnist-sample/sample-images-idx3-ubyte.gz"):
         assert needed in names, needed
     assert not any(name.startswith(("resources/", "tests/", "plugins/")) for name in names)
     entry_points = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("entry_points.txt"))).decode()

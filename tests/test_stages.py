@@ -15,7 +15,8 @@ from studio.core.plugins import PluginHost, discover
 from studio.core.workspace import Workspace
 from studio.engine.jobs import JobManager, JobOptions
 from studio.engine.stages import stage_of
-from studio.engine.training import TrainRequest, check_request, run
+from studio.engine.train_request import TrainRequest, check_request
+from studio.engine.training import run
 
 #: Two tiny stages: A learns the mean pixel of its images, B learns twice what A learned.
 PIPELINE = '''

@@ -37,6 +37,9 @@ def add_all(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--from", action="append", default=[], metavar="MODEL=PATH", dest="upstream",
                        help="for a model built on others (a stage of a pipeline): the checkpoint or run folder "
                             "of each model it builds on (repeatable; see `studio models list`)")
+    train.add_argument("--start-from", metavar="PATH",
+                       help="train further a checkpoint (or run folder) of this model, a starter model say: a new "
+                            "run from its weights and step; --steps counts on from that step")
     train.add_argument("--no-catalogue", action="store_false", dest="catalogue",
                        help="do not list the run in the workspace (the app's job runner lists its jobs itself)")
     train.set_defaults(run=train_run)
@@ -73,12 +76,13 @@ def _pairs(option: str, pairs: list[str]) -> dict[str, str]:
 
 
 def train_run(args: argparse.Namespace) -> int:
-    from studio.engine.training import TrainRequest, check_request, run
+    from studio.engine.train_request import TrainRequest, check_request
+    from studio.engine.training import run
 
     request = TrainRequest(
         model=args.model, out=args.out, data=args.data, steps=args.steps, resume=args.resume, seed=args.seed,
         device=args.device or "auto", checkpoint_every=args.checkpoint_every, sample_every=args.sample_every,
-        first_checkpoint_s=args.first_checkpoint_s,
+        first_checkpoint_s=args.first_checkpoint_s, start_from=args.start_from,
         overrides=_pairs("--set", args.overrides), upstream=_pairs("--from", args.upstream),
     )
     registry = discover().registry

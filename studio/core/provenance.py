@@ -6,7 +6,7 @@ it (the spec, its title, plugin and version), the checkpoint's path, SHA-256
 and step, the seed, and every setting the panel used. :func:`result_params`
 builds it, the same way for every panel; :func:`locate` finds the model again
 when the file comes back, by the recorded path or, when the checkpoint has
-moved, by its SHA-256 among the workspace's checkpoints.
+moved, by its SHA-256 among the workspace's checkpoints and the starter models.
 
 :func:`locate` may hash files: call it from a worker thread, not the GUI's.
 """
@@ -19,6 +19,7 @@ from typing import Any, Optional
 
 from studio.core.digests import checkpoint_digest, weights_file
 from studio.core.errors import UserError
+from studio.core.starters import starters
 
 #: The keys :func:`result_params` writes about the model; a panel's own settings are the rest.
 MODEL_KEYS = ("panel", "model", "model_title", "plugin", "plugin_version", "checkpoint", "checkpoint_sha256",
@@ -104,10 +105,10 @@ def locate(params: dict[str, Any], *, registry: Any, store: Any, name: str) -> L
 
 
 def _with_digest(store: Any, spec: str, sha: str, skip: str) -> Optional[str]:
-    """A catalogued checkpoint of ``spec`` on disk whose SHA-256 is ``sha`` (hashing those not
-    hashed yet), or None."""
-    for row in store.checkpoints([spec]):
-        path = row["path"]
+    """A catalogued checkpoint of ``spec`` on disk, or a starter the studio ships, whose SHA-256 is
+    ``sha`` (hashing those not hashed yet), or None."""
+    paths = [row["path"] for row in store.checkpoints([spec])] + [str(s.checkpoint) for s in starters(spec)]
+    for path in paths:
         if path != skip and Path(path).exists() and checkpoint_digest(store, path) == sha:
             return path
     return None

@@ -157,9 +157,9 @@ class TorchTrainer:
                 # a copy: the optimizer must not share tensors with whoever holds ``state``
                 per_param.setdefault(int(param_id), {})[key] = value.to(self.device, copy=True)
         saved = state.meta.get("optimizer", {})
-        for param_id, values in saved.get("numbers", {}).items():
-            per_param.setdefault(int(param_id), {}).update(values)
-        if saved:
+        if saved and per_param:  # a checkpoint of weights alone (a starter) leaves the optimizer new
+            for param_id, values in saved.get("numbers", {}).items():
+                per_param.setdefault(int(param_id), {}).update(values)
             self.optimizer.load_state_dict({"state": per_param, "param_groups": saved["param_groups"]})
         if "rng.torch" in state.tensors:
             torch.set_rng_state(state.tensors["rng.torch"].to(torch.uint8).cpu())

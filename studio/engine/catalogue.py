@@ -34,6 +34,8 @@ class JobOptions:
     #: a first checkpoint this many seconds into training (a job from the app: within its first minute, so
     #: the panels can offer the model while it trains); None: only at the cadence
     first_checkpoint_s: Optional[float] = 30.0
+    #: a checkpoint of this model to train further (a starter, another run); None: new weights
+    start_from: Optional[str] = None
     #: checkpoints of the models it builds on, by spec name (see :mod:`studio.engine.stages`)
     upstream: dict[str, str] = field(default_factory=dict)
 
@@ -61,7 +63,7 @@ class RunCatalogue:
         args = {"model": options.model, "data": options.data, "steps": options.steps, "seed": options.seed,
                 "checkpoint_every": options.checkpoint_every, "sample_every": options.sample_every,
                 "overrides": options.overrides, "title": title, "upstream": options.upstream,
-                "first_checkpoint_s": options.first_checkpoint_s}
+                "first_checkpoint_s": options.first_checkpoint_s, "start_from": options.start_from}
         model_id = self.store.add_model(title, options.model, options.overrides)
         self.store.add_job(job_id, options.model, str(out), args, options.steps, model_id)
         return job_id
@@ -189,4 +191,5 @@ def _options_of(request, out: Path) -> JobOptions:
     return JobOptions(model=request.model, data=data, steps=steps, seed=seed,
                       checkpoint_every=request.checkpoint_every, sample_every=request.sample_every,
                       overrides=dict(request.overrides), title=f"{request.model} on {data} ({out.name})",
-                      upstream=upstream, first_checkpoint_s=request.first_checkpoint_s)
+                      upstream=upstream, first_checkpoint_s=request.first_checkpoint_s,
+                      start_from=request.start_from)

@@ -72,12 +72,14 @@ class JobManager:
         from studio.core.config import apply_overrides
         from studio.engine.catalogue import new_job_id
         from studio.engine.stages import check_upstream
+        from studio.engine.train_request import TrainRequest, check_start_from
 
         spec = self.registry.model(options.model)
         if spec.trainer is None:
             raise UserError(f"The {spec.title} model cannot be trained in the studio.")
         apply_overrides(spec.config(), options.overrides)
         options = dataclasses.replace(options, upstream=check_upstream(self.registry, spec, options.upstream))
+        check_start_from(spec, TrainRequest(options.model, Path(), steps=options.steps, start_from=options.start_from))
         job_id = new_job_id()
         out = self.workspace.folder("jobs") / job_id
         self.catalogue.add(self.registry, options, out, job_id)
@@ -140,6 +142,8 @@ class JobManager:
                 command += ["--set", f"{name}={value}"]
             for name, path in args.get("upstream", {}).items():
                 command += ["--from", f"{name}={path}"]
+            if args.get("start_from"):
+                command += ["--start-from", args["start_from"]]
         reader = EventReader(out / EVENTS_NAME)
         reader.read_new()  # skip what earlier runs of this job wrote
         with open(out / LOG_NAME, "ab") as log:

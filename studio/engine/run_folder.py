@@ -1,6 +1,7 @@
 """The folder one training run writes, and reading it back::
 
-    OUT/job.json                  what was asked (model, data, config, steps, seed, upstream models)
+    OUT/job.json                  what was asked (model, data, config, steps, seed, upstream models, the
+                                  checkpoint it trained further; a starter's also names its map's data)
     OUT/checkpoint.safetensors    the latest checkpoint (atomic; every N steps, on cancel, at the end)
     OUT/events.jsonl              one JSON object per line: progress, checkpoints, samples, the end
     OUT/samples/step-000500.png   sample grids as training goes

@@ -22,37 +22,18 @@ import sys
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
 from studio.core.capabilities import Cancelled
-from studio.core.checkpoint import CheckpointError, read_checkpoint, save_checkpoint
+from studio.core.checkpoint import CheckpointError, read_checkpoint, read_header, save_checkpoint
 from studio.core.config import apply_overrides, config_dict, config_from_dict
 from studio.core.errors import UserError
 from studio.engine.cancel import CancelRequested, CancelSignal, process_signal
 from studio.engine.events import EventLog
 from studio.engine.run_folder import CHECKPOINT_NAME, EVENTS_NAME, JOB_FILE
 from studio.engine.stages import check_upstream, load_upstream
-
-
-@dataclass
-class TrainRequest:
-    model: str
-    out: Path
-    data: Optional[str] = None  #: the --data argument; from job.json when resuming
-    steps: Optional[int] = None  #: total steps; from job.json when resuming
-    resume: bool = False
-    seed: int = 0
-    device: str = "auto"
-    checkpoint_every: int = 500
-    sample_every: int = 250
-    #: write a first checkpoint this many seconds into training, before the cadence's first (None: not),
-    #: so a model being trained can be tried out early
-    first_checkpoint_s: Optional[float] = None
-    overrides: dict[str, str] = field(default_factory=dict)  #: config field -> value, from --set
-    #: the checkpoints (files or run folders) of the models this one builds on, by spec name (--from)
-    upstream: dict[str, str] = field(default_factory=dict)
+from studio.engine.train_request import TrainRequest, check_request, check_start_from
 
 
 class Run:
@@ -109,17 +90,30 @@ class Run:
                                             **extra)
             trainer.stop_requested = self.cancel.is_set  # lets a long validation stop between batches
             self.trainer = trainer
-            start = 0
+            start, resumed = 0, checkpoint is not None
             if checkpoint is not None:
                 trainer.restore(checkpoint.state)
                 start = checkpoint.step
+            elif job.get("start_from"):
+                start = self._start_from(trainer, job["start_from"])
         total = job["steps"]
-        self.log.emit("started", step=start, total=total, resumed=checkpoint is not None, device=device,
+        self.log.emit("started", step=start, total=total, resumed=resumed, device=device,
                       pid=os.getpid(), world_size=self.world_size)
         if start >= total:
             self.log.emit("finished", step=start, total=total)
             return 0
         return self._loop(spec, trainer, start, total)
+
+    def _start_from(self, trainer, path: str) -> int:
+        """Restore a new run's trainer from another run's checkpoint (``--start-from``); its step."""
+        checkpoint = read_checkpoint(path)
+        try:
+            trainer.restore(checkpoint.state)
+        except (RuntimeError, KeyError, ValueError) as exc:  # torch's words for weights of another shape
+            raise UserError(f"The weights of {path} do not fit this run's settings (a --set that changes the "
+                            f"model's size?): {str(exc).splitlines()[0]}") from exc
+        self.log.emit("note", message=f"starting from {path} at step {checkpoint.step}")
+        return checkpoint.step
 
     def _loop(self, spec, trainer, start: int, total: int) -> int:
         request = self.request
@@ -184,9 +178,13 @@ class Run:
         else:
             if request.resume:
                 self.log.emit("note", message=f"nothing to resume in {self.out}; starting from step 0")
-            config = apply_overrides(spec.config(), request.overrides)
+            start_from = check_start_from(spec, request)
+            base = spec.config() if start_from is None else \
+                config_from_dict(spec.config, read_header(start_from).config)
+            config = apply_overrides(base, request.overrides)
             job = {"model": spec.name, "data": request.data, "steps": request.steps, "seed": request.seed,
-                   "config": config_dict(config), "upstream": check_upstream(self.registry, spec, request.upstream)}
+                   "config": config_dict(config), "upstream": check_upstream(self.registry, spec, request.upstream),
+                   "start_from": start_from}
         if self.rank == 0:
             from studio.core.atomic import atomic_write
 
@@ -252,35 +250,6 @@ class Run:
             flag = flag.cuda()
         dist.all_reduce(flag, op=dist.ReduceOp.MAX)
         return bool(flag.item())
-
-
-def check_request(registry, request: TrainRequest):
-    """Check what can be checked before anything is written to ``--out``; returns the model's spec.
-
-    Raises :class:`UserError` for a model that cannot be trained, a missing or
-    unusable ``--data``, a bad ``--set``, missing or wrong models to build on
-    (``--from``), or ``--set``/``--from`` with ``--resume`` of an existing run
-    (its settings come from the run; they cannot change halfway).
-    """
-    from studio.core.data import resolve_data_argument
-
-    spec = registry.model(request.model)
-    if spec.trainer is None:
-        raise UserError(f"The {spec.title} model cannot be trained in the studio.")
-    if request.resume and (Path(request.out) / JOB_FILE).exists():
-        changed = [f"--set ({', '.join(sorted(request.overrides))})"] if request.overrides else []
-        changed += [f"--from ({', '.join(sorted(request.upstream))})"] if request.upstream else []
-        if changed:
-            raise UserError(f"{' and '.join(changed)} cannot change a run that is resumed: its settings are those "
-                            f"it started with ({Path(request.out) / JOB_FILE}). Train into a new --out folder "
-                            "to use other settings.")
-        return spec
-    if not request.data or not request.steps:
-        raise UserError("Say what to train on and for how long: --data SOURCE --steps N.")
-    apply_overrides(spec.config(), request.overrides)
-    resolve_data_argument(registry, spec.data_kind, request.data)
-    check_upstream(registry, spec, request.upstream)
-    return spec
 
 
 def skipped_message(skipped: list[tuple[str, str]], shown: int = 20) -> str:

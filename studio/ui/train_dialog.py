@@ -21,8 +21,10 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
+from studio.core.checkpoint import read_header
 from studio.core.errors import UserError
 from studio.core.specs import resolve
+from studio.core.starters import starters
 from studio.engine.jobs import JobOptions
 from studio.ui.widgets.fields import int_spin
 
@@ -36,9 +38,12 @@ def visible_fields(config_cls) -> list[dataclasses.Field]:
 
 
 class TrainDialog(QDialog):
-    """``model`` and ``source`` (names) preselect a model and its data source, when installed."""
+    """``model`` and ``source`` (names) preselect a model and its data source, when installed; ``data`` a
+    whole data argument (``text-file:/poems.txt``); ``start_from`` a checkpoint of the model to train
+    further (a starter, another run: the job is a new run from its weights and step)."""
 
-    def __init__(self, context, parent=None, model: Optional[str] = None, source: Optional[str] = None) -> None:
+    def __init__(self, context, parent=None, model: Optional[str] = None, source: Optional[str] = None,
+                 data: Optional[str] = None, start_from: Optional[str] = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Train a model")
         self.context = context
@@ -61,6 +66,10 @@ class TrainDialog(QDialog):
         where.addWidget(self.browse)
         self.source_help = QLabel()
         self.source_help.setWordWrap(True)
+        self.start_from = QComboBox()
+        self.start_from.setObjectName("TrainStartFrom")
+        self.start_from.setToolTip("Train a model further (a starter, an earlier run): a new run from its weights")
+        self.start_from.currentIndexChanged.connect(self._start_changed)
         self.steps = int_spin(1, 10_000_000, 2000)
         self.steps.setObjectName("TrainSteps")
         self.checkpoint_every = int_spin(1, 1_000_000, 500)
@@ -68,6 +77,7 @@ class TrainDialog(QDialog):
 
         form = QFormLayout()
         form.addRow("Model", self.model)
+        form.addRow("Start from", self.start_from)
         form.addRow("Data", self.source)
         form.addRow("Location", where)
         form.addRow("", self.source_help)
@@ -81,6 +91,7 @@ class TrainDialog(QDialog):
         self.settings_box = QGroupBox("Model settings")
         self.settings_form = QFormLayout(self.settings_box)
         self.setting_edits: dict[str, QLineEdit] = {}
+        self._base: dict = {}  #: the settings the run starts with: the defaults, or the checkpoint's
 
         buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
         buttons.button(QDialogButtonBox.Ok).setText("Start training")
@@ -99,6 +110,12 @@ class TrainDialog(QDialog):
         self._model_changed()
         self.job_id = None
         self.preselect(model, source)
+        if data:
+            name, _, location = data.partition(":")
+            self.preselect(None, name)
+            self.location.setText(location)
+        if start_from:
+            self.choose_start(start_from)
 
     def preselect(self, model: Optional[str], source: Optional[str]) -> None:
         """Choose ``model`` and then ``source`` where the combos list them; others are left as they are."""
@@ -106,6 +123,44 @@ class TrainDialog(QDialog):
             index = combo.findData(name) if name else -1
             if index >= 0:
                 combo.setCurrentIndex(index)
+
+    def choose_start(self, checkpoint: str) -> None:
+        """Train ``checkpoint`` further; one from outside the workspace is added to the list."""
+        if self.start_from.findData(checkpoint) < 0:
+            try:
+                step = read_header(checkpoint).step
+            except UserError:
+                return
+            self.start_from.addItem(f"{Path(checkpoint).parent.name} · step {step}", checkpoint)
+        self.start_from.setCurrentIndex(self.start_from.findData(checkpoint))
+
+    def _fill_start_from(self, spec) -> None:
+        """New weights, or a checkpoint of the model to train further: the workspace's, then the starters."""
+        self.start_from.blockSignals(True)
+        self.start_from.clear()
+        self.start_from.addItem("New weights", None)
+        for row in self.context.workspace.store.checkpoints([spec.name]):
+            self.start_from.addItem(f"{row['model'] or Path(row['path']).parent.name} · step {row['step']}",
+                                    row["path"])
+        for starter in starters(spec.name):
+            self.start_from.addItem(f"{starter.title} · starter, step {starter.step}", str(starter.checkpoint))
+        self.start_from.blockSignals(False)
+
+    def _start_changed(self) -> None:
+        """The settings shown are those the run starts with (the checkpoint's, when training one further),
+        and training further counts on from its step: ask for more steps than it has."""
+        spec, path = self.spec(), self.start_from.currentData()
+        self._base = dataclasses.asdict(spec.config()) if spec else {}
+        if path:
+            try:
+                header = read_header(path)
+            except UserError:
+                return
+            self._base.update(header.config)
+            if self.steps.value() <= header.step:
+                self.steps.setValue(header.step + 2000)
+        for name, edit in self.setting_edits.items():
+            edit.setText(str(self._base.get(name, edit.text())))
 
     def spec(self):
         return self.registry.model(self.model.currentData()) if self.model.count() else None
@@ -122,6 +177,7 @@ class TrainDialog(QDialog):
         self.upstream_box.setVisible(bool(spec and spec.builds_on))
         if spec is None:
             return
+        self._fill_start_from(spec)
         for name in spec.builds_on:
             self.upstream_form.addRow(self.registry.models[name].title if name in self.registry.models else name,
                                       self._checkpoints_of(name))
@@ -136,6 +192,7 @@ class TrainDialog(QDialog):
             edit.setObjectName(f"Setting_{f.name}")
             self.setting_edits[f.name] = edit
             self.settings_form.addRow(f.name.replace("_", " "), edit)
+        self._start_changed()
         self._source_changed()
 
     def _checkpoints_of(self, name: str) -> QComboBox:
@@ -174,14 +231,15 @@ class TrainDialog(QDialog):
             raise UserError("No data source for this model is installed.")
         source = self.registry.dataset_source(name)
         data = f"{name}:{self.location.text().strip()}" if source.needs_location else name
-        defaults = spec.config()
         overrides = {k: e.text().strip() for k, e in self.setting_edits.items()
-                     if e.text().strip() != str(getattr(defaults, k))}
+                     if e.text().strip() != str(self._base.get(k))}  # what was changed from what it starts with
         where = self.location.text().strip() if source.needs_location else source.title
         upstream = {name: combo.currentData() for name, combo in self.upstream.items() if combo.currentData()}
+        start_from = self.start_from.currentData()
+        further = " (trained further)" if start_from else ""
         return JobOptions(model=spec.name, data=data, steps=self.steps.value(), seed=self.seed.value(),
                           checkpoint_every=self.checkpoint_every.value(), overrides=overrides,
-                          title=f"{spec.title} on {where}", upstream=upstream)
+                          title=f"{spec.title} on {where}{further}", upstream=upstream, start_from=start_from)
 
     def start(self) -> None:
         """Start the job; on a problem say what is wrong and keep the dialog as it is."""

@@ -36,7 +36,8 @@ class ImageSet:
     class_names: list[str] = field(default_factory=list)
     name: str = ""
     skipped: list[tuple[str, str]] = field(default_factory=list)  #: (file, reason) not loaded
-    #: where the source's own held-out part starts (Fashion-MNIST's t10k), if it has one
+    #: where the source's own held-out part starts (Fashion-MNIST's t10k), if it has one; 0 for a set that
+    #: is held-out images only (a bundled sample): it validates on all of them and trains on them too
     validation_start: Optional[int] = None
 
     def __len__(self) -> int:
@@ -60,7 +61,9 @@ class ImageSet:
         it has one (``fraction`` is then ignored); otherwise a ``fraction`` of the
         images, chosen by a permutation that depends only on ``seed``."""
         n = len(self)
-        if self.validation_start is not None:
+        if self.validation_start == 0:
+            train = validation = np.arange(n)
+        elif self.validation_start is not None:
             train, validation = np.arange(self.validation_start), np.arange(self.validation_start, n)
         else:
             if not 0.0 < fraction < 1.0:
@@ -213,6 +216,25 @@ def load_fashion_mnist(location=None, *, size: int, channels: int) -> ImageSet:
     images = _fit(np.concatenate([train, test]), size, channels)
     labels = np.concatenate([train_labels, test_labels])
     return ImageSet(images, labels, list(FASHION_MNIST_CLASSES), "Fashion-MNIST", validation_start=len(train))
+
+
+#: The Fashion-MNIST test images the studio ships (resources/datasets), for the starter VAE's map.
+SAMPLE_IMAGES = "sample-images-idx3-ubyte.gz"
+
+
+def fashion_mnist_sample_folder() -> Path:
+    from importlib import resources
+
+    return Path(str(resources.files("studio_resources") / "datasets" / "fashion-mnist-sample"))
+
+
+def load_fashion_mnist_sample(location=None, *, size: int, channels: int) -> ImageSet:
+    """A few thousand of Fashion-MNIST's held-out test images, shipped with the studio: the starter VAE's
+    map on a machine without the dataset. They are all held out (``validation_start`` 0)."""
+    _check_shape(size, channels)
+    images, labels = _idx_set(fashion_mnist_sample_folder() / SAMPLE_IMAGES)
+    return ImageSet(_fit(images, size, channels), labels, list(FASHION_MNIST_CLASSES), "Fashion-MNIST sample",
+                    validation_start=0)
 
 
 def load_digits(location=None, *, size: int, channels: int) -> ImageSet:

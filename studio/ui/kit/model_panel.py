@@ -19,7 +19,9 @@ from PySide6.QtWidgets import QVBoxLayout, QWidget
 from studio.core.specs import ModelSpec, PanelSpec
 from studio.engine.events import format_duration
 from studio.engine.jobs import ACTIVE
+from studio.engine.run_folder import training_job
 from studio.ui.kit.messages import warn
+from studio.ui.kit.models import ModelChoice
 from studio.ui.kit.panel import EmptyOrContent, EmptyState, Panel, PanelContext
 from studio.ui.kit.picker import ModelPicker
 from studio.ui.kit.state import PanelState
@@ -44,6 +46,8 @@ class ModelPanel(Panel):
         super().__init__(context, spec, parent)
         self.state = self.make_state()
         self.picker = ModelPicker(self.state.models, self)
+        self.picker.train_further.connect(self.train_further)
+        self.picker.train_button.setVisible(context.jobs is not None)
         self.task_bar = TaskBar(self.state.work, self.cancel_text, f"{self.cancel_description} (Esc)")
         self.state.events.model.connect(lambda _choice: self.show_state())
         self.state.work.events.failed.connect(lambda title, message, detail: warn(self, title, message, detail))
@@ -99,6 +103,13 @@ class ModelPanel(Panel):
             return
         self._told_training = now
         self.show_state()
+
+    def train_further(self, choice: ModelChoice) -> None:
+        """The Train dialog on the chosen model: starting from its checkpoint, on the data it was trained on."""
+        from studio.ui.train_dialog import TrainDialog
+
+        data = training_job(choice.ref.checkpoint).get("data")
+        TrainDialog(self.context, self, model=choice.spec.name, data=data, start_from=choice.ref.checkpoint).exec()
 
     def empty_actions(self) -> list[tuple[str, Callable[[], Any]]]:
         """Buttons under the empty state's message."""

@@ -1,5 +1,6 @@
 """The trained models a panel can use: the workspace's checkpoints of models offering its
-capability, and the one chosen. Qt-free: the model picker widget draws a :class:`ModelList`.
+capability, then the starter models the studio ships (read-only: training one further makes a new
+run), and the one chosen. Qt-free: the model picker widget draws a :class:`ModelList`.
 
 Training rewrites a checkpoint in place as it goes. Each :meth:`ModelList.refresh`
 compares every listed checkpoint's version (its step, when the catalogue
@@ -16,6 +17,7 @@ from typing import Any, Optional
 
 from studio.core.checkpoint import read_header
 from studio.core.errors import UserError
+from studio.core.starters import starters
 from studio.engine.inference import ModelRef
 from studio.ui.kit.evented import Events
 
@@ -28,6 +30,7 @@ class ModelChoice:
     ref: ModelRef
     label: str
     step: int
+    starter: bool = False  #: one the studio ships (read-only)
 
 
 class ModelList:
@@ -63,6 +66,10 @@ class ModelList:
             ref = ModelRef(spec.name, row["path"])
             choices.append(ModelChoice(spec, ref, label, row["step"]))
             versions[ref] = (row["step"], row["created"], modified)
+        for starter in starters():
+            if starter.spec in specs and ModelRef(starter.spec, str(starter.checkpoint)) not in versions:
+                choices.append(ModelChoice(specs[starter.spec], ModelRef(starter.spec, str(starter.checkpoint)),
+                                           f"{starter.title} · starter", starter.step, starter=True))
         before = self.current
         retrained = [c for c in choices if c.ref in self._versions and self._versions[c.ref] != versions[c.ref]]
         self.choices, self._versions = choices, versions

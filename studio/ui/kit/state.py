@@ -22,6 +22,7 @@ from typing import Any, Optional
 from studio.core.checkpoint import read_header
 from studio.core.digests import checkpoint_digest
 from studio.core.provenance import Located, check_made_here, locate, result_params
+from studio.core.starters import starters
 from studio.ui.kit.evented import Events
 from studio.ui.kit.models import ModelChoice, ModelList
 from studio.ui.kit.work import Executor, Work
@@ -121,7 +122,9 @@ class PanelState:
         def find(_model: Any, _ctx: Any) -> tuple[Located, Optional[int]]:
             """Where the model is, and its step when the catalogue does not list it yet."""
             found = locate(params, registry=registry, store=store, name=name)
-            if any(row["path"] == found.checkpoint for row in store.checkpoints([found.spec.name])):
+            listed = [row["path"] for row in store.checkpoints([found.spec.name])]
+            listed += [str(s.checkpoint) for s in starters(found.spec.name)]
+            if found.checkpoint in listed:
                 return found, None
             return found, read_header(found.checkpoint).step if Path(found.checkpoint).is_file() else 0
 

@@ -98,7 +98,8 @@ class LatentState(PanelState):
             return
         job = training_job(self.choice.ref.checkpoint)
         self._split_seed = int(job.get("seed", 0))
-        argument = job.get("data") or self.data_argument
+        # what it was trained on (a starter names the data it ships for its map)
+        argument = job.get("map_data") or job.get("data") or self.data_argument
         if argument and argument != self.data_argument:
             self.data_argument = argument
             self.events.data.emit()

@@ -47,7 +47,7 @@ def test_every_panel_with_a_built_in_family_works_before_anything_is_trained(fir
 
     canvas = shown(app, "image-canvas")
     assert canvas.has_content() and canvas.picker.current().starter
-    assert canvas.picker.combo.currentText() == "Starter VAE (Fashion-MNIST) · starter"
+    assert canvas.picker.combo.currentText() == "Fashion-MNIST VAE · starter"
     canvas.count.setValue(16)
     canvas.sample_button.click()
     qtbot.waitUntil(lambda: canvas.state.grid is not None, timeout=30_000)

@@ -19,7 +19,7 @@ def studio_register_dataset_sources(register):
         description="70,000 28x28 greyscale clothes in 10 classes (Debian's dataset-fashion-mnist)",
     ))
     register(DatasetSourceSpec(
-        name="fashion-mnist-sample", title="Fashion-MNIST sample (bundled)", kind="images",
+        name="fashion-mnist-sample", title="Fashion-MNIST sample", kind="images",
         loader=f"{_IMAGES}:load_fashion_mnist_sample",
         description="3,000 of Fashion-MNIST's held-out test images, shipped with the studio (the starter VAE's "
                     "map); small, for trying things out",

@@ -21,7 +21,7 @@ class ModelPicker(QWidget):
         self.models = models
         self.combo = QComboBox()
         self.combo.setObjectName("ModelPicker")
-        self.combo.setMinimumContentsLength(28)
+        self.combo.setMinimumContentsLength(24)
         self.combo.activated.connect(self._activated)
         self.open_button = QPushButton("Open…")
         self.open_button.setToolTip("Use a checkpoint file from elsewhere (e.g. made with `studio train`)")

@@ -27,7 +27,7 @@ class TaskBar(QWidget):
         self.work = work
         self.progress = QProgressBar()
         self.progress.setObjectName("TaskProgress")
-        self.progress.setMinimumWidth(160)
+        self.progress.setMinimumWidth(150)
         self.progress.setMaximumWidth(320)
         self.cancel_button = QPushButton(cancel_text)
         self.cancel_button.setObjectName("TaskCancel")

@@ -85,6 +85,16 @@ def test_failed_write_leaves_the_old_file(tmp_path):
     assert os.listdir(tmp_path) == ["settings.json"]  # no temporary file left behind
 
 
+def test_a_written_file_has_the_permissions_open_would_give_it_not_the_temporary_files(tmp_path):
+    plain, atomic = tmp_path / "plain.png", tmp_path / "atomic.png"
+    plain.write_bytes(b"x")
+    atomic_write(atomic, b"x")  # an export an artist shares: readable by others where the umask says so
+    assert atomic.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777
+    os.chmod(atomic, 0o640)
+    atomic_write(atomic, b"y")  # written again: it keeps the permissions it was given
+    assert atomic.stat().st_mode & 0o777 == 0o640
+
+
 def test_full_disk_gives_a_clear_message_and_keeps_the_old_file(tmp_path, monkeypatch):
     target = tmp_path / "model.json"
     atomic_write(target, "saved")

@@ -2,6 +2,8 @@
 
 Data goes to a temporary file in the target's folder, is flushed to disk, and
 only then renamed over the target; until the rename the old file is untouched.
+The file gets the permissions a plain ``open()`` would give it (those of the
+file it replaces, else the umask's), not the temporary file's owner-only ones.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ def atomic_path(path: PathLike) -> Iterator[Path]:
         yield tmp
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
+        os.chmod(tmp, _mode_for(target))
         os.replace(tmp, target)
     except OSError as exc:
         raise _save_error(target, exc) from exc
@@ -64,6 +67,24 @@ def atomic_write(path: PathLike, data: Union[bytes, str]) -> None:
     else:
         with atomic_open(path, "wb") as f:
             f.write(data)
+
+
+def _mode_for(target: Path) -> int:
+    """The permissions ``target`` has now, or those a new file gets (0o666 less the umask)."""
+    try:
+        return target.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        return 0o666 & ~_UMASK
+
+
+def _read_umask() -> int:
+    mask = os.umask(0o022)  # the only way to read it is to set it; put it straight back
+    os.umask(mask)
+    return mask
+
+
+#: read once, at import (setting it to read it is not thread-safe)
+_UMASK = _read_umask()
 
 
 def _save_error(target: Path, exc: OSError) -> SaveError:

@@ -37,6 +37,16 @@ def test_models_list_json_is_stable(capsys):
     assert models["hf-causal-lm"]["imports_from"] == ["folder"] and models["gpt"]["featured"]
 
 
+@pytest.mark.starters
+def test_models_list_names_the_starter_models_and_where_they_are(capsys):
+    listing = run_json(capsys, "models", "list", "--json")
+    starters = {s["model"]: s for s in listing["starters"]}
+    assert set(starters["vae"]) == {"title", "model", "step", "checkpoint", "command"}
+    assert starters["gpt"]["checkpoint"].endswith("checkpoint.safetensors") and starters["gpt"]["step"] > 0
+    assert main(["models", "list"]) == 0
+    assert "--start-from PATH" in capsys.readouterr().out
+
+
 def test_doctor_fails_on_an_unusable_workspace(tmp_path, capsys):
     not_a_folder = tmp_path / "file"
     not_a_folder.write_text("x")

@@ -68,16 +68,26 @@ def model_json(spec) -> dict:
 
 
 def models_list(args: argparse.Namespace) -> int:
+    from studio.core.starters import starters
+
     host = discover()
     models = sorted(host.registry.models.values(), key=lambda m: m.name)
+    shipped = [s for s in starters() if s.spec in host.registry.models]
     if args.json:
-        print_json({"contract_version": CONTRACT_VERSION, "models": [model_json(m) for m in models]})
+        print_json({"contract_version": CONTRACT_VERSION, "models": [model_json(m) for m in models],
+                    "starters": [{"title": s.title, "model": s.spec, "step": s.step, "checkpoint": str(s.checkpoint),
+                                  "command": s.command} for s in shipped]})
         return 0
     if not models:
         print("No models: every plugin is disabled or failed. See `studio plugins list`.")
         return 0
     rows = [(m.name, m.family, ", ".join(m.capabilities), ", ".join(m.builds_on) or "-", m.plugin) for m in models]
     print_table(("model", "family", "capabilities", "builds on", "plugin"), rows)
+    if shipped:
+        print("\nStarter models (trained, read-only: `studio generate MODEL --checkpoint PATH`; "
+              "`studio train MODEL --start-from PATH` trains one further):")
+        print_table(("starter", "model", "step", "path"),
+                    [(s.title, s.spec, str(s.step), str(s.checkpoint.parent)) for s in shipped])
     return 0
 
 

@@ -149,3 +149,46 @@ def test_a_first_checkpoint_comes_early_when_asked_for(registry, tmp_path):
     assert run(registry, request, echo=False) == 0
     checkpoints = [e["step"] for e in EventReader(out / "events.jsonl").read_new() if e["event"] == "checkpoint"]
     assert checkpoints == [1, 40]  # the early one at once (0 s in), then the last; none from the cadence
+
+
+def _diverging(monkeypatch, at_step, poison_weights=False):
+    """From ``at_step`` on, the autoencoder's loss is NaN (or, with ``poison_weights``, the loss stays
+    finite but the update leaves NaN weights)."""
+    from studio_builtins.autoencoders.trainer import AutoencoderTrainer
+
+    honest = AutoencoderTrainer.train_step
+    calls = []
+
+    def train_step(self, batch):
+        calls.append(1)
+        losses = honest(self, batch)
+        if len(calls) >= at_step:
+            if not poison_weights:
+                return {**losses, "loss": float("nan")}
+            with torch.no_grad():
+                next(self.model.parameters()).fill_(float("nan"))
+        return losses
+
+    import torch
+
+    monkeypatch.setattr(AutoencoderTrainer, "train_step", train_step)
+
+
+@pytest.mark.parametrize("poison_weights", [False, True])
+def test_a_loss_or_weights_becoming_nan_stop_the_run_and_keep_the_last_good_checkpoint(
+        registry, tmp_path, monkeypatch, poison_weights):
+    from studio.core.checkpoint import read_checkpoint
+
+    _diverging(monkeypatch, at_step=4 if poison_weights else 3, poison_weights=poison_weights)
+    out = tmp_path / "diverged"
+    request = TrainRequest(model="vae", data="digits", steps=50, out=out, checkpoint_every=2, overrides=TINY)
+    assert Run(registry, request, echo=False).execute() == 1
+    events = events_of(out)
+    error = events[-1]
+    assert error["event"] == "error" and not error["detail"]
+    assert ("the weights" if poison_weights else "the loss became nan") in error["message"]
+    assert "The last good checkpoint (step 2) is kept" in error["message"]
+    assert [e["step"] for e in events if e["event"] == "checkpoint"] == [2]
+    checkpoint = read_checkpoint(out / "checkpoint.safetensors")
+    assert checkpoint.step == 2
+    assert all(bool(t.isfinite().all()) for n, t in checkpoint.state.tensors.items() if n.startswith("model."))

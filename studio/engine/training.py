@@ -17,6 +17,7 @@ random state. Under ``torchrun`` every rank trains its slice of each batch
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import time
@@ -36,6 +37,10 @@ from studio.engine.stages import check_upstream, load_upstream
 from studio.engine.train_request import TrainRequest, check_request, check_start_from
 
 
+class Diverged(UserError):
+    """Training diverged: a loss or the weights became NaN or infinite."""
+
+
 class Run:
     """One training run; :meth:`execute` returns the exit status."""
 
@@ -52,6 +57,7 @@ class Run:
         self.trainer = None  #: set once built; lets a caller inspect the trained model
         self._step: Optional[int] = None  #: where the run is, once known
         self._total: Optional[int] = None
+        self._saved_step: Optional[int] = None  #: the step of the last checkpoint this run wrote or resumed
 
     # -- the run ------------------------------------------------------------------
     def execute(self) -> int:
@@ -93,7 +99,7 @@ class Run:
             start, resumed = 0, checkpoint is not None
             if checkpoint is not None:
                 trainer.restore(checkpoint.state)
-                start = checkpoint.step
+                start = self._saved_step = checkpoint.step
             elif job.get("start_from"):
                 start = self._start_from(trainer, job["start_from"])
         total = job["steps"]
@@ -122,6 +128,7 @@ class Run:
         early = None if request.first_checkpoint_s is None else time.monotonic() + request.first_checkpoint_s
         for progress in trainer.steps(start, total):
             step = progress.step
+            self._check_finite(progress)
             meter.add(progress)
             if self._agreed_to_stop():
                 return self._cancelled(spec, trainer, step, total)
@@ -210,8 +217,28 @@ class Run:
         if self.rank != 0:
             return
         path = self.out / CHECKPOINT_NAME
-        save_checkpoint(path, spec.name, trainer.config, step, trainer.state())
+        state = trainer.state()
+        broken = next((name for name, tensor in state.tensors.items()
+                       if name.startswith("model.") and not _all_finite(tensor)), None)
+        if broken is not None:  # the step's loss was still finite, but its update was not
+            raise Diverged(f"Training stopped at step {step:,}: the weights ({broken}) are no longer numbers. "
+                           + self._kept())
+        save_checkpoint(path, spec.name, trainer.config, step, state)
+        self._saved_step = step
         self.log.emit("checkpoint", step=step, path=str(path))
+
+    def _check_finite(self, progress) -> None:
+        """A loss that is NaN or infinite ends the run before anything is saved from it."""
+        for name, value in progress.losses.items():
+            if not math.isfinite(float(value)):
+                raise Diverged(f"Training stopped at step {progress.step:,}: the {name} became {float(value)} "
+                               f"(not a number the model can learn from). {self._kept()}")
+
+    def _kept(self) -> str:
+        kept = (f"The last good checkpoint (step {self._saved_step:,}) is kept" if self._saved_step is not None
+                else "No checkpoint was saved")
+        return (f"{kept}. A lower learning rate (--set learning_rate=...) or a smaller batch usually helps; "
+                "resuming would only diverge again.")
 
     def _validate(self, trainer, step: int) -> bool:
         """Held-out losses with every checkpoint, so the Jobs dock can plot them as training goes.
@@ -299,6 +326,16 @@ class _Throughput:
         }
         self.sums, self.count, self.items, self.last_report = {}, 0, 0, now
         return report
+
+
+def _all_finite(tensor: Any) -> bool:
+    """Whether every number in a torch tensor or numpy array is finite (other values count as finite)."""
+    if hasattr(tensor, "isfinite"):
+        return bool(tensor.isfinite().all())
+    import numpy as np
+
+    array = np.asarray(tensor)
+    return array.dtype.kind not in "fc" or bool(np.isfinite(array).all())
 
 
 def _floats(losses) -> dict[str, float]:

@@ -189,3 +189,166 @@ def test_a_failing_model_is_reported_and_another_model_drops_what_was_asked_of_t
     canvas.models.select(other)  # ... then another model is chosen: the old request's result is dropped
     bench.executor.run()
     assert len(failures) == 1 and canvas.grid.params["checkpoint"] == other
+
+
+class FakePainter:
+    """Seeds each image, starts from an image and repaints a mask: image i is filled with
+    (seed + i) / 1000; from an image, each pixel is the image's, moved towards that value by the
+    strength, or (inpainting) that value inside the mask and the image's outside."""
+
+    image_shape = (6, 6, 1)
+    conditions = ()
+    class_names = ()
+    sampling_options = ("steps", "init_image", "mask")
+    samplers = ()
+    seed_per_image = True
+
+    def __init__(self):
+        self.calls = []
+
+    def sample(self, n, *, seed, condition=None, options=None, on_step=None):
+        self.calls.append((n, seed, options))
+        values = np.stack([np.full(self.image_shape, (seed + i) / 1000, np.float32) for i in range(n)])
+        if options.init_image is None:
+            return values
+        init = np.broadcast_to(options.init_image, values.shape)
+        if options.mask is None:
+            return init + (values - init) * options.strength
+        inside = options.mask[None, :, :, None] > 0.5
+        return np.where(inside, values, init).astype(np.float32)
+
+
+@pytest.fixture
+def painter(bench):
+    bench.add_spec("fake-painter", ("ImageSampler",))
+    model = FakePainter()
+    bench.add_model("fake-painter", model, name="painter")
+    state = CanvasState(bench.executor, bench.registry, bench.store)
+    state.models.refresh()
+    bench.executor.run()
+    state.fake = model
+    return state
+
+
+def sample(state, bench, start="noise"):
+    state.sample(start)
+    bench.executor.run()
+    return state.grid
+
+
+def test_the_seed_mode_says_which_seed_each_sample_uses(painter, bench):
+    painter.change(count=4, seed=10)
+    assert sample(painter, bench).params["seed"] == 10 and sample(painter, bench).params["seed"] == 10  # fixed
+    painter.change(seed_mode="increment")
+    assert [sample(painter, bench).params["seed"] for _ in range(2)] == [14, 18]  # on where the last grid ended
+    painter.change(seed_mode="random")
+    seeds = {sample(painter, bench).params["seed"] for _ in range(3)}
+    assert len(seeds) == 3 and painter.settings.seed == painter.grid.params["seed"]
+    with pytest.raises(ValueError, match="seed mode is one of"):
+        painter.change(seed_mode="sometimes")
+
+
+def test_each_image_of_a_model_that_seeds_images_has_its_own_seed_and_comes_back_alone(painter, bench):
+    painter.change(count=4, seed=20)
+    grid = sample(painter, bench)
+    assert grid.caption(2) == "image 3 · seed 22" and grid.params["seed_per_image"] is True
+    painter.select(2)
+    artifact, name = painter.artifact(single=True)
+    assert name == "fake-painter-seed22.png" and artifact.params["index"] == 2
+    painter.change(count=9, seed=0)
+    painter.restore_file(artifact.params, name)
+    bench.executor.run()
+    assert (painter.settings.count, painter.settings.seed) == (1, 22)
+    np.testing.assert_array_equal(painter.grid.images[0], grid.images[2])
+
+
+def test_the_history_keeps_this_sessions_grids(painter, bench, qapp):
+    from studio.ui.panels.image_canvas.commands import show_earlier
+
+    grids = [sample(painter, bench) for _ in range(3)]
+    assert all(kept is made for kept, made in zip(painter.history[-3:], grids, strict=True))
+    stack = QUndoStack()
+    stack.push(show_earlier(painter, grids[0]))
+    assert painter.grid is grids[0]
+    stack.undo()
+    assert painter.grid is grids[2]
+
+
+def test_inpainting_keeps_every_pixel_outside_the_mask_and_comes_back_from_its_parameters(painter, bench, qapp):
+    from studio.ui.panels.image_canvas import commands
+
+    painter.change(count=3, seed=5)
+    sample(painter, bench)
+    painter.select(1)
+    stack = QUndoStack()
+    stack.push(commands.start_from(painter, painter.source_from_selection()))
+    assert painter.source.caption == "image 2 · seed 6" and not painter.mask.any()
+    with pytest.raises(ValueError, match="Paint over the part"):
+        painter.sample("inpaint")
+    stack.push(commands.stroke(painter, [(1.0, 1.0), (4.0, 1.0)], 1.0, erase=False))
+    assert painter.mask[1, 1:4].all() and not painter.mask[4:].any()
+    painter.change(seed=100)
+    grid = sample(painter, bench, "inpaint")
+    outside = painter.mask < 0.5
+    for image in grid.images:
+        assert np.array_equal(image[outside], painter.source.pixels[outside])
+        assert np.allclose(image[~outside], image[~outside][0])  # made anew inside
+    params = dict(grid.params)
+    assert params["start"] == "inpaint" and "mask" in params and "init_image" in params
+    stack.undo()  # the stroke
+    assert not painter.mask.any()
+    stack.undo()  # the source
+    assert painter.source is None
+    painter.restore_file(params, "repainted.png")
+    bench.executor.run()
+    np.testing.assert_array_equal(painter.grid.images, grid.images)
+    assert painter.source is not None and painter.mask.any()
+
+
+def test_image_to_image_records_its_strength_and_a_model_that_cannot_is_told(painter, canvas, bench):
+    painter.change(count=2, strength=0.25)
+    sample(painter, bench)
+    painter.select(0)
+    painter.set_start((painter.source_from_selection(), None))
+    grid = sample(painter, bench, "image")
+    assert grid.params["strength"] == 0.25 and grid.params["start"] == "image"
+    bench.executor.run()
+    assert not canvas.can_start("image")
+    with pytest.raises(ValueError, match="cannot start from an image"):
+        canvas.sample("image")
+
+
+def test_another_tools_parameters_give_what_maps_and_name_the_rest(canvas, bench):
+    bench.executor.run()
+    note = canvas.restore_foreign("a fox\nSteps: 12, Sampler: euler, CFG scale: 7, Seed: 77, Size: 512x512, "
+                                  "Model hash: 0123456789, Model: sd15", "fox.png")
+    assert (canvas.settings.seed, canvas.settings.steps, canvas.settings.sampler) == (77, 12, "euler")
+    assert "size 512x512 (this model makes 4x4)" in note and "the prompt (this model takes none)" in note
+    assert "cfg scale 7 (this model has no such setting)" in note and "Model hash 0123456789" in note
+    with pytest.raises(ValueError, match="not one the studio can read"):
+        canvas.restore_foreign("a photo of a fox", "fox.png")
+
+
+def test_the_judge_labels_each_image_of_the_grid_shown(painter, bench, monkeypatch):
+    from studio.engine.inference import ModelRef
+    from studio.ui.panels.image_canvas import state as canvas_state
+    from studio.ui.panels.image_canvas.judging import Judge
+
+    class FakeJudge:
+        class_names = ("dark", "light")
+
+        def classify(self, images):
+            light = images.reshape(len(images), -1).mean(axis=1) > 0.0095
+            return np.stack([np.where(light, 0.1, 0.9), np.where(light, 0.9, 0.1)], axis=1)
+
+    bench.add_spec("fake-judge", ("ImageClassifier",))
+    path = bench.add_model("fake-judge", FakeJudge(), name="judge")
+    monkeypatch.setattr(canvas_state, "find_judges", lambda *a: [Judge(ModelRef("fake-judge", path), "Judge")])
+    painter.find_judges()
+    painter.change(count=3, seed=9)
+    sample(painter, bench)
+    assert painter.verdicts == []  # only when asked
+    painter.set_show_classes(True)
+    bench.executor.run()
+    assert [name for name, _ in painter.verdicts] == ["dark", "light", "light"]  # 0.009, 0.010, 0.011
+    assert painter.verdicts[0][1] == pytest.approx(0.9)

@@ -111,7 +111,7 @@ def test_a_png_without_settings_is_refused_and_nothing_changes(canvas, qtbot, tm
     monkeypatch.setattr(QMessageBox, "warning", lambda parent, title, text: told.append(text))
     canvas.seed.setValue(5)
     canvas.import_file(plain)
-    assert told and "no Image Canvas settings" in told[0]
+    assert told and "carries no settings to restore" in told[0]
     assert canvas.seed.value() == 5
 
 
@@ -178,3 +178,40 @@ def test_cancel_stops_sampling_and_keeps_the_grid_shown(canvas, qtbot):
     canvas.context.inference.submit(None, lambda _m, _c: None, on_result=done.append)
     qtbot.waitUntil(lambda: bool(done))
     assert np.array_equal(canvas.state.grid.images, shown)
+
+
+def test_an_image_goes_to_the_latent_explorer_as_a_point_of_the_same_model(canvas, qtbot, vae_file):
+    canvas.count.setValue(4)
+    sample(canvas, qtbot, 3)
+    canvas.state.select(2)
+    assert canvas.send_button.isEnabled()
+    canvas.send_button.click()
+    window = canvas.window()
+    explorer = window.panels["latent-explorer"]
+    assert window.current_panel() is explorer
+    assert explorer.state.choice.ref.checkpoint == str(vae_file)
+    qtbot.waitUntil(lambda: explorer.state.shown is not None, timeout=20_000)
+    assert explorer.state.shown.caption == "image 3 of seed 3"
+    model = explorer.state  # the point is the image's own latent: decoding it gives the image back, roughly
+    assert model.base is not None and model.base.shape == (2,)
+
+
+def test_a_damaged_or_foreign_file_dropped_on_the_canvas_is_explained(canvas, qtbot, tmp_path, monkeypatch):
+    from PIL import Image, PngImagePlugin
+
+    told = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda parent, title, text: told.append(text))
+    monkeypatch.setattr(QMessageBox, "information", lambda parent, title, text: told.append(text))
+    damaged = tmp_path / "damaged.png"
+    damaged.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
+    canvas.seed.setValue(5)
+    assert drop(canvas, damaged)
+    assert "damaged.png is not a readable PNG image" in told[-1] and canvas.seed.value() == 5
+    qtbot.waitUntil(lambda: canvas.state.info is not None)  # the model has said what it takes
+    foreign = tmp_path / "foreign.png"
+    info = PngImagePlugin.PngInfo()
+    info.add_text("parameters", "a cat\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 1234, Size: 512x512")
+    Image.new("RGB", (8, 8)).save(foreign, pnginfo=info)
+    assert drop(canvas, foreign)
+    assert canvas.seed.value() == 1234, told
+    assert "From foreign.png: seed 1234" in told[-1] and "sampler Euler a" in told[-1] and "size 512x512" in told[-1]

@@ -112,6 +112,16 @@ def test_generate_writes_with_the_exporter_its_file_ending_names(trained, tmp_pa
         ("image-canvas", "vae", 3, 4, step)
 
 
+@pytest.mark.parametrize("option, said", [(["--steps", "10"], "does not support steps"),
+                                          (["--sampler", "DDIM"], "samplers are none; not 'DDIM'"),
+                                          (["--class", "Coat"], "takes no class")])
+def test_generate_refuses_options_the_model_does_not_take(trained, tmp_path, capsys, option, said):
+    grid = tmp_path / "grid.png"
+    assert main(["--device", "cpu", "generate", "vae", "--checkpoint", str(trained.out), *option,
+                 "--out", str(grid)]) == 1
+    assert said in capsys.readouterr().err and not grid.exists()
+
+
 def test_the_app_finds_a_running_command_line_run_and_can_cancel_it(tmp_path):
     from studio.engine.jobs import JobManager
 

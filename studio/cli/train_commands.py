@@ -51,6 +51,12 @@ def add_all(sub: argparse._SubParsersAction) -> None:
                                "or a model folder")
     generate.add_argument("--n", type=_positive, default=16, help="how many images (default 16)")
     generate.add_argument("--seed", type=int, default=0)
+    generate.add_argument("--sampler", help="for image models with a sampler menu: its name (DDIM, Euler, ...)")
+    generate.add_argument("--steps", type=_positive, help="for image models that sample in steps (diffusion)")
+    generate.add_argument("--guidance", type=float, metavar="SCALE",
+                          help="classifier-free guidance for a class-conditional model (1 = none)")
+    generate.add_argument("--class", dest="label", metavar="CLASS",
+                          help="for a class-conditional model: the class, by name or number")
     generate.add_argument("--prompt", default="", help="for text models: the text to continue")
     generate.add_argument("--tokens", type=_positive, default=200, help="for text models: tokens to write")
     generate.add_argument("--temperature", type=float, default=1.0, help="for text models (0 = greedy)")
@@ -150,14 +156,25 @@ def generate_run(args: argparse.Namespace) -> int:
 def _image(args: argparse.Namespace, spec, model):
     """A grid of ``--n`` samples with what the Image Canvas records, so the canvas can restore it."""
     from studio.core.artifacts import ImageArtifact
-    from studio.core.capabilities import sample_images
+    from studio.core.capabilities import SampleOptions, sample_images, sampler_info
     from studio.core.digests import checkpoint_digest
+    from studio.core.image_requests import default_options, described, label_of
     from studio.core.imaging import make_grid
     from studio.core.provenance import result_params
 
-    images = sample_images(model, args.n, seed=args.seed)
+    info = sampler_info(model)
+    condition = {"label": label_of(info, args.label)} if args.label is not None else {}
+    options = {k: v for k, v in (("steps", args.steps), ("sampler", args.sampler), ("guidance_scale", args.guidance))
+               if v is not None}
+    if args.sampler is not None and args.sampler not in info.samplers:
+        raise UserError(f"The {spec.title} model's samplers are {', '.join(info.samplers) or 'none'}; "
+                        f"not {args.sampler!r}.")
+    options = default_options(info, options, conditioned=bool(condition))
+    images = sample_images(model, args.n, seed=args.seed, condition=condition,
+                           options=SampleOptions(**options) if options else None)
     params = result_params("image-canvas", spec, str(args.checkpoint.resolve()), _step_of(args.checkpoint),
-                           checkpoint_digest(None, str(args.checkpoint)), seed=args.seed, n=args.n)
+                           checkpoint_digest(None, str(args.checkpoint)), seed=args.seed, n=args.n,
+                           condition=condition, **options, **described(info, images, condition))
     return ImageArtifact(make_grid(images, columns=math.ceil(math.sqrt(args.n))), params)
 
 

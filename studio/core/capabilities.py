@@ -101,6 +101,10 @@ class ImageSampler(Protocol):
     sampling_options: tuple[str, ...]
     #: names of the samplers the "sampler" option chooses from, the default first (contract 2).
     samplers: tuple[str, ...]
+    #: True when image ``i`` of ``sample(n, seed=s)`` is made from seed ``s + i`` alone, so any image
+    #: of a grid comes back by itself as ``sample(1, seed=s + i)`` (contract 2; default False: the
+    #: seed makes the grid as a whole).
+    seed_per_image: bool
 
     def sample(
         self,
@@ -125,6 +129,7 @@ class SamplerInfo:
     class_names: tuple[str, ...] = ()
     sampling_options: tuple[str, ...] = ()
     samplers: tuple[str, ...] = ()
+    seed_per_image: bool = False
 
 
 def sampler_info(model: Any) -> SamplerInfo:
@@ -137,7 +142,7 @@ def sampler_info(model: Any) -> SamplerInfo:
                          f"expected some of {list(SAMPLE_OPTIONS)}.")
     return SamplerInfo(tuple(model.image_shape), tuple(getattr(model, "conditions", ()) or ()),
                        tuple(getattr(model, "class_names", ()) or ()), options,
-                       tuple(getattr(model, "samplers", ()) or ()))
+                       tuple(getattr(model, "samplers", ()) or ()), bool(getattr(model, "seed_per_image", False)))
 
 
 def sample_images(model: Any, n: int, *, seed: int, condition: Optional[Mapping[str, Any]] = None,
@@ -170,6 +175,23 @@ class LatentCodec(Protocol):
 
     def sample_prior(self, n: int, *, seed: int) -> np.ndarray:
         """``n`` latents drawn from the model's prior (or its training distribution)."""
+
+
+@runtime_checkable
+class ImageClassifier(Protocol):
+    """Says which class an image shows (contract 2): the studio's judge of samples. Its features (the
+    layer before its class scores) give the Fréchet distance and KID of :mod:`studio.core.metrics`."""
+
+    image_shape: tuple[int, int, int]
+    class_names: tuple[str, ...]
+    #: the length of one image's feature vector
+    feature_dim: int
+
+    def classify(self, images: np.ndarray) -> np.ndarray:
+        """Images ``(n, H, W, C)`` in [0, 1] to class probabilities ``(n, len(class_names))``, float32."""
+
+    def features(self, images: np.ndarray) -> np.ndarray:
+        """Images ``(n, H, W, C)`` in [0, 1] to feature vectors ``(n, feature_dim)``, float32."""
 
 
 @dataclass(frozen=True)

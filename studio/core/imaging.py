@@ -1,13 +1,17 @@
 """Images leaving the studio: PNG files that carry the parameters that made them.
 
-Parameters go into PNG text chunks (``studio:<name>``, JSON-encoded values) so a
-PNG dropped back onto a panel restores the exact settings, and other tools see
-them as ordinary PNG metadata.
+Two text chunks hold them: ``studio``, every parameter as JSON, so a PNG dropped
+back onto a panel restores the exact settings; and ``parameters``, the same
+written as the most used Stable Diffusion web UI writes it
+(:mod:`studio.core.png_parameters`), so other tools read the seed, steps and
+sampler. PNGs of earlier studio versions kept each parameter in its own
+``studio:<name>`` chunk; they are still read.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Optional, Union
 
@@ -16,7 +20,19 @@ import numpy as np
 from studio.core.atomic import atomic_path
 from studio.core.errors import UserError
 
-PREFIX = "studio:"
+#: the chunk with every parameter, as JSON
+STUDIO_CHUNK = "studio"
+#: earlier versions' chunks: ``studio:<name>``, each a JSON value
+LEGACY_PREFIX = "studio:"
+
+
+@dataclass(frozen=True)
+class PngMetadata:
+    """What a PNG says of how it was made: the studio's parameters ({} when it has none) and another
+    tool's ``parameters`` text ("" when it has none)."""
+
+    params: dict[str, Any]
+    parameters: str = ""
 
 
 def to_uint8(image: np.ndarray) -> np.ndarray:
@@ -30,32 +46,55 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
 
 
 def save_png(image: np.ndarray, path: Union[str, Path], params: Optional[Mapping[str, Any]] = None) -> None:
+    """Write ``image`` with ``params`` in the two chunks; ``params["size"]`` ([width, height] of one
+    image) is the size the ``parameters`` text gives, else the image's own."""
     from PIL import Image, PngImagePlugin
 
+    from studio.core.png_parameters import CHUNK, format_parameters
+
+    pixels = to_uint8(image)
     info = PngImagePlugin.PngInfo()
-    for key, value in (params or {}).items():
-        info.add_text(PREFIX + key, json.dumps(value))
+    if params:
+        size = tuple(params.get("size") or (pixels.shape[1], pixels.shape[0]))
+        info.add_text(CHUNK, format_parameters(params, size))
+        info.add_text(STUDIO_CHUNK, json.dumps(dict(params)))
     with atomic_path(path) as tmp:
-        Image.fromarray(to_uint8(image)).save(tmp, format="PNG", pnginfo=info)
+        Image.fromarray(pixels).save(tmp, format="PNG", pnginfo=info)
+
+
+def read_png_metadata(path: Union[str, Path]) -> PngMetadata:
+    """What a PNG says of how it was made; a :class:`UserError` for a file that is not a readable PNG."""
+    from PIL import Image, UnidentifiedImageError
+
+    from studio.core.png_parameters import CHUNK
+
+    try:
+        with Image.open(path) as im:
+            if im.format != "PNG":
+                raise UserError(f"{Path(path).name} is a {im.format or 'non-PNG'} image, not a PNG: only PNGs "
+                                "carry the settings that made them.")
+            text = dict(getattr(im, "text", {}) or {})
+    except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as exc:
+        raise UserError(f"{Path(path).name} is not a readable PNG image ({exc}).") from exc
+    params: dict[str, Any] = {}
+    try:
+        saved = json.loads(text[STUDIO_CHUNK]) if STUDIO_CHUNK in text else {}
+        params = saved if isinstance(saved, dict) else {}
+    except ValueError:
+        params = {}
+    if not params:  # an earlier version's chunks
+        for key, value in text.items():
+            if key.startswith(LEGACY_PREFIX):
+                try:
+                    params[key[len(LEGACY_PREFIX):]] = json.loads(value)
+                except ValueError:
+                    params[key[len(LEGACY_PREFIX):]] = value
+    return PngMetadata(params, str(text.get(CHUNK, "")))
 
 
 def read_png_params(path: Union[str, Path]) -> dict[str, Any]:
     """The studio parameters stored in a PNG (empty if it has none)."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as im:
-            text = dict(getattr(im, "text", {}) or {})
-    except (OSError, UnidentifiedImageError) as exc:
-        raise UserError(f"{Path(path).name} is not a readable PNG image ({exc}).") from exc
-    params = {}
-    for key, value in text.items():
-        if key.startswith(PREFIX):
-            try:
-                params[key[len(PREFIX):]] = json.loads(value)
-            except ValueError:
-                params[key[len(PREFIX):]] = value
-    return params
+    return read_png_metadata(path).params
 
 
 def make_grid(images: np.ndarray, columns: int, padding: int = 2, fill: float = 1.0) -> np.ndarray:

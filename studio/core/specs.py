@@ -31,6 +31,7 @@ SUPPORTED_CONTRACTS = (1, 2)
 CAPABILITIES = (
     "ImageSampler",
     "LatentCodec",
+    "ImageClassifier",
     "SequenceGenerator",
     "MusicGenerator",
     "WorldModel",

@@ -42,6 +42,7 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.host = host
         self.context = context
+        context.send = self.send_to  # a panel hands a result to another through the window
         #: the device choice in use: --device when given, else the saved setting
         self.device: str = device or context.settings.get("device")
         self.settings: Settings = context.settings
@@ -137,6 +138,16 @@ class MainWindow(QMainWindow):
     def show_panel(self, name: str) -> None:
         if name in self.panels:
             self.tabs.setCurrentWidget(self.panels[name])
+
+    def send_to(self, name: str, artifact) -> Optional[str]:
+        """Hand ``artifact`` to the panel ``name`` and show that panel; why not, or None."""
+        panel = self.panels.get(name)
+        if not isinstance(panel, Panel):
+            return f"There is no {name} panel (its plugin is disabled or failed to load)."
+        reason = panel.receive(artifact)
+        if reason is None:
+            self.show_panel(name)
+        return reason
 
     def refresh_panels(self) -> None:
         for widget in self.panels.values():

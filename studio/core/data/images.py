@@ -247,7 +247,7 @@ def load_digits(location=None, *, size: int, channels: int) -> ImageSet:
     return ImageSet(_fit(images, size, channels), digits.target.astype(np.int64), [str(d) for d in range(10)], "Digits")
 
 
-def _open_image(path: Path, size: int, channels: int) -> np.ndarray:
+def open_image(path: Path, size: int, channels: int) -> np.ndarray:
     """One file as uint8 ``(size, size, channels)``: transparency onto white, centre square, resized."""
     with Image.open(path) as image:
         image.load()
@@ -284,7 +284,7 @@ def load_folder(location, *, size: int, channels: int) -> ImageSet:
     images, kept, skipped = [], [], []
     for path in files:
         try:
-            images.append(_open_image(path, size, channels))
+            images.append(open_image(path, size, channels))
             kept.append(path.relative_to(root))
         except Exception as exc:  # PIL reports damage with many exception types
             skipped.append((str(path.relative_to(root)), str(exc) or type(exc).__name__))

@@ -31,6 +31,9 @@ class PanelContext:
     show_status: Callable[[str], None]  #: a short message in the status bar
     inference: Any = None  #: studio.ui.bridge.InferenceClient
     jobs: Any = None  #: studio.ui.jobs.JobsController
+    #: ``send(panel_name, artifact)`` hands a result to another panel and shows it there; returns why
+    #: not (None when it took it). Set by the window; None without one.
+    send: Optional[Callable[[str, Any], Optional[str]]] = None
 
 
 def dropped_paths(mime: QMimeData, kinds: Sequence[str]) -> list[Path]:
@@ -79,6 +82,11 @@ class Panel(QWidget):
     def export(self) -> Optional[str]:
         """Run File ▸ Export for this panel; return why not, if there is nothing to export."""
         return f"The {self.spec.title} has nothing to export yet."
+
+    def receive(self, artifact: Any) -> Optional[str]:
+        """Take a result another panel sends (an :class:`~studio.core.artifacts.ImageArtifact` with its
+        parameters, say); return why not, or None when it was taken."""
+        return f"The {self.spec.title} cannot take this."
 
     def refresh(self) -> None:
         """The models, checkpoints or workspace changed: update what is offered."""

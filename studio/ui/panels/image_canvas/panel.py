@@ -1,8 +1,10 @@
-"""The Image Canvas: sample grids from image models, fix a seed, condition, export PNG.
+"""The Image Canvas: sample grids from image models, fix a seed, condition, repaint, export PNG.
 
 The view of a :class:`~.state.CanvasState`: its controls set the state's
 settings, its grid shows the state's grid (or the sample forming, step by
-step), and each new grid is an undoable step (Edit ▸ Undo shows the one before).
+step), each new grid is an undoable step (Edit ▸ Undo, or the history strip,
+shows an earlier one), and the "Start from" tab holds the image a sample may
+start from (image to image) with the mask painted over it (inpainting).
 """
 
 from __future__ import annotations
@@ -11,46 +13,112 @@ import random
 from pathlib import Path
 from typing import Optional
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QIcon, QPixmap
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDoubleSpinBox,
+    QFileDialog,
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QListWidget,
+    QListWidgetItem,
     QMessageBox,
     QPushButton,
     QSplitter,
+    QTabWidget,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from studio.core.errors import UserError
-from studio.core.imaging import read_png_params
+from studio.core.imaging import read_png_metadata
 from studio.ui.export import export_artifact
 from studio.ui.kit.model_panel import ModelPanel
-from studio.ui.panels.image_canvas.commands import new_grid
-from studio.ui.panels.image_canvas.state import MAX_IMAGES, MAX_SEED, OPTION_RANGES, CanvasState, Grid, picture_of
+from studio.ui.panels.image_canvas import commands
+from studio.ui.panels.image_canvas.source import from_file
+from studio.ui.panels.image_canvas.state import (
+    MAX_IMAGES,
+    MAX_SEED,
+    OPTION_RANGES,
+    SEED_MODES,
+    CanvasState,
+    Grid,
+    picture_of,
+)
+from studio.ui.panels.image_canvas.views import GridView, MaskView
 from studio.ui.widgets.fields import int_spin
-from studio.ui.widgets.image_view import ImageView
+from studio.ui.widgets.image_view import ImageView, to_qimage
+
+#: image files the canvas opens: its own PNGs restore their settings; any image can be started from
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+THUMBNAIL = 60
+#: the panel the "Send to Latent Explorer" button hands an image to
+LATENT_PANEL = "latent-explorer"
 
 
 class ImageCanvasPanel(ModelPanel):
     what_it_does = ("Sample grids of images, fix a seed, condition on a class or a prompt, watch a "
                     "diffusion sample form step by step, repaint a masked region and export PNGs.")
     families = "GANs, diffusion models, PixelCNN, normalizing flows and energy-based models"
-    import_filter = "Images made by the studio (*.png)"
-    dropped_kinds = (".png",)
+    import_filter = "Images (*.png *.jpg *.jpeg *.webp *.bmp)"
+    dropped_kinds = IMAGE_SUFFIXES
     state_class = CanvasState
     cancel_description = "Stop sampling"
     state: CanvasState
 
     def build_content(self) -> QWidget:
+        content = QWidget()
+        layout = QVBoxLayout(content)
+        layout.addLayout(self._sampling_row())
+        layout.addLayout(self._options_row())
+        splitter = QSplitter(Qt.Horizontal)
+        splitter.addWidget(self._grid_side())
+        splitter.addWidget(self._detail_side())
+        splitter.setSizes([700, 460])
+        layout.addWidget(splitter, 1)
+        self.add_shortcut("Ctrl+Return", self.sample, "Sample a new grid", content)
+        self._follow_state()
+        return content
+
+    # -- building ----------------------------------------------------------------------------------
+    def _sampling_row(self) -> QHBoxLayout:
         self.count = int_spin(1, MAX_IMAGES, self.state.settings.count, "ImageCount")
         self.seed = int_spin(0, MAX_SEED, self.state.settings.seed, "Seed")
+        self.seed_mode = QComboBox()
+        self.seed_mode.setObjectName("SeedMode")
+        for mode, text in SEED_MODES.items():
+            self.seed_mode.addItem(text, mode)
+        self.seed_mode.setToolTip("Fixed: Sample draws the same grid again. Random: a new seed each time. "
+                                  "+1 per image: each grid goes on from where the last one ended")
         self.new_seed = QPushButton("New seed")
         self.new_seed.setToolTip("A random seed; the same seed always gives the same images")
-        self.new_seed.clicked.connect(lambda: (self.seed.setValue(random.randrange(MAX_SEED)), self.state.sample()))
+        self.new_seed.clicked.connect(lambda: (self.seed.setValue(random.randrange(MAX_SEED)), self.sample()))
+        self.sample_button = QPushButton("Sample")
+        self.sample_button.setObjectName("SampleButton")
+        self.sample_button.setDefault(True)
+        self.sample_button.setToolTip("Draw a grid from noise (Ctrl+Enter)")
+        self.sample_button.clicked.connect(lambda: self.sample())
+        self.count.valueChanged.connect(lambda value: self._set(count=value))
+        self.seed.valueChanged.connect(lambda value: self._set(seed=value))
+        self.seed_mode.currentIndexChanged.connect(lambda _i: self._set(seed_mode=self.seed_mode.currentData()))
+        self.measured = QLabel()
+        self.measured.setObjectName("Measured")
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Model"))
+        row.addWidget(self.picker, 2)
+        row.addWidget(self.measured)
+        for caption, widget in (("Images", self.count), ("Seed", self.seed)):
+            row.addWidget(QLabel(caption))
+            row.addWidget(widget)
+        for widget in (self.seed_mode, self.new_seed, self.sample_button, self.task_bar):
+            row.addWidget(widget)
+        return row
+
+    def _options_row(self) -> QHBoxLayout:
         self.label = QComboBox()
         self.label.setObjectName("ConditionLabel")
         self.prompt = QLineEdit()
@@ -63,72 +131,172 @@ class ImageCanvasPanel(ModelPanel):
         self.guidance.setRange(*OPTION_RANGES["guidance_scale"])
         self.guidance.setSingleStep(0.5)
         self.guidance.setObjectName("Guidance")
-        self.sample_button = QPushButton("Sample")
-        self.sample_button.setObjectName("SampleButton")
-        self.sample_button.setDefault(True)
-        self.sample_button.clicked.connect(self.state.sample)
-        for signal, field in ((self.count.valueChanged, "count"), (self.seed.valueChanged, "seed"),
-                              (self.steps.valueChanged, "steps"), (self.guidance.valueChanged, "guidance_scale")):
-            signal.connect(lambda value, f=field: self._set(**{f: value}))
+        self.guidance.setToolTip("Classifier-free guidance: 1 is none; more follows the class more closely")
+        self.steps.valueChanged.connect(lambda value: self._set(steps=value))
+        self.guidance.valueChanged.connect(lambda value: self._set(guidance_scale=value))
         self.label.currentIndexChanged.connect(lambda i: self._set(label=i) if i >= 0 else None)
         self.sampler.currentTextChanged.connect(lambda text: self._set(sampler=text) if text else None)
         self.prompt.textChanged.connect(lambda text: self._set(prompt=text))
-
-        strip = QHBoxLayout()
-        strip.addWidget(QLabel("Model"))
-        strip.addWidget(self.picker, 2)
+        self.classes = QCheckBox("Classes")
+        self.classes.setObjectName("ShowClasses")
+        self.classes.setToolTip("Label each image with the class a trained classifier (the judge) sees in it")
+        self.classes.toggled.connect(self.state.set_show_classes)
+        self.judge = QComboBox()
+        self.judge.setObjectName("Judge")
+        self.judge.setToolTip("The classifier that judges: it must take images of this model's size")
+        self.judge.currentIndexChanged.connect(self._judge_chosen)
+        row = QHBoxLayout()
         self.captions = {}
-        for caption, widget in (("Images", self.count), ("Seed", self.seed), (None, self.new_seed),
-                                ("Class", self.label), ("Prompt", self.prompt), ("Steps", self.steps),
+        for caption, widget in (("Class", self.label), ("Prompt", self.prompt), ("Steps", self.steps),
                                 ("Sampler", self.sampler), ("Guidance", self.guidance)):
-            if caption:
-                self.captions[widget] = QLabel(caption)
-                strip.addWidget(self.captions[widget])
-            strip.addWidget(widget)
-        strip.addWidget(self.sample_button)
-        strip.addWidget(self.task_bar)
+            self.captions[widget] = QLabel(caption)
+            row.addWidget(self.captions[widget])
+            row.addWidget(widget, 2 if widget is self.prompt else 0)
+        row.addStretch(1)
+        row.addWidget(self.classes)
+        row.addWidget(self.judge)
+        return row
 
-        self.grid_view = ImageView("Press Sample to draw a grid of images from the model.")
+    def _grid_side(self) -> QWidget:
+        self.grid_view = GridView("Press Sample to draw a grid of images from the model.")
         self.grid_view.setObjectName("GridView")
-        self.grid_view.mousePressEvent = self._grid_clicked
+        self.grid_view.tile_clicked.connect(self.state.select)
+        self.undo_button = QToolButton()
+        self.undo_button.setText("◀")
+        self.undo_button.setToolTip("Undo: the grid before (Ctrl+Z)")
+        self.undo_button.clicked.connect(self.undo_stack.undo)
+        self.redo_button = QToolButton()
+        self.redo_button.setText("▶")
+        self.redo_button.setToolTip("Redo (Ctrl+Shift+Z)")
+        self.redo_button.clicked.connect(self.undo_stack.redo)
+        self.undo_stack.canUndoChanged.connect(self.undo_button.setEnabled)
+        self.undo_stack.canRedoChanged.connect(self.redo_button.setEnabled)
+        self.undo_button.setEnabled(False)
+        self.redo_button.setEnabled(False)
+        self.history = QListWidget()
+        self.history.setObjectName("History")
+        self.history.setViewMode(QListWidget.IconMode)
+        self.history.setFlow(QListWidget.LeftToRight)
+        self.history.setWrapping(False)
+        self.history.setIconSize(QSize(THUMBNAIL, THUMBNAIL))
+        self.history.setFixedHeight(THUMBNAIL + 26)
+        self.history.setToolTip("This session's grids: click one to show it again")
+        self.history.itemClicked.connect(self._history_clicked)
+        strip = QHBoxLayout()
+        strip.addWidget(self.undo_button)
+        strip.addWidget(self.history, 1)
+        strip.addWidget(self.redo_button)
+        side = QWidget()
+        layout = QVBoxLayout(side)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.grid_view, 1)
+        layout.addLayout(strip)
+        return side
+
+    def _detail_side(self) -> QTabWidget:
         self.detail_view = ImageView("Click an image of the grid to see it large.")
         self.detail_view.setObjectName("DetailView")
+        self.detail_caption = QLabel()
+        self.detail_caption.setAlignment(Qt.AlignCenter)
         self.export_grid_button = QPushButton("Export grid…")
         self.export_grid_button.clicked.connect(lambda: self.export(single=False))
         self.export_one_button = QPushButton("Export image…")
         self.export_one_button.clicked.connect(lambda: self.export(single=True))
-        detail = QWidget()
-        detail_layout = QVBoxLayout(detail)
-        detail_layout.addWidget(self.detail_view, 1)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.export_grid_button)
-        buttons.addWidget(self.export_one_button)
-        detail_layout.addLayout(buttons)
-        splitter = QSplitter(Qt.Horizontal)
-        splitter.addWidget(self.grid_view)
-        splitter.addWidget(detail)
-        splitter.setSizes([700, 400])
+        self.start_here_button = QPushButton("Start from this")
+        self.start_here_button.setToolTip("Vary this image, or paint over part of it to make that part anew")
+        self.start_here_button.clicked.connect(self.start_from_selection)
+        self.send_button = QPushButton("To Latent Explorer")
+        self.send_button.setToolTip("Show this image's point in the Latent Explorer's map of the same model")
+        self.send_button.clicked.connect(self.send_to_latent_explorer)
+        chosen = QWidget()
+        layout = QVBoxLayout(chosen)
+        layout.addWidget(self.detail_view, 1)
+        layout.addWidget(self.detail_caption)
+        for pair in ((self.export_one_button, self.export_grid_button), (self.start_here_button, self.send_button)):
+            buttons = QHBoxLayout()
+            for button in pair:
+                buttons.addWidget(button)
+            layout.addLayout(buttons)
 
-        content = QWidget()
-        layout = QVBoxLayout(content)
-        layout.addLayout(strip)
-        layout.addWidget(splitter, 1)
-        self.add_shortcut("Ctrl+Return", self.state.sample, "Sample a new grid", content)
+        self.mask_view = MaskView(self._stroke)
+        self.mask_view.setObjectName("MaskView")
+        self.mask_view.placeholder = ("Start from an image: click one in the grid and press Start from this, "
+                                      "or open any image file.")
+        self.start_caption = QLabel()
+        self.start_caption.setAlignment(Qt.AlignCenter)
+        self.open_start_button = QPushButton("Open image…")
+        self.open_start_button.clicked.connect(self.open_start_image)
+        self.noise_button = QPushButton("From noise")
+        self.noise_button.setToolTip("Forget the image: samples start from noise again")
+        self.noise_button.clicked.connect(lambda: self.undo_stack.push(commands.start_from(self.state, None)))
+        self.strength = QDoubleSpinBox()
+        self.strength.setObjectName("Strength")
+        self.strength.setRange(*OPTION_RANGES["strength"])
+        self.strength.setSingleStep(0.05)
+        self.strength.setValue(self.state.settings.strength)
+        self.strength.setToolTip("0 keeps the image, 1 ignores it")
+        self.strength.valueChanged.connect(lambda value: self._set(strength=value))
+        self.vary_button = QPushButton("Vary")
+        self.vary_button.setObjectName("VaryButton")
+        self.vary_button.setToolTip("Image to image: a grid of variations of this image, as strong as the strength")
+        self.vary_button.clicked.connect(lambda: self.sample("image"))
+        self.paint_button = QPushButton("Paint mask")
+        self.paint_button.setCheckable(True)
+        self.paint_button.setToolTip("Drag over the image to mark what to make anew (right-drag erases)")
+        self.paint_button.toggled.connect(self._painting)
+        self.eraser = QCheckBox("Eraser")
+        self.eraser.toggled.connect(lambda on: setattr(self.mask_view, "erasing", on))
+        self.brush = int_spin(1, 32, 3, "BrushSize")
+        self.brush.setToolTip("The brush's radius, in the image's pixels")
+        self.brush.valueChanged.connect(lambda value: setattr(self.mask_view, "brush", float(value)))
+        self.clear_mask_button = QPushButton("Clear mask")
+        self.clear_mask_button.clicked.connect(lambda: self.undo_stack.push(commands.clear_mask(self.state)))
+        self.repaint_button = QPushButton("Repaint masked")
+        self.repaint_button.setObjectName("RepaintButton")
+        self.repaint_button.setToolTip("Inpainting: make the masked part anew; every other pixel stays as it is")
+        self.repaint_button.clicked.connect(lambda: self.sample("inpaint"))
+        start = QWidget()
+        layout = QVBoxLayout(start)
+        layout.addWidget(self.mask_view, 1)
+        layout.addWidget(self.start_caption)
+        for row_widgets in ((self.open_start_button, self.noise_button),
+                            (QLabel("Strength"), self.strength, self.vary_button),
+                            (self.paint_button, self.eraser, QLabel("Brush"), self.brush, self.clear_mask_button),
+                            (self.repaint_button,)):
+            row = QHBoxLayout()
+            for widget in row_widgets:
+                row.addWidget(widget)
+            layout.addLayout(row)
+        self.detail_tabs = QTabWidget()
+        self.detail_tabs.addTab(chosen, "Chosen image")
+        self.detail_tabs.addTab(start, "Start from")
+        return self.detail_tabs
 
+    def _follow_state(self) -> None:
         events = self.state.events
         events.info.connect(self._show_info)
         events.settings.connect(self._show_settings)
         events.grid.connect(self._show_grid)
         events.selection.connect(self._show_selection)
-        events.preview.connect(lambda preview: self.grid_view.set_image(picture_of(preview.images)))
+        events.preview.connect(lambda preview: self.grid_view.show_forming(picture_of(preview.images)))
         events.sampled.connect(self._sampled)
+        events.history.connect(self._show_history)
+        events.start.connect(self._show_start)
+        events.judges.connect(self._show_judges)
+        events.verdicts.connect(self._show_verdicts)
         events.restored.connect(lambda note: self.context.show_status("Restored the image's settings"
                                                                       + (f"; {note}" if note else "")))
         self._show_info()
         self._show_grid()
-        return content
+        self._show_start()
 
-    # -- state to widgets ------------------------------------------------------------------------
+    # -- actions ----------------------------------------------------------------------------------
+    def sample(self, start: str = "noise") -> None:
+        try:
+            self.state.sample(start)
+        except ValueError as exc:
+            QMessageBox.information(self, "Sample", str(exc))
+
     def _set(self, **changes) -> None:
         try:
             self.state.change(**changes)
@@ -136,6 +304,59 @@ class ImageCanvasPanel(ModelPanel):
             self.context.show_status(str(exc))
             self._show_settings()
 
+    def _judge_chosen(self, index: int) -> None:
+        if 0 <= index < len(self.state.judges):
+            self.state.choose_judge(self.state.judges[index])
+
+    def _history_clicked(self, item: QListWidgetItem) -> None:
+        grid = self.state.history[self.history.row(item)]
+        if grid is not self.state.grid:
+            self.undo_stack.push(commands.show_earlier(self.state, grid))
+
+    def start_from_selection(self) -> None:
+        try:
+            source = self.state.source_from_selection()
+        except ValueError as exc:
+            QMessageBox.information(self, "Start from this", str(exc))
+            return
+        self.undo_stack.push(commands.start_from(self.state, source))
+        self.detail_tabs.setCurrentIndex(1)
+
+    def open_start_image(self, path: Optional[str] = None) -> None:
+        """Start from any image file, fitted to the model's size (asked for when not given)."""
+        if self.state.info is None:
+            return
+        if path is None:
+            path, _ = QFileDialog.getOpenFileName(self, "Start from an image", "", self.import_filter)
+            if not path:
+                return
+        try:
+            source = from_file(Path(path), self.state.info.image_shape)
+        except UserError as exc:
+            QMessageBox.warning(self, "Start from an image", str(exc))
+            return
+        self.undo_stack.push(commands.start_from(self.state, source))
+        self.detail_tabs.setCurrentIndex(1)
+
+    def _stroke(self, points: list[tuple[float, float]], erase: bool) -> None:
+        if self.state.mask is not None:
+            self.undo_stack.push(commands.stroke(self.state, points, self.mask_view.brush, erase))
+
+    def _painting(self, on: bool) -> None:
+        self.mask_view.painting = on
+        self.mask_view.setCursor(Qt.CrossCursor if on else Qt.ArrowCursor)
+
+    def send_to_latent_explorer(self) -> None:
+        made = self.state.artifact(single=True)
+        if made is None or self.state.selected is None or self.context.send is None:
+            return
+        artifact, _name = made
+        artifact.params["caption"] = self.state.grid.caption(self.state.selected)
+        reason = self.context.send(LATENT_PANEL, artifact)
+        if reason:
+            QMessageBox.information(self, "To Latent Explorer", reason)
+
+    # -- state to widgets ------------------------------------------------------------------------
     def _show_info(self) -> None:
         info = self.state.info
         conditions = info.conditions if info else ()
@@ -150,11 +371,13 @@ class ImageCanvasPanel(ModelPanel):
             widget.setVisible(visible)
             self.captions[widget].setVisible(visible)
         self._show_settings()
+        self._show_start()
+        self._show_history()
 
     def _show_settings(self) -> None:
         s = self.state.settings
         for spin, value in ((self.count, s.count), (self.seed, s.seed), (self.steps, s.steps),
-                            (self.guidance, s.guidance_scale)):
+                            (self.guidance, s.guidance_scale), (self.strength, s.strength)):
             if value is not None:
                 _quietly(spin, lambda sp=spin, v=value: sp.setValue(v))
         if s.label is not None:
@@ -163,37 +386,96 @@ class ImageCanvasPanel(ModelPanel):
             _quietly(self.sampler, lambda: self.sampler.setCurrentText(s.sampler))
         if self.prompt.text() != s.prompt:
             _quietly(self.prompt, lambda: self.prompt.setText(s.prompt))
+        _quietly(self.seed_mode, lambda: self.seed_mode.setCurrentIndex(self.seed_mode.findData(s.seed_mode)))
 
     def _show_grid(self) -> None:
         grid = self.state.grid
-        self.grid_view.set_image(None if grid is None else grid.picture())
+        self.grid_view.show_grid(grid, self._labels())
         self.export_grid_button.setEnabled(grid is not None)
         if grid is not None:
             self.context.show_status(f"{len(grid.images)} images with seed {grid.params.get('seed')}")
+        self._select_in_history()
 
     def _show_selection(self) -> None:
         grid, selected = self.state.grid, self.state.selected
-        self.detail_view.set_image(None if grid is None or selected is None else grid.images[selected])
-        self.export_one_button.setEnabled(selected is not None)
+        chosen = grid is not None and selected is not None
+        self.detail_view.set_image(grid.images[selected] if chosen else None)
+        caption = grid.caption(selected) if chosen else ""
+        if chosen and selected < len(self.state.verdicts):
+            name, probability = self.state.verdicts[selected]
+            caption += f" · judged {name} ({probability:.0%})"
+        self.detail_caption.setText(caption)
+        can_start = self.state.can_start("image")
+        for button, enabled in ((self.export_one_button, chosen), (self.start_here_button, chosen and can_start),
+                                (self.send_button, chosen and self._has_latents())):
+            button.setEnabled(enabled)
+        self.send_button.setVisible(self._has_latents())
+
+    def _has_latents(self) -> bool:
+        choice = self.state.choice
+        return choice is not None and "LatentCodec" in choice.spec.capabilities and self.context.send is not None
 
     def _sampled(self, before: Optional[Grid], after: Grid) -> None:
-        self.undo_stack.push(new_grid(self.state, before, after))
+        self.undo_stack.push(commands.new_grid(self.state, before, after))
+
+    def _show_history(self) -> None:
+        self.history.clear()
+        for grid in self.state.history:
+            icon = QIcon(QPixmap.fromImage(to_qimage(grid.picture())).scaled(
+                THUMBNAIL, THUMBNAIL, Qt.KeepAspectRatio, Qt.SmoothTransformation))
+            item = QListWidgetItem(icon, f"{grid.params.get('seed')}")
+            item.setToolTip(f"{len(grid.images)} images, seed {grid.params.get('seed')}"
+                            + (f", {grid.params['start']}" if grid.params.get("start") else ""))
+            self.history.addItem(item)
+        self._select_in_history()
+
+    def _select_in_history(self) -> None:
+        grids = self.state.history
+        index = next((i for i, g in enumerate(grids) if g is self.state.grid), -1)
+        _quietly(self.history, lambda: self.history.setCurrentRow(index))
+        if index >= 0:
+            self.history.scrollToItem(self.history.item(index))
+
+    def _show_start(self) -> None:
+        state = self.state
+        source = state.source
+        self.mask_view.show_start(None if source is None else source.pixels, state.mask)
+        masked = state.mask is not None and bool(state.mask.any())
+        self.start_caption.setText("" if source is None else f"Starting from {source.caption}"
+                                   + (f" · {int(state.mask.sum())} pixels masked" if masked else ""))
+        can_vary, can_repaint = state.can_start("image"), state.can_start("inpaint")
+        self.open_start_button.setEnabled(can_vary)
+        for widget, enabled in ((self.noise_button, source is not None), (self.strength, can_vary),
+                                (self.vary_button, can_vary and source is not None),
+                                (self.paint_button, can_repaint and source is not None),
+                                (self.clear_mask_button, masked), (self.repaint_button, can_repaint and masked)):
+            widget.setEnabled(enabled)
+        if state.info is not None and not can_vary:
+            self.mask_view.placeholder = "This model cannot start from an image: it only samples from noise."
+        self.mask_view.update()
+
+    def _show_judges(self) -> None:
+        judges = self.state.judges
+        _quietly(self.judge, lambda: (self.judge.clear(), self.judge.addItems([j.title for j in judges])))
+        if self.state.judge in judges:
+            _quietly(self.judge, lambda: self.judge.setCurrentIndex(judges.index(self.state.judge)))
+        self.classes.setEnabled(bool(judges))
+        self.judge.setVisible(len(judges) > 1)
+        self.classes.setToolTip("Label each image with the class a trained classifier (the judge) sees in it"
+                                if judges else "Train a classifier (the judge) on this model's data to see the "
+                                "class of each image")
+
+    def _labels(self) -> list[str]:
+        return [f"{name} {probability:.0%}" for name, probability in self.state.verdicts]
+
+    def _show_verdicts(self) -> None:
+        self.grid_view.set_labels(self._labels())
+        self._show_selection()
 
     # -- picking a tile ------------------------------------------------------------------------
-    def _grid_clicked(self, event) -> None:
-        index = self.tile_at(event.position().x(), event.position().y())
-        if index is not None:
-            self.state.select(index)
-
     def tile_at(self, x: float, y: float) -> Optional[int]:
         """The grid image under a point of the grid view, if any."""
-        grid, pixmap = self.state.grid, self.grid_view.pixmap()
-        if grid is None or pixmap.isNull() or self.grid_view.array is None:
-            return None
-        left = (self.grid_view.width() - pixmap.width()) / 2
-        top = (self.grid_view.height() - pixmap.height()) / 2
-        scale = pixmap.width() / self.grid_view.array.shape[1]
-        return grid.tile_at((x - left) / scale, (y - top) / scale)
+        return self.grid_view.tile_at(x, y)
 
     # -- export and drop-back --------------------------------------------------------------------
     def export(self, single: Optional[bool] = None) -> Optional[str]:
@@ -204,10 +486,21 @@ class ImageCanvasPanel(ModelPanel):
         return None
 
     def import_file(self, path: Path) -> None:
-        """Restore the settings stored in a PNG the studio exported, and sample again."""
+        """A PNG the studio exported: restore its settings and sample again. Another tool's PNG: take
+        what its parameters give. Any other image: start from it, when the model can."""
+        path = Path(path)
         try:
-            self.state.restore_file(read_png_params(path), Path(path).name)
-        except UserError as exc:
+            metadata = read_png_metadata(path) if path.suffix.lower() == ".png" else None
+            if metadata is not None and metadata.params:
+                self.state.restore_file(metadata.params, path.name)
+            elif metadata is not None and metadata.parameters:
+                QMessageBox.information(self, "Open image", self.state.restore_foreign(metadata.parameters, path.name))
+            elif self.state.can_start("image"):
+                self.open_start_image(str(path))
+            else:
+                raise UserError(f"{path.name} carries no settings to restore (it was not made by the Image "
+                                "Canvas), and this model cannot start from an image.")
+        except (UserError, ValueError) as exc:
             QMessageBox.warning(self, "Open image", str(exc))
 
 

@@ -1,18 +1,27 @@
 """What the Image Canvas works on (Qt-free): the sampling settings, the grid they made, the tile
-chosen, and the picture of a sample forming.
+chosen, the picture of a sample forming, the grids of this session, and the image (and mask) a
+sample may start from.
 
 The settings are checked as they are set (:meth:`CanvasState.change` raises a
 :class:`ValueError` saying what is allowed). What a model can be asked (its
 conditions, class names, sampling options and samplers) is learned on the
 inference thread when the model is chosen (:attr:`CanvasState.info`); a model
 just chosen draws a grid at once. Each grid keeps the settings that made it, so
-showing an earlier grid again (Edit ▸ Undo) brings its settings back too.
+showing an earlier grid again (Edit ▸ Undo, or the history strip) brings its
+settings back too.
+
+The seed mode says which seed a Sample uses: the one shown (``fixed``: the same
+grid again), a new random one (``random``), or the one after the grid shown
+(``increment``: "+1 per image", each grid going on where the last one ended, so
+no image repeats). A model that seeds each image (``seed_per_image``) makes
+image ``i`` of a grid from seed + i, so every image has a seed of its own.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import random
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -20,15 +29,34 @@ import numpy as np
 
 from studio.core.artifacts import ImageArtifact
 from studio.core.capabilities import SampleOptions, SamplerInfo, StepPreview, sample_images, sampler_info
+from studio.core.errors import UserError
+from studio.core.image_requests import DEFAULT_GUIDANCE, DEFAULT_STEPS, described
 from studio.core.imaging import make_grid
+from studio.core.png_parameters import parse_parameters
 from studio.core.provenance import settings_of
 from studio.ui.kit.state import PanelState
+from studio.ui.panels.image_canvas.foreign import settings_from
+from studio.ui.panels.image_canvas.judging import Judge, find_judges, verdicts
+from studio.ui.panels.image_canvas.source import (
+    Source,
+    decode_image,
+    decode_mask,
+    encode_image,
+    encode_mask,
+    quantized,
+)
 
 MAX_IMAGES = 256
 MAX_SEED = 2**31 - 1
 GRID_PADDING = 2
 #: the sampling options the canvas has controls for, with the range each takes
-OPTION_RANGES = {"steps": (1, 1000), "guidance_scale": (1.0, 30.0)}
+OPTION_RANGES = {"steps": (1, 1000), "guidance_scale": (1.0, 30.0), "strength": (0.0, 1.0)}
+#: which seed a Sample uses, and what the canvas calls it
+SEED_MODES = {"fixed": "Fixed", "random": "Random", "increment": "+1 per image"}
+#: how a sample may start: from noise, from an image (image to image), or from an image with a mask
+STARTS = ("noise", "image", "inpaint")
+#: grids kept in the history strip
+HISTORY = 48
 
 
 @dataclass(frozen=True)
@@ -42,6 +70,8 @@ class CanvasSettings:
     steps: Optional[int] = None
     sampler: Optional[str] = None
     guidance_scale: Optional[float] = None
+    seed_mode: str = "fixed"  #: one of :data:`SEED_MODES`
+    strength: float = 0.75  #: image to image: 0 keeps the image, 1 ignores it
 
 
 def picture_of(images: np.ndarray) -> np.ndarray:
@@ -63,6 +93,17 @@ class Grid:
     def picture(self) -> np.ndarray:
         return picture_of(self.images)
 
+    def seed_of(self, index: int) -> Optional[int]:
+        """The seed image ``index`` was made from alone (a model that seeds each image), else None."""
+        seed = self.params.get("seed")
+        return seed + index if self.params.get("seed_per_image") and seed is not None else None
+
+    def caption(self, index: int) -> str:
+        """How the artist finds image ``index`` again: its own seed, or its place in the grid's."""
+        own = self.seed_of(index)
+        return f"image {index + 1} · seed {own}" if own is not None else \
+            f"image {index + 1} of seed {self.params.get('seed')}"
+
     def tile_at(self, x: float, y: float) -> Optional[int]:
         """The image under a point of :meth:`picture`, in its pixels (padding belongs to no image)."""
         n, h, w = self.images.shape[:3]
@@ -76,12 +117,16 @@ class Grid:
 class CanvasState(PanelState):
     """Events (besides the base's): ``info()`` when the model's abilities are known, ``settings()``,
     ``grid()`` when another grid is shown, ``sampled(before, after)`` when a new grid arrives (to
-    record it for undo), ``selection()``, ``preview(step_preview)`` while a sample forms."""
+    record it for undo), ``selection()``, ``preview(step_preview)`` while a sample forms,
+    ``history()`` when the session's grids change, ``start()`` when the source image or its mask
+    change, ``judges()`` when the classifiers that can judge the model are known, ``verdicts()``
+    when the judge has labelled the grid shown."""
 
     panel = "image-canvas"
     title = "Image Canvas"
     capability = "ImageSampler"
-    EVENTS = ("info", "settings", "grid", "sampled", "selection", "preview")
+    EVENTS = ("info", "settings", "grid", "sampled", "selection", "preview", "history", "start", "judges",
+              "verdicts")
 
     def __init__(self, executor, registry, store, capability: str = "") -> None:
         self.info: Optional[SamplerInfo] = None
@@ -89,12 +134,20 @@ class CanvasState(PanelState):
         self.grid: Optional[Grid] = None
         self.selected: Optional[int] = None
         self.forming: Optional[StepPreview] = None  #: the latest picture of the sample forming
+        self.history: list[Grid] = []  #: this session's grids, oldest first
+        self.source: Optional[Source] = None  #: the image a sample may start from
+        self.mask: Optional[np.ndarray] = None  #: (H, W), 1 where inpainting makes the image anew
         self._restoring: Optional[dict[str, Any]] = None  #: a restore's settings, until the model is known
+        self.judges: list[Judge] = []  #: the classifiers that take this model's images
+        self.judge: Optional[Judge] = None
+        self.show_classes = False  #: label every image of a grid with the judge's class
+        self.verdicts: list[tuple[str, float]] = []  #: the judge's (class, probability) per image shown
         super().__init__(executor, registry, store, capability)
 
     # -- the model ---------------------------------------------------------------------------
     def model_changed(self) -> None:
         self.info = self.forming = self._restoring = None
+        self.set_start((None, None))  # another model may make images of another size
         self.events.info.emit()
         if self.choice is None:
             return
@@ -104,15 +157,17 @@ class CanvasState(PanelState):
 
     def _known(self, info: SamplerInfo, checkpoint: str) -> None:
         self.info = info
+        self.find_judges()
         s = self.settings
         label = s.label if s.label is not None and s.label < len(info.class_names) else (0 if info.class_names
                                                                                             else None)
         self.settings = dataclasses.replace(
             s, label=label if "label" in info.conditions else None,
-            steps=s.steps if "steps" in info.sampling_options else None,
+            steps=(s.steps if s.steps is not None else DEFAULT_STEPS) if "steps" in info.sampling_options else None,
             sampler=s.sampler if s.sampler in info.samplers else (info.samplers[0] if info.samplers and
                                                                   "sampler" in info.sampling_options else None),
-            guidance_scale=s.guidance_scale if "guidance_scale" in info.sampling_options else None)
+            guidance_scale=(s.guidance_scale if s.guidance_scale is not None else DEFAULT_GUIDANCE)
+            if "guidance_scale" in info.sampling_options else None)
         self.events.info.emit()
         self.events.settings.emit()
         if self._restoring is not None:
@@ -120,6 +175,37 @@ class CanvasState(PanelState):
         elif not self.work.running("sample") and (self.grid is None or
                                                   self.grid.params.get("checkpoint") != checkpoint):
             self.sample()  # a model just chosen: show what it makes
+
+    # -- the judge ---------------------------------------------------------------------------------
+    def find_judges(self) -> None:
+        """List the classifiers that can judge this model's images (a new one may have been trained)."""
+        self.judges = find_judges(self.registry, self.store, self.info.image_shape) if self.info else []
+        if self.judge not in self.judges:
+            self.judge = self.judges[0] if self.judges else None
+        self.events.judges.emit()
+
+    def choose_judge(self, judge: Optional[Judge]) -> None:
+        self.judge = judge
+        self._judge_grid()
+
+    def set_show_classes(self, on: bool) -> None:
+        self.show_classes = on
+        self._judge_grid()
+
+    def _judge_grid(self) -> None:
+        self.verdicts = []
+        self.events.verdicts.emit()
+        if not (self.show_classes and self.judge and self.grid is not None):
+            return
+        images, grid = self.grid.images, self.grid
+
+        def labelled(found: list[tuple[str, float]]) -> None:
+            if self.grid is grid:
+                self.verdicts = found
+                self.events.verdicts.emit()
+
+        self.work.run("judge", self.judge.ref, lambda model, _ctx: verdicts(model, images), on_result=labelled,
+                      title="The judge could not classify the images")
 
     def supports(self, option: str) -> bool:
         return self.info is not None and option in self.info.sampling_options
@@ -143,6 +229,10 @@ class CanvasState(PanelState):
                 raise ValueError(f"This model has {len(names)} classes; {value!r} is not one of them.")
         if name == "prompt" and not isinstance(value, str):
             raise ValueError("A prompt is text.")
+        if name == "seed_mode" and value not in SEED_MODES:
+            raise ValueError(f"The seed mode is one of {', '.join(SEED_MODES)}, not {value!r}.")
+        if name == "strength" and not (isinstance(value, (int, float)) and 0.0 <= value <= 1.0):
+            raise ValueError(f"The strength goes from 0 (keep the image) to 1 (ignore it), not {value!r}.")
         if name in ("steps", "sampler", "guidance_scale") and value is not None:
             if not self.supports(name):
                 raise ValueError(f"This model has no {name.replace('_', ' ')} setting.")
@@ -171,19 +261,66 @@ class CanvasState(PanelState):
                 if v is not None}
 
     # -- sampling ------------------------------------------------------------------------------
-    def sample(self) -> None:
-        """Sample a grid with the settings as they are; a newer Sample overtakes this one."""
+    def can_start(self, start: str) -> bool:
+        """Whether the model can start from an image (``"image"``) or repaint a mask (``"inpaint"``)."""
+        return start == "noise" or (self.supports("init_image") and (start == "image" or self.supports("mask")))
+
+    def sample(self, start: str = "noise", *, seed_as_set: bool = False) -> None:
+        """Sample a grid with the settings as they are, from noise or from the source image (``start``,
+        one of :data:`STARTS`); a newer Sample overtakes this one. The seed mode picks the seed
+        unless ``seed_as_set`` (a restore: the seed it recorded). Raises :class:`ValueError` when the
+        model cannot start so, or there is no source image or nothing masked."""
         if self.choice is None:
             return
+        if start not in STARTS:
+            raise ValueError(f"A sample starts from one of {STARTS}, not {start!r}.")
+        extra = self._start_options(start)
+        if not seed_as_set:
+            self._next_seed()
         n, seed, condition, options = self.settings.count, self.settings.seed, self.condition(), self.options()
+        sample_options = SampleOptions(**options, **extra) if options or extra else None
+        recorded = {**options, **self._start_params(start, extra)}
 
         def work(model, ctx):
-            return sample_images(model, n, seed=seed, condition=condition,
-                                 options=SampleOptions(**options) if options else None, on_step=ctx.step)
+            return sample_images(model, n, seed=seed, condition=condition, options=sample_options, on_step=ctx.step)
 
         self.forming = None
-        self.run("sample", work, on_result=lambda images: self._sampled(images, n, seed, condition, options),
-                 on_step=self._stepped, label=f"Sampling {n} image{'s' if n != 1 else ''}", title="Sampling failed")
+        what = {"noise": "Sampling", "image": "Varying the image:", "inpaint": "Repainting the mask:"}[start]
+        self.run("sample", work, on_result=lambda images: self._sampled(images, n, seed, condition, recorded),
+                 on_step=self._stepped, label=f"{what} {n} image{'s' if n != 1 else ''}", title="Sampling failed")
+
+    def _next_seed(self) -> None:
+        s = self.settings
+        if s.seed_mode == "random":
+            self.change(seed=random.randrange(MAX_SEED))
+        elif s.seed_mode == "increment" and self.grid is not None and self.grid.params.get("seed") == s.seed:
+            self.change(seed=(s.seed + len(self.grid.images)) % MAX_SEED)  # on from the grid shown
+
+    def _start_options(self, start: str) -> dict[str, Any]:
+        """The :class:`SampleOptions` fields of an image-to-image or inpainting sample."""
+        if start == "noise":
+            return {}
+        if not self.can_start(start):
+            raise ValueError("This model cannot start from an image." if start == "image" else
+                             "This model cannot repaint part of an image.")
+        if self.source is None:
+            raise ValueError("Choose an image to start from first (Start from this, or Open image…).")
+        if start == "image":
+            return {"init_image": self.source.pixels, "strength": float(self.settings.strength)}
+        if self.mask is None or not self.mask.any():
+            raise ValueError("Paint over the part of the image to make anew first.")
+        return {"init_image": self.source.pixels, "mask": self.mask}
+
+    def _start_params(self, start: str, extra: dict[str, Any]) -> dict[str, Any]:
+        """What a PNG records of how the sample started, so that it is made again exactly."""
+        if start == "noise":
+            return {}
+        params = {"start": start, "init_image": encode_image(extra["init_image"]), "source": self.source.caption}
+        if "strength" in extra:
+            params["strength"] = extra["strength"]
+        if "mask" in extra:
+            params["mask"] = encode_mask(extra["mask"])
+        return params
 
     def _stepped(self, _step: int, _total: int, preview: Any) -> None:
         if isinstance(preview, StepPreview):
@@ -192,8 +329,12 @@ class CanvasState(PanelState):
 
     def _sampled(self, images: np.ndarray, n: int, seed: int, condition: dict, options: dict) -> None:
         before = self.grid
-        after = Grid(np.asarray(images), self.result_params(seed=seed, n=n, condition=condition, **options))
+        images = np.asarray(images)
+        after = Grid(images, self.result_params(seed=seed, n=n, condition=condition, **options,
+                                                **described(self.info, images, condition)))
         self.forming = None
+        self.history = (self.history + [after])[-HISTORY:]
+        self.events.history.emit()
         self.show(after)
         self.events.sampled.emit(before, after)
 
@@ -204,6 +345,7 @@ class CanvasState(PanelState):
             self._take_settings(grid.params)
         self.events.grid.emit()
         self.events.selection.emit()
+        self._judge_grid()
 
     def _take_settings(self, params: dict[str, Any]) -> None:
         """The settings recorded in ``params`` (those this model can take; the others are kept)."""
@@ -211,7 +353,7 @@ class CanvasState(PanelState):
         condition = settings.get("condition") or {}
         changes: dict[str, Any] = {"count": settings.get("n"), "seed": settings.get("seed"),
                                    "label": condition.get("label"), "prompt": condition.get("prompt")}
-        changes.update({k: settings.get(k) for k in ("steps", "sampler", "guidance_scale")})
+        changes.update({k: settings.get(k) for k in ("steps", "sampler", "guidance_scale", "strength")})
         kept = {}
         for name, value in changes.items():
             if value is None:
@@ -230,6 +372,25 @@ class CanvasState(PanelState):
         self.selected = index
         self.events.selection.emit()
 
+    # -- the image a sample starts from -----------------------------------------------------------
+    def source_from_selection(self) -> Source:
+        """The chosen image of the grid as a source (with an empty mask); ValueError without one."""
+        if self.grid is None or self.selected is None:
+            raise ValueError("Click an image of the grid first.")
+        grid, index = self.grid, self.selected
+        return Source(quantized(grid.images[index]), grid.caption(index), {**grid.params, "index": index})
+
+    def set_start(self, start: tuple[Optional[Source], Optional[np.ndarray]]) -> None:
+        """Set the source image and its mask (for undoable edits: ``(source, mask)``)."""
+        self.source, self.mask = start
+        if self.source is not None and self.mask is None:
+            self.mask = np.zeros(self.source.pixels.shape[:2], np.float32)
+        self.events.start.emit()
+
+    def set_mask(self, mask: Optional[np.ndarray]) -> None:
+        self.mask = None if mask is None else np.asarray(mask, np.float32)
+        self.events.start.emit()
+
     # -- export and restore ----------------------------------------------------------------------
     def artifact(self, single: bool) -> Optional[tuple[ImageArtifact, str]]:
         """The chosen image (``single``) or the whole grid, with its parameters, and a file name."""
@@ -238,8 +399,9 @@ class CanvasState(PanelState):
             return None
         model, seed = grid.params["model"], grid.params.get("seed")
         if single and self.selected is not None:
-            return (ImageArtifact(grid.images[self.selected], {**grid.params, "index": self.selected}),
-                    f"{model}-seed{seed}-{self.selected}.png")
+            own = grid.seed_of(self.selected)
+            name = f"{model}-seed{own}.png" if own is not None else f"{model}-seed{seed}-{self.selected}.png"
+            return ImageArtifact(grid.images[self.selected], {**grid.params, "index": self.selected}), name
         return ImageArtifact(grid.picture(), grid.params), f"{model}-seed{seed}-grid.png"
 
     def restore_file(self, params: dict[str, Any], name: str) -> None:
@@ -254,5 +416,47 @@ class CanvasState(PanelState):
 
     def _apply_restored(self) -> None:
         params, self._restoring = self._restoring, None
+        try:
+            self._redo(params)
+        except (ValueError, UserError) as exc:  # a damaged mask, a model that cannot start from an image
+            self.work.events.failed.emit("Restore", f"The settings were restored, but the image cannot be made "
+                                         f"again: {exc}", "")
+
+    def _redo(self, params: dict[str, Any]) -> None:
+        """Make a restored result again: its source image and mask, its settings, its seed."""
+        start = params.get("start", "noise") if params.get("init_image") else "noise"
+        if start != "noise":
+            shape = self.info.image_shape
+            source = Source(decode_image(params["init_image"], shape), params.get("source", "the image it started "
+                                                                                 "from"))
+            mask = decode_mask(params["mask"], shape) if start == "inpaint" else None
+            self.set_start((source, mask))
         self._take_settings(params)
-        self.sample()
+        index = params.get("index")
+        if index is not None and params.get("seed_per_image") and params.get("seed") is not None:
+            # one image, exported alone: make that image (its own seed), not its whole grid again
+            self.change(count=1, seed=params["seed"] + index)
+        self.sample(start, seed_as_set=True)
+
+    def restore_foreign(self, parameters: str, name: str) -> str:
+        """Take the settings another tool's ``parameters`` text gives (seed, steps, sampler, ...) for the
+        model chosen; returns what was taken and what was not, for the artist. Nothing is sampled:
+        this model would not make that tool's image. Raises :class:`ValueError` when there is
+        nothing to take."""
+        parsed = parse_parameters(parameters)
+        if not parsed:
+            raise ValueError(f"{name} has a 'parameters' text, but not one the studio can read.")
+        if self.info is None:
+            raise ValueError("Choose a model first: the settings are taken for the model chosen." if self.choice is None
+                             else "The model is still loading; open the image again in a moment.")
+        changes, notes = settings_from(parsed, self.info)
+        for key, value in list(changes.items()):
+            try:
+                self._check(key, value)
+            except ValueError as exc:
+                notes.append(str(exc))
+                del changes[key]
+        self.change(**changes, seed_mode="fixed")
+        taken = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in changes.items()) or "nothing"
+        left = f" Not used: {'; '.join(notes)}." if notes else ""
+        return f"From {name}: {taken}.{left} Press Sample to draw with these settings."

@@ -334,6 +334,22 @@ class LatentExplorerPanel(ModelPanel):
         export_artifact(self, self.context, artifact, f"{self.state.choice.spec.name}-{mode}")
         return None
 
+    def receive(self, artifact) -> Optional[str]:
+        """An image another panel made (the canvas's) with a model that works here: choose that model,
+        and make the image's latent the chosen point."""
+        pixels, params = getattr(artifact, "pixels", None), getattr(artifact, "params", {}) or {}
+        checkpoint = params.get("checkpoint")
+        if pixels is None or not checkpoint:
+            return "The Latent Explorer takes an image a model made, with the model's checkpoint."
+        if not self.picker.select(checkpoint):
+            try:
+                self.state.models.add_checkpoint(checkpoint)
+            except UserError as exc:
+                return f"The Latent Explorer cannot use the model that made this image: {exc}"
+        caption = params.get("caption") or "an image from the Image Canvas"
+        self.state.place(pixels, caption)
+        return None
+
     def import_file(self, path: Path) -> None:
         """Restore the view a PNG exported from here was made with; explain and change nothing if it can't be."""
         path = Path(path)

@@ -220,6 +220,16 @@ class LatentState(PanelState):
         self.set_base(latent, caption)
         self.show_latent(latent, caption, origin or {"mode": "point"})
 
+    def place(self, image: np.ndarray, caption: str) -> None:
+        """Encode an image (another panel's) and make its latent the chosen point."""
+        image = np.asarray(image, np.float32)
+
+        def work(model, _ctx) -> np.ndarray:
+            return np.asarray(model.encode(image[None]), np.float32)[0]
+
+        self.run("place", work, on_result=lambda latent: self.choose(latent, caption),
+                 title="The image could not be encoded")
+
     def set_base(self, latent: np.ndarray, caption: str) -> None:
         self.base, self.base_caption = np.asarray(latent, np.float32), caption
         self.attributes.reset_strength()

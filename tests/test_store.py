@@ -152,3 +152,15 @@ def test_catalogue_that_cannot_be_opened_is_a_clear_error(tmp_path):
     with pytest.raises(StoreError, match="cannot be opened.*left as it is"):
         Store.open(path)
     assert path.is_dir()
+
+
+def test_a_measurement_is_kept_for_the_weights_even_when_the_checkpoint_moves(tmp_path):
+    store = Store.open(tmp_path / "catalogue.sqlite")
+    store.add_measurement("/runs/a/checkpoint.safetensors", "abc", "fd", 12.5, 0.4, 1000, {"sampler": "DDIM"})
+    store.add_measurement("/runs/a/checkpoint.safetensors", "abc", "kid", 0.01, 0.002, 1000, {})
+    store.add_measurement("/runs/b/checkpoint.safetensors", "other", "fd", 30.0, 1.0, 1000, {})
+    [kid, fd] = store.measurements("/moved/checkpoint.safetensors", "abc")
+    assert (fd["metric"], fd["value"], fd["error"], fd["settings"]) == ("fd", 12.5, 0.4, {"sampler": "DDIM"})
+    assert kid["metric"] == "kid"
+    assert [m["value"] for m in store.measurements("/runs/b/checkpoint.safetensors")] == [30.0]
+    store.close()

@@ -70,6 +70,21 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE checkpoints ADD COLUMN sha256_version TEXT;
     """,
+    # 4: how good a model's samples are (the canvas's Measure): a metric of a checkpoint's weights (by
+    # their SHA-256, so a moved checkpoint keeps it) with the settings it was sampled with
+    """
+    CREATE TABLE measurements (
+        id INTEGER PRIMARY KEY,
+        checkpoint TEXT NOT NULL,
+        sha256 TEXT,
+        metric TEXT NOT NULL,
+        value REAL NOT NULL,
+        error REAL,
+        samples INTEGER NOT NULL,
+        settings_json TEXT NOT NULL DEFAULT '{}',
+        created REAL NOT NULL
+    );
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -233,6 +233,24 @@ class Store:
         keys = ("kind", "path", "spec", "checkpoint_sha256", "params", "created")
         return [dict(zip(keys, (*r[:4], json.loads(r[4]), r[5]), strict=False)) for r in rows]
 
+    def add_measurement(self, checkpoint: str, sha256: Optional[str], metric: str, value: float,
+                        error: Optional[float], samples: int, settings: dict) -> None:
+        """Record how a checkpoint's samples measured (``metric`` "fd", "kid", ...), with the settings
+        they were sampled with and what they were measured against."""
+        with self._write() as c:
+            c.execute("INSERT INTO measurements (checkpoint, sha256, metric, value, error, samples, settings_json, "
+                      "created) VALUES (?,?,?,?,?,?,?,?)",
+                      (checkpoint, sha256, metric, float(value), None if error is None else float(error),
+                       int(samples), json.dumps(settings), time.time()))
+
+    def measurements(self, checkpoint: str, sha256: Optional[str] = None) -> list[dict]:
+        """The measurements of a checkpoint (by its path, or by its weights' SHA-256), newest first."""
+        rows = self._query("SELECT checkpoint, sha256, metric, value, error, samples, settings_json, created "
+                           "FROM measurements WHERE checkpoint = ? OR (sha256 IS NOT NULL AND sha256 = ?) "
+                           "ORDER BY created DESC, id DESC", (checkpoint, sha256 or ""))
+        keys = ("checkpoint", "sha256", "metric", "value", "error", "samples", "settings", "created")
+        return [dict(zip(keys, (*r[:6], json.loads(r[6]), r[7]), strict=True)) for r in rows]
+
     def counts(self) -> dict[str, int]:
         tables = ("models", "checkpoints", "datasets", "jobs", "artifacts")
         return {t: self._query_one(f"SELECT COUNT(*) FROM {t}")[0] for t in tables}

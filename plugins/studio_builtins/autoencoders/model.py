@@ -39,6 +39,7 @@ class Autoencoder(nn.Module):
     class_names: tuple[str, ...] = ()
     sampling_options: tuple[str, ...] = ()
     samplers: tuple[str, ...] = ()
+    seed_per_image: bool = False  #: the seed makes the grid as a whole
 
     def __init__(self, config: Any) -> None:
         super().__init__()

@@ -7,8 +7,10 @@ optionally :meth:`preview`). The base class provides the rest of the
 
 - seeded, resumable batches: the order of examples depends only on the seed
   and the step, so a resumed run sees exactly the batches it would have seen;
-- checkpointable state: model and optimizer tensors, the optimizer's settings
-  and the torch random state (CPU, and CUDA when training on it), with no pickling;
+- checkpointable state: model and optimizer tensors, the optimizers' settings
+  and the torch random state (CPU, and CUDA when training on it), with no pickling.
+  A trainer has one optimizer (:meth:`build_optimizer`) or several by name
+  (:meth:`build_optimizers`: a GAN's generator and critic), each saved apart;
 - data parallelism: when ``torch.distributed`` is initialised (``torchrun``),
   the model is wrapped in ``DistributedDataParallel`` and each rank trains on its
   own slice of every global batch. A checkpoint holds rank 0's state: after a
@@ -32,6 +34,10 @@ import torch.distributed as dist
 from studio.core.capabilities import Cancelled, TrainProgress, TrainState
 
 OPTIM_PREFIX = "optim."
+#: The name :meth:`TorchTrainer.build_optimizers` gives a trainer's only optimizer. Its state keeps the names
+#: checkpoints had before a trainer could have several: tensors ``optim.{param_id}.{key}``, meta ``optimizer``.
+#: A named optimizer's are ``optim.{name}.{param_id}.{key}`` and ``optimizers[name]``.
+SINGLE_OPTIMIZER = ""
 
 
 class TorchTrainer:
@@ -50,7 +56,14 @@ class TorchTrainer:
         self.stop_requested: Callable[[], bool] = _never
         torch.manual_seed(seed)  # identical initial weights on every rank
         self.model = self.build_model().to(self.device)
-        self.optimizer = self.build_optimizer()
+        #: every optimizer by name; checkpointed apart
+        self.optimizers: dict[str, torch.optim.Optimizer] = dict(self.build_optimizers())
+        for name in self.optimizers:
+            if name != SINGLE_OPTIMIZER and not name.isidentifier():
+                raise ValueError(f"An optimizer's name must be a Python identifier (its tensors are named "
+                                 f"optim.NAME.*), not {name!r}.")
+        #: the optimizer of a trainer with one (None when it has several by name)
+        self.optimizer = self.optimizers.get(SINGLE_OPTIMIZER)
         self.distributed = dist.is_available() and dist.is_initialized()
         self.rank = dist.get_rank() if self.distributed else 0
         self.world_size = dist.get_world_size() if self.distributed else 1
@@ -67,6 +80,12 @@ class TorchTrainer:
 
     def build_optimizer(self) -> torch.optim.Optimizer:
         return torch.optim.Adam(self.model.parameters(), lr=self.learning_rate)
+
+    def build_optimizers(self) -> Mapping[str, torch.optim.Optimizer]:
+        """The optimizers by name: by default :meth:`build_optimizer`'s alone, which is :attr:`optimizer`.
+        A trainer with several (a GAN's generator and critic) returns them under names that are Python
+        identifiers; :meth:`state` and :meth:`restore` keep each apart."""
+        return {SINGLE_OPTIMIZER: self.build_optimizer()}
 
     def train_examples(self) -> int:
         """How many training examples there are (batches index 0..n-1)."""
@@ -133,34 +152,25 @@ class TorchTrainer:
 
     def state(self) -> TrainState:
         tensors = {f"model.{k}": v for k, v in self.model.state_dict().items()}
-        optim = self.optimizer.state_dict()
-        numbers: dict[str, dict[str, Any]] = {}
-        for param_id, values in optim["state"].items():
-            for key, value in values.items():
-                if isinstance(value, torch.Tensor):
-                    tensors[f"{OPTIM_PREFIX}{param_id}.{key}"] = value
-                else:
-                    numbers.setdefault(str(param_id), {})[key] = value
+        meta: dict[str, Any] = {}
+        for name, optimizer in self.optimizers.items():
+            saved = _save_optimizer(optimizer, _optim_prefix(name), tensors)
+            if name == SINGLE_OPTIMIZER:
+                meta["optimizer"] = saved
+            else:
+                meta.setdefault("optimizers", {})[name] = saved
         tensors["rng.torch"] = torch.get_rng_state()
         if self.device.type == "cuda":
             tensors["rng.cuda"] = torch.cuda.get_rng_state(self.device)
-        meta = {"optimizer": {"param_groups": optim["param_groups"], "numbers": numbers}}
         return TrainState(tensors, meta)
 
     def restore(self, state: TrainState) -> None:
         weights = {k[6:]: v for k, v in state.tensors.items() if k.startswith("model.")}
         self.model.load_state_dict(weights)
-        per_param: dict[int, dict[str, Any]] = {}
-        for name, value in state.tensors.items():
-            if name.startswith(OPTIM_PREFIX):
-                param_id, key = name[len(OPTIM_PREFIX):].split(".", 1)
-                # a copy: the optimizer must not share tensors with whoever holds ``state``
-                per_param.setdefault(int(param_id), {})[key] = value.to(self.device, copy=True)
-        saved = state.meta.get("optimizer", {})
-        if saved and per_param:  # a checkpoint of weights alone (a starter) leaves the optimizer new
-            for param_id, values in saved.get("numbers", {}).items():
-                per_param.setdefault(int(param_id), {}).update(values)
-            self.optimizer.load_state_dict({"state": per_param, "param_groups": saved["param_groups"]})
+        for name, optimizer in self.optimizers.items():
+            saved = state.meta.get("optimizer") if name == SINGLE_OPTIMIZER else \
+                state.meta.get("optimizers", {}).get(name)
+            _load_optimizer(optimizer, _optim_prefix(name), saved or {}, state.tensors, self.device)
         if "rng.torch" in state.tensors:
             torch.set_rng_state(state.tensors["rng.torch"].to(torch.uint8).cpu())
         if "rng.cuda" in state.tensors and self.device.type == "cuda":
@@ -168,6 +178,39 @@ class TorchTrainer:
         if self.distributed:  # every rank read the file; make sure they all hold rank 0's weights
             for tensor in self.model.state_dict().values():
                 dist.broadcast(tensor, src=0)
+
+
+def _optim_prefix(name: str) -> str:
+    return OPTIM_PREFIX if name == SINGLE_OPTIMIZER else f"{OPTIM_PREFIX}{name}."
+
+
+def _save_optimizer(optimizer: torch.optim.Optimizer, prefix: str, tensors: dict[str, Any]) -> dict[str, Any]:
+    """Put the optimizer's tensors into ``tensors`` as ``{prefix}{param_id}.{key}``; its JSON-able rest."""
+    optim = optimizer.state_dict()
+    numbers: dict[str, dict[str, Any]] = {}
+    for param_id, values in optim["state"].items():
+        for key, value in values.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"{prefix}{param_id}.{key}"] = value
+            else:
+                numbers.setdefault(str(param_id), {})[key] = value
+    return {"param_groups": optim["param_groups"], "numbers": numbers}
+
+
+def _load_optimizer(optimizer: torch.optim.Optimizer, prefix: str, saved: Mapping[str, Any],
+                    tensors: Mapping[str, Any], device: torch.device) -> None:
+    """Load what :func:`_save_optimizer` saved. Only names whose next part is a parameter id are this
+    optimizer's (``optim.0.exp_avg`` is the single optimizer's, ``optim.critic.0.exp_avg`` the critic's)."""
+    per_param: dict[int, dict[str, Any]] = {}
+    for name, value in tensors.items():
+        param_id, _, key = name[len(prefix):].partition(".")
+        if name.startswith(prefix) and param_id.isdigit() and key:
+            # a copy: the optimizer must not share tensors with whoever holds the state
+            per_param.setdefault(int(param_id), {})[key] = value.to(device, copy=True)
+    if saved and per_param:  # a checkpoint of weights alone (a starter) leaves the optimizer new
+        for param_id, values in saved.get("numbers", {}).items():
+            per_param.setdefault(int(param_id), {}).update(values)
+        optimizer.load_state_dict({"state": per_param, "param_groups": saved["param_groups"]})
 
 
 def rank_seed(seed: int, rank: int, step: int) -> int:

@@ -7,6 +7,7 @@ from PySide6.QtGui import QUndoStack
 
 from studio.core.capabilities import StepPreview
 from studio.core.digests import file_sha256
+from studio.core.errors import UserError
 from studio.core.provenance import RestoreError
 from studio.ui.panels.image_canvas.commands import new_grid
 from studio.ui.panels.image_canvas.state import CanvasState
@@ -352,3 +353,85 @@ def test_the_judge_labels_each_image_of_the_grid_shown(painter, bench, monkeypat
     bench.executor.run()
     assert [name for name, _ in painter.verdicts] == ["dark", "light", "light"]  # 0.009, 0.010, 0.011
     assert painter.verdicts[0][1] == pytest.approx(0.9)
+
+
+class Copier:
+    """Samples that are the data's own training images (``scrambled``: with their pixels shuffled, so
+    each image keeps its brightness but no longer looks like a digit)."""
+
+    image_shape = (8, 8, 1)
+    conditions = ()
+    seed_per_image = True
+
+    def __init__(self, images, scrambled):
+        self.images, self.scrambled = images, scrambled
+
+    def sample(self, n, *, seed, condition=None, on_step=None):
+        picked = self.images[(seed + np.arange(n)) % len(self.images)].astype(np.float32) / 255
+        if self.scrambled:
+            flat = picked.reshape(n, -1)
+            picked = np.stack([np.random.default_rng(seed + i).permutation(row) for i, row in enumerate(flat)])
+        return picked.reshape(n, *self.image_shape)
+
+
+class PixelJudge:
+    """A judge whose features are the pixels themselves."""
+
+    image_shape = (8, 8, 1)
+    class_names = ("digit", "other")
+    feature_dim = 64
+
+    def features(self, images):
+        return images.reshape(len(images), -1)
+
+
+def test_measure_compares_samples_with_held_out_real_images_and_keeps_the_figure(bench, monkeypatch):
+    import json
+    from types import SimpleNamespace
+
+    import studio_builtins.datasets
+    from studio.core.data import load_data
+    from studio.engine.inference import ModelRef
+    from studio.ui.panels.image_canvas import state as canvas_state
+    from studio.ui.panels.image_canvas.judging import Judge
+
+    bench.host.add(studio_builtins.datasets, "datasets")
+    training = load_data(bench.registry, "images", "digits", SimpleNamespace(image_size=8, channels=1)) \
+        .split(seed=0).train.images
+    bench.add_spec("copier", ("ImageSampler",))
+    paths = {name: bench.add_model("copier", Copier(training, name == "scrambled"), name=name)
+             for name in ("copies", "scrambled", "unknown")}
+    for name in ("copies", "scrambled"):
+        (bench.folder / "runs" / name / "job.json").write_text(json.dumps({"data": "digits", "seed": 0}))
+    judge = Judge(ModelRef("pixel-judge", bench.add_model("pixel-judge", PixelJudge(), name="judge")), "Pixels")
+    state = CanvasState(bench.executor, bench.registry, bench.store)
+    state.models.refresh()
+    bench.executor.run()
+
+    def choose(name):
+        state.models.select(paths[name])
+        bench.executor.run()
+
+    choose("copies")
+    with pytest.raises(ValueError, match="needs a judge: train a classifier"):
+        state.measure()
+    monkeypatch.setattr(canvas_state, "find_judges", lambda *a: [judge])
+    readings = {}
+    for name in ("copies", "scrambled"):
+        choose(name)
+        state.find_judges()
+        assert state.reading is None
+        state.measure(count=150)
+        bench.executor.run()
+        readings[name] = state.reading
+        assert readings[name].samples == 150 and readings[name].judge == "Pixels"
+    assert readings["copies"].fd + 3 * readings["copies"].fd_error < readings["scrambled"].fd
+    assert readings["copies"].kid < readings["scrambled"].kid
+    rows = bench.store.measurements(paths["scrambled"])
+    assert {r["metric"] for r in rows} == {"fd", "kid"}
+    assert rows[0]["settings"]["data"] == "digits" and rows[0]["settings"]["reference"] == 150
+    choose("copies")  # the figure comes back with the model
+    assert state.reading == readings["copies"]
+    choose("unknown")
+    with pytest.raises(UserError, match="data this model was trained on is not known"):
+        state.measure()

@@ -118,3 +118,22 @@ def load_data(registry, data_kind: str, argument: str, config: Any) -> Any:
     if data_kind == "images":
         return loader(location, size=config.image_size, channels=config.channels)
     return loader(location)
+
+
+def held_out_images(registry, argument: str, image_shape: tuple[int, int, int], *, seed: int = 0,
+                    cap: Optional[int] = None) -> Any:
+    """The validation part of an image dataset (a ``--data`` argument) at ``image_shape``, as a run
+    with ``seed`` split it (the images it did not train on), at most ``cap`` of them chosen with the
+    seed; a dataset of one image is its own validation part. What the latent explorer maps and the
+    canvas measures samples against."""
+    from types import SimpleNamespace
+
+    from studio.core.latent import subsample
+
+    source, _location = resolve_data_argument(registry, "images", argument)
+    height, _, channels = image_shape
+    dataset = load_data(registry, "images", argument, SimpleNamespace(image_size=height, channels=channels))
+    validation = dataset.split(seed=seed).validation if len(dataset) > 1 else dataset
+    if cap is None:
+        return validation
+    return validation.subset(subsample(len(validation), cap, seed), dataset.name or source.title)

@@ -39,6 +39,7 @@ from studio.core.imaging import read_png_metadata
 from studio.ui.export import export_artifact
 from studio.ui.kit.model_panel import ModelPanel
 from studio.ui.panels.image_canvas import commands
+from studio.ui.panels.image_canvas.measuring import SAMPLES as MEASURE_SAMPLES
 from studio.ui.panels.image_canvas.source import from_file
 from studio.ui.panels.image_canvas.state import (
     MAX_IMAGES,
@@ -145,6 +146,9 @@ class ImageCanvasPanel(ModelPanel):
         self.judge.setObjectName("Judge")
         self.judge.setToolTip("The classifier that judges: it must take images of this model's size")
         self.judge.currentIndexChanged.connect(self._judge_chosen)
+        self.measure_button = QPushButton("Measure")
+        self.measure_button.setObjectName("MeasureButton")
+        self.measure_button.clicked.connect(self.measure)
         row = QHBoxLayout()
         self.captions = {}
         for caption, widget in (("Class", self.label), ("Prompt", self.prompt), ("Steps", self.steps),
@@ -155,6 +159,7 @@ class ImageCanvasPanel(ModelPanel):
         row.addStretch(1)
         row.addWidget(self.classes)
         row.addWidget(self.judge)
+        row.addWidget(self.measure_button)
         return row
 
     def _grid_side(self) -> QWidget:
@@ -284,6 +289,7 @@ class ImageCanvasPanel(ModelPanel):
         events.start.connect(self._show_start)
         events.judges.connect(self._show_judges)
         events.verdicts.connect(self._show_verdicts)
+        events.measured.connect(self._show_measured)
         events.restored.connect(lambda note: self.context.show_status("Restored the image's settings"
                                                                       + (f"; {note}" if note else "")))
         self._show_info()
@@ -303,6 +309,12 @@ class ImageCanvasPanel(ModelPanel):
         except ValueError as exc:
             self.context.show_status(str(exc))
             self._show_settings()
+
+    def measure(self) -> None:
+        try:
+            self.state.measure()
+        except (ValueError, UserError) as exc:
+            QMessageBox.information(self, "Measure", str(exc))
 
     def _judge_chosen(self, index: int) -> None:
         if 0 <= index < len(self.state.judges):
@@ -460,10 +472,22 @@ class ImageCanvasPanel(ModelPanel):
         if self.state.judge in judges:
             _quietly(self.judge, lambda: self.judge.setCurrentIndex(judges.index(self.state.judge)))
         self.classes.setEnabled(bool(judges))
+        self.measure_button.setEnabled(bool(judges))
+        self.measure_button.setToolTip(
+            f"Sample {MEASURE_SAMPLES} images (with this sampler and steps, no class) and measure how far they "
+            "are from as many real images the model did not train on, on the judge's features: the Fréchet "
+            "distance (FD) and KID, lower is closer; kept with the model" if judges else
+            "Measuring needs a judge: train a classifier (cnn-classifier) on this model's data")
         self.judge.setVisible(len(judges) > 1)
         self.classes.setToolTip("Label each image with the class a trained classifier (the judge) sees in it"
                                 if judges else "Train a classifier (the judge) on this model's data to see the "
                                 "class of each image")
+
+    def _show_measured(self) -> None:
+        reading = self.state.reading
+        self.measured.setText(f"FD {reading.fd:.3g} ± {reading.fd_error:.2g}" if reading else "")
+        self.measured.setToolTip(f"{reading} on {reading.samples} samples against as many real images, "
+                                 f"judged by {reading.judge}" if reading else "")
 
     def _labels(self) -> list[str]:
         return [f"{name} {probability:.0%}" for name, probability in self.state.verdicts]

@@ -29,12 +29,14 @@ import numpy as np
 
 from studio.core.artifacts import ImageArtifact
 from studio.core.capabilities import SampleOptions, SamplerInfo, StepPreview, sample_images, sampler_info
+from studio.core.digests import checkpoint_digest
 from studio.core.errors import UserError
 from studio.core.image_requests import DEFAULT_GUIDANCE, DEFAULT_STEPS, described
 from studio.core.imaging import make_grid
 from studio.core.png_parameters import parse_parameters
 from studio.core.provenance import settings_of
 from studio.ui.kit.state import PanelState
+from studio.ui.panels.image_canvas import measuring
 from studio.ui.panels.image_canvas.foreign import settings_from
 from studio.ui.panels.image_canvas.judging import Judge, find_judges, verdicts
 from studio.ui.panels.image_canvas.source import (
@@ -120,13 +122,14 @@ class CanvasState(PanelState):
     record it for undo), ``selection()``, ``preview(step_preview)`` while a sample forms,
     ``history()`` when the session's grids change, ``start()`` when the source image or its mask
     change, ``judges()`` when the classifiers that can judge the model are known, ``verdicts()``
-    when the judge has labelled the grid shown."""
+    when the judge has labelled the grid shown, ``measured()`` when the model's measurement
+    (:attr:`reading`) is known or changes."""
 
     panel = "image-canvas"
     title = "Image Canvas"
     capability = "ImageSampler"
     EVENTS = ("info", "settings", "grid", "sampled", "selection", "preview", "history", "start", "judges",
-              "verdicts")
+              "verdicts", "measured")
 
     def __init__(self, executor, registry, store, capability: str = "") -> None:
         self.info: Optional[SamplerInfo] = None
@@ -142,16 +145,19 @@ class CanvasState(PanelState):
         self.judge: Optional[Judge] = None
         self.show_classes = False  #: label every image of a grid with the judge's class
         self.verdicts: list[tuple[str, float]] = []  #: the judge's (class, probability) per image shown
+        self.reading: Optional[measuring.Reading] = None  #: the chosen model's latest measurement
         super().__init__(executor, registry, store, capability)
 
     # -- the model ---------------------------------------------------------------------------
     def model_changed(self) -> None:
-        self.info = self.forming = self._restoring = None
+        self.info = self.forming = self._restoring = self.reading = None
         self.set_start((None, None))  # another model may make images of another size
         self.events.info.emit()
+        self.events.measured.emit()
         if self.choice is None:
             return
         checkpoint = self.choice.ref.checkpoint
+        self._read_measurement()
         self.run("info", lambda model, _ctx: sampler_info(model), on_result=lambda info: self._known(info, checkpoint),
                  title="The model cannot be used")
 
@@ -206,6 +212,67 @@ class CanvasState(PanelState):
 
         self.work.run("judge", self.judge.ref, lambda model, _ctx: verdicts(model, images), on_result=labelled,
                       title="The judge could not classify the images")
+
+    # -- measuring ---------------------------------------------------------------------------------
+    def model_retrained(self) -> None:
+        self.reading = None  # the new weights are not measured yet
+        self.events.measured.emit()
+
+    def _read_measurement(self) -> None:
+        choice, store = self.choice, self.store
+
+        def read(_model: Any, _ctx: Any) -> Optional[measuring.Reading]:
+            return measuring.latest(store, choice.ref.checkpoint, checkpoint_digest(store, choice.ref.checkpoint))
+
+        def known(reading: Optional[measuring.Reading]) -> None:
+            if self.choice is not None and self.choice.ref == choice.ref:
+                self.reading = reading
+                self.events.measured.emit()
+
+        self.work.run("measurement", None, read, on_result=known, on_error=lambda _message, _detail: None)
+
+    def measure(self, count: int = measuring.SAMPLES) -> None:
+        """Measure the chosen model with the judge: ``count`` samples with the sampler, steps and
+        guidance set (no class) against as many held-out real images of its data, as a Fréchet
+        distance and KID (see :mod:`measuring`); the result is kept in the catalogue and shown as
+        :attr:`reading`. Raises :class:`ValueError` without a model that is ready or a judge."""
+        if self.choice is None or self.info is None:
+            raise ValueError("Choose a model first, and wait until it is ready.")
+        if self.judge is None:
+            raise ValueError(f"Measuring needs a judge: train a classifier (cnn-classifier) on images of "
+                             f"{' x '.join(map(str, self.info.image_shape))}, the size this model makes.")
+        choice, judge, registry, store = self.choice, self.judge, self.registry, self.store
+        checkpoint, shape = choice.ref.checkpoint, self.info.image_shape
+        measuring.reference_argument(checkpoint)  # a clear error now, rather than after sampling
+        options = {k: v for k, v in self.options().items() if k != "guidance_scale" or "label" in self.condition()}
+        sample_options = SampleOptions(**options) if options else None
+        settings = {**options, "seed": measuring.SEED, "judge": judge.title, "judge_checkpoint": judge.ref.checkpoint,
+                    "data": measuring.reference_argument(checkpoint), "step": choice.step}
+
+        def sampled(model: Any, ctx: Any) -> tuple[np.ndarray, Any]:
+            images = measuring.sample_for_measure(model, ctx, count=count, options=sample_options)
+            return images, measuring.load_reference(registry, checkpoint, shape, count).images
+
+        def judged(pair: tuple[np.ndarray, Any]) -> None:
+            images, reference = pair
+
+            def compare(judge_model: Any, ctx: Any) -> measuring.Reading:
+                distances = measuring.compare(judge_model, ctx, images, reference)
+                measuring.record(store, checkpoint, distances, {**settings, "reference": len(reference)})
+                return measuring.Reading(distances.fd.value, distances.fd.error, distances.kid.value,
+                                         distances.kid.error, distances.fd.n, judge.title)
+
+            self.work.run("measure", judge.ref, compare, on_result=measured,
+                          label=f"Measuring: the judge compares {len(images)} samples with {len(reference)} real "
+                                "images", title="Measuring failed")
+
+        def measured(reading: measuring.Reading) -> None:
+            if self.choice is not None and self.choice.ref == choice.ref:
+                self.reading = reading
+                self.events.measured.emit()
+
+        self.run("measure", sampled, on_result=judged, label=f"Measuring: sampling {count} images",
+                 title="Measuring failed")
 
     def supports(self, option: str) -> bool:
         return self.info is not None and option in self.info.sampling_options

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
-from types import SimpleNamespace
 from typing import Any, Optional
 
 import numpy as np
 
-from studio.core.latent import Principal, Projection, fit_projection, principal_directions, subsample
+from studio.core.latent import Principal, Projection, fit_projection, principal_directions
 
 #: Images a map shows at most: enough to see the clusters, quick to encode and hover.
 MAP_CAP = 5000
@@ -86,16 +85,13 @@ def load_images(registry, argument: str, image_shape: tuple[int, int, int], seed
                 cache: Optional[DatasetCache] = None):
     """The validation part of a dataset, shaped for the model, at most ``cap`` images; a built-in
     source (no location) is kept in ``cache``."""
-    from studio.core.data import load_data, resolve_data_argument
+    from studio.core.data import held_out_images, resolve_data_argument
 
-    source, location = resolve_data_argument(registry, "images", argument)
+    _source, location = resolve_data_argument(registry, "images", argument)
     key = (argument, tuple(image_shape), seed, cap)
     if cache is not None and location is None and cache.get(key) is not None:
         return cache.get(key)
-    height, _, channels = image_shape
-    dataset = load_data(registry, "images", argument, SimpleNamespace(image_size=height, channels=channels))
-    validation = dataset.split(seed=seed).validation if len(dataset) > 1 else dataset
-    images = validation.subset(subsample(len(validation), cap, seed), dataset.name or source.title)
+    images = held_out_images(registry, argument, image_shape, seed=seed, cap=cap)
     if cache is not None and location is None:
         cache.put(key, images)
     return images

@@ -4,8 +4,11 @@ records each command and its run).
     .venv/bin/python packaging/make_starter.py starter RUN_FOLDER DEST --title TITLE [--map-data SOURCE]
     .venv/bin/python packaging/make_starter.py fashion-mnist-sample DEST [--count 3000]
 
-``starter`` turns a finished `studio train` run into a starter: its weights (and random state) without
-the optimizer's (a third of the size; training it further starts a new optimizer), its job.json
+``starter`` turns a finished `studio train` run into a starter: its weights (``model.*``, and the random
+state) without the optimizers' state or anything else a resume needs (a diffusion run's trained weights
+beside the averaged ones it samples: training further starts from the averaged ones and a new
+optimizer), ``--half`` storing the weights as float16 (half the size; the model computes in float32 as
+ever, from weights rounded to float16's 11 significant bits), its job.json
 (with ``map_data``, the data a latent map of it shows), and starter.json with the command that
 trained it, rebuilt from its job.json. ``fashion-mnist-sample`` writes ``count`` of Fashion-MNIST's
 held-out test images, chosen evenly across the classes with a fixed seed, as gzipped IDX files.
@@ -23,7 +26,8 @@ from pathlib import Path
 import numpy as np
 
 
-def make_starter(run: Path, dest: Path, title: str, map_data: str | None, description: str) -> None:
+def make_starter(run: Path, dest: Path, title: str, map_data: str | None, description: str,
+                 half: bool = False) -> None:
     from studio.core.capabilities import TrainState
     from studio.core.checkpoint import read_checkpoint, save_checkpoint
     from studio.core.config import config_from_dict
@@ -34,8 +38,10 @@ def make_starter(run: Path, dest: Path, title: str, map_data: str | None, descri
     job = json.loads((run / "job.json").read_text())
     spec = registry.model(checkpoint.spec)
     config = config_from_dict(spec.config, checkpoint.config)
-    kept = {k: v for k, v in checkpoint.state.tensors.items() if not k.startswith("optim.")}
-    meta = {k: v for k, v in checkpoint.state.meta.items() if k != "optimizer"}
+    kept = {k: v for k, v in checkpoint.state.tensors.items() if k.startswith(("model.", "rng."))}
+    if half:
+        kept = {k: v.half() if k.startswith("model.") and v.is_floating_point() else v for k, v in kept.items()}
+    meta = {k: v for k, v in checkpoint.state.meta.items() if k not in ("optimizer", "optimizers")}
     dest.mkdir(parents=True, exist_ok=True)
     save_checkpoint(dest / "checkpoint.safetensors", spec.name, config, checkpoint.step, TrainState(kept, meta))
     if map_data:
@@ -89,12 +95,13 @@ def main() -> int:
     starter.add_argument("--title", required=True)
     starter.add_argument("--map-data")
     starter.add_argument("--description", default="")
+    starter.add_argument("--half", action="store_true", help="store the weights as float16")
     sample = sub.add_parser("fashion-mnist-sample")
     sample.add_argument("dest", type=Path)
     sample.add_argument("--count", type=int, default=3000)
     args = parser.parse_args()
     if args.what == "starter":
-        make_starter(args.run, args.dest, args.title, args.map_data, args.description)
+        make_starter(args.run, args.dest, args.title, args.map_data, args.description, args.half)
     else:
         fashion_mnist_sample(args.dest, args.count)
     return 0

@@ -65,7 +65,7 @@ def test_the_panel_makes_the_pixels_studio_generate_makes(canvas, qtbot, diffusi
     canvas.seed.setValue(41)
     canvas.sampler.setCurrentText("DPM++ 2M")
     canvas.steps.setValue(6)
-    canvas.label.setCurrentIndex(4)
+    canvas.label.setCurrentIndex(5)  # after Any class: class 4
     canvas.guidance.setValue(2.5)
     sample(canvas, qtbot)
     artifact, _name = canvas.state.artifact(single=False)

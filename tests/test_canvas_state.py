@@ -29,7 +29,8 @@ class FakeSampler:
     def sample(self, n, *, seed, condition=None, options=None, on_step=None):
         self.calls.append((n, seed, dict(condition or {}), options))
         steps = options.steps or 3
-        images = np.stack([np.full(self.image_shape, (seed * 100 + i + 10 * condition["label"] + steps) / 1e6,
+        label = (condition or {}).get("label", 9)  # 9: no class asked for
+        images = np.stack([np.full(self.image_shape, (seed * 100 + i + 10 * label + steps) / 1e6,
                                    np.float32) for i in range(n)])
         for step in range(steps):
             if on_step:
@@ -89,6 +90,20 @@ def test_settings_are_checked_and_reach_the_model(canvas, bench):
     assert (n, seed, condition, options.steps, options.sampler) == (4, 7, {"label": 2}, 5, "euler")
     assert canvas.grid.images[1, 0, 0, 0] == pytest.approx((700 + 1 + 20 + 5) / 1e6)
     assert canvas.settings.count == 4
+
+
+def test_any_class_asks_for_none_and_a_grid_made_so_comes_back_so(canvas, bench, qapp):
+    bench.executor.run()
+    canvas.change(label=None, seed=3)
+    canvas.sample()
+    bench.executor.run()
+    assert canvas.fake.calls[-1][2] == {} and canvas.grid.params["condition"] == {}
+    unlabelled = canvas.grid
+    canvas.change(label=1)
+    canvas.sample()
+    bench.executor.run()
+    canvas.show(unlabelled)  # as the history strip or Undo shows it
+    assert canvas.settings.label is None
 
 
 def test_the_same_seed_gives_the_same_grid_and_only_the_newest_sample_is_shown(canvas, bench):

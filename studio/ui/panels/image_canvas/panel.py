@@ -57,6 +57,8 @@ from studio.ui.widgets.image_view import ImageView, to_qimage
 #: image files the canvas opens: its own PNGs restore their settings; any image can be started from
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 THUMBNAIL = 60
+#: the class menu's first entry: no class asked for
+ANY_CLASS = "Any class"
 #: the panel the "Send to Latent Explorer" button hands an image to
 LATENT_PANEL = "latent-explorer"
 
@@ -135,7 +137,10 @@ class ImageCanvasPanel(ModelPanel):
         self.guidance.setToolTip("Classifier-free guidance: 1 is none; more follows the class more closely")
         self.steps.valueChanged.connect(lambda value: self._set(steps=value))
         self.guidance.valueChanged.connect(lambda value: self._set(guidance_scale=value))
-        self.label.currentIndexChanged.connect(lambda i: self._set(label=i) if i >= 0 else None)
+        self.label.setToolTip("The class the images show; Any class leaves it to the model (a conditional GAN "
+                              "draws every class in turn, a diffusion model its unconditional images)")
+        self.label.currentIndexChanged.connect(lambda i: self._set(label=i - 1 if i > 0 else None) if i >= 0
+                                               else None)
         self.sampler.currentTextChanged.connect(lambda text: self._set(sampler=text) if text else None)
         self.prompt.textChanged.connect(lambda text: self._set(prompt=text))
         self.classes = QCheckBox("Classes")
@@ -373,7 +378,8 @@ class ImageCanvasPanel(ModelPanel):
         info = self.state.info
         conditions = info.conditions if info else ()
         options = info.sampling_options if info else ()
-        _quietly(self.label, lambda: (self.label.clear(), self.label.addItems(list(info.class_names if info else ()))))
+        _quietly(self.label, lambda: (self.label.clear(), self.label.addItems([ANY_CLASS, *(info.class_names if info
+                                                                                            else ())])))
         _quietly(self.sampler, lambda: (self.sampler.clear(), self.sampler.addItems(list(info.samplers if info
                                                                                           else ()))))
         shown = {self.label: "label" in conditions and bool(info and info.class_names),
@@ -392,8 +398,7 @@ class ImageCanvasPanel(ModelPanel):
                             (self.guidance, s.guidance_scale), (self.strength, s.strength)):
             if value is not None:
                 _quietly(spin, lambda sp=spin, v=value: sp.setValue(v))
-        if s.label is not None:
-            _quietly(self.label, lambda: self.label.setCurrentIndex(s.label))
+        _quietly(self.label, lambda: self.label.setCurrentIndex(0 if s.label is None else s.label + 1))
         if s.sampler is not None:
             _quietly(self.sampler, lambda: self.sampler.setCurrentText(s.sampler))
         if self.prompt.text() != s.prompt:

@@ -430,6 +430,8 @@ class CanvasState(PanelState):
             except ValueError:
                 continue
             kept[name] = value
+        if self.info is not None and "label" in self.info.conditions and condition.get("label") is None:
+            kept["label"] = None  # made without a class: so is the grid made again
         self.settings = dataclasses.replace(self.settings, **kept)
         self.events.settings.emit()
 

@@ -49,7 +49,7 @@ def sample(panel, qtbot, seed):
 def test_without_a_trained_model_the_canvas_says_how_to_get_one(studio_app):
     panel = studio_app().window.panels["image-canvas"]
     assert not panel.has_content()
-    assert "studio train autoencoder --data" in panel.stack.empty.body_text
+    assert "studio train diffusion --data" in panel.stack.empty.body_text
 
 
 def test_the_same_seed_gives_the_same_grid_and_another_seed_another(canvas, qtbot):

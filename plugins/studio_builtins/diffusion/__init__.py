@@ -19,7 +19,7 @@ def studio_register_models(register):
         capabilities=("ImageSampler", "Trainer"), config=DiffusionConfig,
         factory="studio_builtins.diffusion.model:DiffusionModel",
         trainer="studio_builtins.diffusion.trainer:DiffusionTrainer",
-        data_kind="images",
+        data_kind="images", featured=True,
         description="The book's U-Net learns to predict the noise in an image at any level of an offset-cosine "
                     "schedule; sampling removes it step by step with a choice of samplers (DDIM, DDPM, DPM++, "
                     "Euler, ...). With labelled data it draws a chosen class, with classifier-free guidance.",

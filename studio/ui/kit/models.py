@@ -66,7 +66,8 @@ class ModelList:
             ref = ModelRef(spec.name, row["path"])
             choices.append(ModelChoice(spec, ref, label, row["step"]))
             versions[ref] = (row["step"], row["created"], modified)
-        for starter in starters():
+        # the starters of featured models first: what a panel shows on first launch
+        for starter in sorted(starters(), key=lambda s: not (s.spec in specs and specs[s.spec].featured)):
             if starter.spec in specs and ModelRef(starter.spec, str(starter.checkpoint)) not in versions:
                 choices.append(ModelChoice(specs[starter.spec], ModelRef(starter.spec, str(starter.checkpoint)),
                                            f"{starter.title} · starter", starter.step, starter=True))

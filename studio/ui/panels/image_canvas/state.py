@@ -232,8 +232,8 @@ class CanvasState(PanelState):
         self.work.run("measurement", None, read, on_result=known, on_error=lambda _message, _detail: None)
 
     def measure(self, count: int = measuring.SAMPLES) -> None:
-        """Measure the chosen model with the judge: ``count`` samples with the sampler, steps and
-        guidance set (no class) against as many held-out real images of its data, as a Fréchet
+        """Measure the chosen model with the judge: ``count`` samples with the sampler and steps set
+        (no class) against as many held-out real images of its data, as a Fréchet
         distance and KID (see :mod:`measuring`); the result is kept in the catalogue and shown as
         :attr:`reading`. Raises :class:`ValueError` without a model that is ready or a judge."""
         if self.choice is None or self.info is None:
@@ -243,11 +243,12 @@ class CanvasState(PanelState):
                              f"{' x '.join(map(str, self.info.image_shape))}, the size this model makes.")
         choice, judge, registry, store = self.choice, self.judge, self.registry, self.store
         checkpoint, shape = choice.ref.checkpoint, self.info.image_shape
-        measuring.reference_argument(checkpoint)  # a clear error now, rather than after sampling
-        options = {k: v for k, v in self.options().items() if k != "guidance_scale" or "label" in self.condition()}
+        data = measuring.reference_argument(checkpoint)  # a clear error now, rather than after sampling
+        # no class is asked for, so there is nothing to guide towards
+        options = {k: v for k, v in self.options().items() if k != "guidance_scale"}
         sample_options = SampleOptions(**options) if options else None
         settings = {**options, "seed": measuring.SEED, "judge": judge.title, "judge_checkpoint": judge.ref.checkpoint,
-                    "data": measuring.reference_argument(checkpoint), "step": choice.step}
+                    "data": data, "step": choice.step}
 
         def sampled(model: Any, ctx: Any) -> tuple[np.ndarray, Any]:
             images = measuring.sample_for_measure(model, ctx, count=count, options=sample_options)

@@ -349,6 +349,12 @@ def test_the_preview_is_one_grid_of_samples(trained):
     assert grid.min() >= 0.0 and grid.max() <= 1.0
 
 
+def test_training_further_on_other_classes_is_refused(spec, digits, trained):
+    other = dataclasses.replace(trained.config, class_names=[f"class {k}" for k in range(10)])
+    with pytest.raises(ModelError, match="draws the classes class 0, .*Train a new model"):
+        resolve(spec.trainer)(other, digits, device="cpu", seed=0)
+
+
 def test_the_trainer_refuses_data_it_cannot_train_on(spec, digits):
     from studio.core.data import DataSplit
     from studio.core.data.images import ImageSet

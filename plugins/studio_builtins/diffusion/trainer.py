@@ -61,6 +61,10 @@ class DiffusionTrainer(TorchTrainer):
                                  f"{expected}; load the data with the model's image_size and channels.")
         labelled = config.class_conditioning and data.train.labels is not None
         names = _class_names(data.train) if labelled else []
+        if config.class_names and names != list(config.class_names):
+            # training further: the class embedding's rows mean the classes it was trained on
+            raise ModelError(f"This model draws the classes {', '.join(config.class_names)}; the data's are "
+                             f"{', '.join(names) or 'none (it has no labels)'}. Train a new model on this data.")
         config = dataclasses.replace(config, class_names=names)
         self.batch_size = config.batch_size
         self.learning_rate = config.learning_rate

@@ -87,9 +87,15 @@ def make_scheduler(name: str, model: DiffusionModel) -> Any:
     class_name, settings = SAMPLERS[name]
     scheduler_class = getattr(diffusers, class_name)
     betas = betas_for(alphas_cumprod(model.config.schedule, model.timesteps))
-    if "timestep_spacing" in inspect.signature(scheduler_class.__init__).parameters:
+    takes = inspect.signature(scheduler_class.__init__).parameters
+    if "timestep_spacing" in takes:
         # DPM++ 2S has no such setting; its own spacing starts at the noisiest timestep too
         settings = {"timestep_spacing": "trailing", **settings}
+    if "clip_sample" in takes:
+        # as the book's sampler, the predicted image is not clipped to [-1, 1] on the way: at the noisiest
+        # steps (signal rate 0.02) a guided prediction overshoots, and DDIM and DDPM clipping it (their
+        # default) turns every guided sample into a saturated blob
+        settings = {"clip_sample": False, **settings}
     return scheduler_class(num_train_timesteps=model.timesteps, trained_betas=betas.tolist(),
                            prediction_type="epsilon", **settings)
 

@@ -303,8 +303,9 @@ def test_inpainting_keeps_every_pixel_outside_the_mask_and_comes_back_from_its_p
         painter.sample("inpaint")
     stack.push(commands.stroke(painter, [(1.0, 1.0), (4.0, 1.0)], 1.0, erase=False))
     assert painter.mask[1, 1:4].all() and not painter.mask[4:].any()
-    painter.change(seed=100)
+    painter.change(seed=100, strength=0.9)
     grid = sample(painter, bench, "inpaint")
+    assert painter.fake.calls[-1][2].strength == 0.9 and grid.params["strength"] == 0.9  # as strong as set
     outside = painter.mask < 0.5
     for image in grid.images:
         assert np.array_equal(image[outside], painter.source.pixels[outside])

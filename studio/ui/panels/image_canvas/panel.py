@@ -117,7 +117,7 @@ class ImageCanvasPanel(ModelPanel):
         for caption, widget in (("Images", self.count), ("Seed", self.seed)):
             row.addWidget(QLabel(caption))
             row.addWidget(widget)
-        for widget in (self.seed_mode, self.new_seed, self.sample_button, self.task_bar):
+        for widget in (self.seed_mode, self.new_seed, self.sample_button):
             row.addWidget(widget)
         return row
 
@@ -162,6 +162,7 @@ class ImageCanvasPanel(ModelPanel):
             row.addWidget(self.captions[widget])
             row.addWidget(widget, 2 if widget is self.prompt else 0)
         row.addStretch(1)
+        row.addWidget(self.task_bar)  # where there is room for "Sampling 16 images 8% · 3m36s left"
         row.addWidget(self.classes)
         row.addWidget(self.judge)
         row.addWidget(self.measure_button)
@@ -244,7 +245,8 @@ class ImageCanvasPanel(ModelPanel):
         self.strength.setRange(*OPTION_RANGES["strength"])
         self.strength.setSingleStep(0.05)
         self.strength.setValue(self.state.settings.strength)
-        self.strength.setToolTip("0 keeps the image, 1 ignores it")
+        self.strength.setToolTip("How much is made anew, for Vary and for Repaint masked: 0 keeps the image, 1 "
+                                 "ignores it (a masked part then comes from noise alone)")
         self.strength.valueChanged.connect(lambda value: self._set(strength=value))
         self.vary_button = QPushButton("Vary")
         self.vary_button.setObjectName("VaryButton")
@@ -263,7 +265,8 @@ class ImageCanvasPanel(ModelPanel):
         self.clear_mask_button.clicked.connect(lambda: self.undo_stack.push(commands.clear_mask(self.state)))
         self.repaint_button = QPushButton("Repaint masked")
         self.repaint_button.setObjectName("RepaintButton")
-        self.repaint_button.setToolTip("Inpainting: make the masked part anew; every other pixel stays as it is")
+        self.repaint_button.setToolTip("Inpainting: make the masked part anew, as strong as the strength; every other "
+                                       "pixel stays as it is")
         self.repaint_button.clicked.connect(lambda: self.sample("inpaint"))
         start = QWidget()
         layout = QVBoxLayout(start)

@@ -377,7 +377,7 @@ class CanvasState(PanelState):
             return {"init_image": self.source.pixels, "strength": float(self.settings.strength)}
         if self.mask is None or not self.mask.any():
             raise ValueError("Paint over the part of the image to make anew first.")
-        return {"init_image": self.source.pixels, "mask": self.mask}
+        return {"init_image": self.source.pixels, "mask": self.mask, "strength": float(self.settings.strength)}
 
     def _start_params(self, start: str, extra: dict[str, Any]) -> dict[str, Any]:
         """What a PNG records of how the sample started, so that it is made again exactly."""

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from studio.core.capabilities import Cancelled, TrainProgress, TrainState
+from studio.core.capabilities import Cancelled, ModelError, TrainProgress, TrainState
 
 OPTIM_PREFIX = "optim."
 #: The name :meth:`TorchTrainer.build_optimizers` gives a trainer's only optimizer. Its state keeps the names
@@ -211,6 +211,22 @@ def _load_optimizer(optimizer: torch.optim.Optimizer, prefix: str, saved: Mappin
         for param_id, values in saved.get("numbers", {}).items():
             per_param.setdefault(int(param_id), {}).update(values)
         optimizer.load_state_dict({"state": per_param, "param_groups": saved["param_groups"]})
+
+
+def check_image_split(config: Any, data: Any) -> None:
+    """Refuse, with a :class:`ModelError` that says why, a ``DataSplit`` an image model cannot train on:
+    a part that holds no images, or images of another shape than ``config``'s ``image_size`` and
+    ``channels``."""
+    expected = (config.image_size, config.image_size, config.channels)
+    for part, images in (("training", data.train), ("validation", data.validation)):
+        if getattr(images, "images", None) is None:
+            raise ModelError(f"This model trains on images; the {part} data of {data.name or 'the dataset'} "
+                             "holds none.")
+        if len(images) == 0:
+            raise ModelError(f"The {part} part of {data.name or 'the dataset'} has no images.")
+        if images.image_shape != expected:
+            raise ModelError(f"The {part} images are {images.image_shape}, but the model was set up for "
+                             f"{expected}; load the data with the model's image_size and channels.")
 
 
 def rank_seed(seed: int, rank: int, step: int) -> int:

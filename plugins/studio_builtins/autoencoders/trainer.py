@@ -18,9 +18,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from studio.core.capabilities import ModelError
 from studio.core.imaging import make_grid
-from studio.core.training import TorchTrainer
+from studio.core.training import TorchTrainer, check_image_split
 from studio_builtins.autoencoders.model import Autoencoder, Output
 
 #: Held-out images a validation pass looks at, at most; enough for a stable figure.
@@ -36,13 +35,7 @@ class AutoencoderTrainer(TorchTrainer):
     """Trains an :class:`Autoencoder` on a ``DataSplit`` of ``ImageSet``s."""
 
     def __init__(self, config: Any, data: Any, device: str = "cpu", seed: int = 0) -> None:
-        expected = (config.image_size, config.image_size, config.channels)
-        for part, images in (("training", data.train), ("validation", data.validation)):
-            if len(images) == 0:
-                raise ModelError(f"The {part} part of {data.name or 'the dataset'} has no images.")
-            if images.image_shape != expected:
-                raise ModelError(f"The {part} images are {images.image_shape}, but the model was set up for "
-                                 f"{expected}; load the data with the model's image_size and channels.")
+        check_image_split(config, data)
         self.batch_size = config.batch_size
         self.learning_rate = config.learning_rate
         self.train_images = torch.from_numpy(data.train.images)  # uint8 on the CPU; batches move

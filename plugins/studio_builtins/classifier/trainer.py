@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from studio.core.capabilities import ModelError
-from studio.core.training import TorchTrainer
+from studio.core.training import TorchTrainer, check_image_split
 from studio_builtins.classifier.model import Classifier, CNNClassifier, MLPClassifier
 
 #: Held-out images a validation pass looks at, at most: all of Fashion-MNIST's test set.
@@ -36,13 +36,7 @@ class ClassifierTrainer(TorchTrainer):
 
     def __init__(self, config: Any, data: Any, device: str = "cpu", seed: int = 0) -> None:
         config = _with_classes(config, data)
-        expected = (config.image_size, config.image_size, config.channels)
-        for part, images in (("training", data.train), ("validation", data.validation)):
-            if len(images) == 0:
-                raise ModelError(f"The {part} part of {data.name or 'the dataset'} has no images.")
-            if images.image_shape != expected:
-                raise ModelError(f"The {part} images are {images.image_shape}, but the model was set up for "
-                                 f"{expected}; load the data with the model's image_size and channels.")
+        check_image_split(config, data)
         if config.batch_size < 2:  # batch norm needs two images to normalise over
             raise ModelError(f"batch_size must be at least 2, not {config.batch_size}.")
         self.batch_size = config.batch_size

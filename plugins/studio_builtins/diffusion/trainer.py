@@ -28,7 +28,7 @@ import torch
 
 from studio.core.capabilities import Cancelled, ModelError, SampleOptions, TrainState
 from studio.core.imaging import make_grid
-from studio.core.training import TorchTrainer
+from studio.core.training import TorchTrainer, check_image_split
 from studio_builtins.diffusion.model import DiffusionModel
 
 #: Where a checkpoint keeps the trained (not averaged) weights.
@@ -49,16 +49,7 @@ class DiffusionTrainer(TorchTrainer):
     """Trains a :class:`DiffusionModel` on a ``DataSplit`` of ``ImageSet``s."""
 
     def __init__(self, config: Any, data: Any, device: str = "cpu", seed: int = 0) -> None:
-        expected = (config.image_size, config.image_size, config.channels)
-        for part, images in (("training", data.train), ("validation", data.validation)):
-            if getattr(images, "images", None) is None:
-                raise ModelError(f"The diffusion model trains on images; the {part} data of "
-                                 f"{data.name or 'the dataset'} holds none.")
-            if len(images) == 0:
-                raise ModelError(f"The {part} part of {data.name or 'the dataset'} has no images.")
-            if images.image_shape != expected:
-                raise ModelError(f"The {part} images are {images.image_shape}, but the model was set up for "
-                                 f"{expected}; load the data with the model's image_size and channels.")
+        check_image_split(config, data)
         labelled = config.class_conditioning and data.train.labels is not None
         names = _class_names(data.train) if labelled else []
         if config.class_names and names != list(config.class_names):

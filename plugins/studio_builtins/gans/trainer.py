@@ -34,7 +34,7 @@ import torch.nn.functional as F
 
 from studio.core.capabilities import Cancelled, ModelError
 from studio.core.imaging import make_grid
-from studio.core.training import TorchTrainer
+from studio.core.training import TorchTrainer, check_image_split
 from studio_builtins.gans.losses import gradient_penalty, noisy_label_cross_entropy
 from studio_builtins.gans.model import DCGAN, GAN, WGANGP, ConditionalWGANGP
 
@@ -63,13 +63,7 @@ class GANTrainer(TorchTrainer):
     def __init__(self, config: Any, data: Any, device: str = "cpu", seed: int = 0) -> None:
         if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
             raise ModelError("The GANs train on one process: start the run without torchrun (or with one process).")
-        expected = (config.image_size, config.image_size, config.channels)
-        for part, images in (("training", data.train), ("validation", data.validation)):
-            if len(images) == 0:
-                raise ModelError(f"The {part} part of {data.name or 'the dataset'} has no images.")
-            if images.image_shape != expected:
-                raise ModelError(f"The {part} images are {images.image_shape}, but the model was set up for "
-                                 f"{expected}; load the data with the model's image_size and channels.")
+        check_image_split(config, data)
         if config.batch_size < 1:
             raise ModelError(f"batch_size must be at least 1, not {config.batch_size}.")
         conditional = self.model_class.conditional

@@ -348,7 +348,7 @@ def test_another_tools_parameters_give_what_maps_and_name_the_rest(canvas, bench
 
 def test_the_judge_labels_each_image_of_the_grid_shown(painter, bench, monkeypatch):
     from studio.engine.inference import ModelRef
-    from studio.ui.panels.image_canvas import state as canvas_state
+    from studio.ui.panels.image_canvas import judging
     from studio.ui.panels.image_canvas.judging import Judge
 
     class FakeJudge:
@@ -360,15 +360,15 @@ def test_the_judge_labels_each_image_of_the_grid_shown(painter, bench, monkeypat
 
     bench.add_spec("fake-judge", ("ImageClassifier",))
     path = bench.add_model("fake-judge", FakeJudge(), name="judge")
-    monkeypatch.setattr(canvas_state, "find_judges", lambda *a: [Judge(ModelRef("fake-judge", path), "Judge")])
-    painter.find_judges()
+    monkeypatch.setattr(judging, "find_judges", lambda *a: [Judge(ModelRef("fake-judge", path), "Judge")])
+    painter.judging.find()
     painter.change(count=3, seed=9)
     sample(painter, bench)
-    assert painter.verdicts == []  # only when asked
-    painter.set_show_classes(True)
+    assert painter.judging.verdicts == []  # only when asked
+    painter.judging.set_show_classes(True)
     bench.executor.run()
-    assert [name for name, _ in painter.verdicts] == ["dark", "light", "light"]  # 0.009, 0.010, 0.011
-    assert painter.verdicts[0][1] == pytest.approx(0.9)
+    assert [name for name, _ in painter.judging.verdicts] == ["dark", "light", "light"]  # 0.009, 0.010, 0.011
+    assert painter.judging.verdicts[0][1] == pytest.approx(0.9)
 
 
 class Copier:
@@ -408,7 +408,7 @@ def test_measure_compares_samples_with_held_out_real_images_and_keeps_the_figure
     import studio_builtins.datasets
     from studio.core.data import load_data
     from studio.engine.inference import ModelRef
-    from studio.ui.panels.image_canvas import state as canvas_state
+    from studio.ui.panels.image_canvas import judging
     from studio.ui.panels.image_canvas.judging import Judge
 
     bench.host.add(studio_builtins.datasets, "datasets")
@@ -430,16 +430,16 @@ def test_measure_compares_samples_with_held_out_real_images_and_keeps_the_figure
 
     choose("copies")
     with pytest.raises(ValueError, match="needs a judge: train a classifier"):
-        state.measure()
-    monkeypatch.setattr(canvas_state, "find_judges", lambda *a: [judge])
+        state.judging.measure()
+    monkeypatch.setattr(judging, "find_judges", lambda *a: [judge])
     readings = {}
     for name in ("copies", "scrambled"):
         choose(name)
-        state.find_judges()
-        assert state.reading is None
-        state.measure(count=150)
+        state.judging.find()
+        assert state.judging.reading is None
+        state.judging.measure(count=150)
         bench.executor.run()
-        readings[name] = state.reading
+        readings[name] = state.judging.reading
         assert readings[name].samples == 150 and readings[name].judge == "Pixels"
     assert readings["copies"].fd + 3 * readings["copies"].fd_error < readings["scrambled"].fd
     assert readings["copies"].kid < readings["scrambled"].kid
@@ -447,7 +447,7 @@ def test_measure_compares_samples_with_held_out_real_images_and_keeps_the_figure
     assert {r["metric"] for r in rows} == {"fd", "kid"}
     assert rows[0]["settings"]["data"] == "digits" and rows[0]["settings"]["reference"] == 150
     choose("copies")  # the figure comes back with the model
-    assert state.reading == readings["copies"]
+    assert state.judging.reading == readings["copies"]
     choose("unknown")
     with pytest.raises(UserError, match="data this model was trained on is not known"):
-        state.measure()
+        state.judging.measure()

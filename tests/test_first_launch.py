@@ -63,10 +63,10 @@ def test_every_panel_with_a_built_in_family_works_before_anything_is_trained(fir
     apart = np.abs(images[:, None] - images[None]).mean(axis=(2, 3, 4))
     assert apart[~np.eye(16, dtype=bool)].min() > 0.005
     # the judge that ships with it sees the class asked for
-    assert [judge.title for judge in canvas.state.judges] == ["Fashion-MNIST CNN judge · starter"]
+    assert [judge.title for judge in canvas.state.judging.judges] == ["Fashion-MNIST CNN judge · starter"]
     canvas.classes.setChecked(True)
-    qtbot.waitUntil(lambda: len(canvas.state.verdicts) == 16, timeout=30_000)
-    assert sum(name == "Trouser" for name, _ in canvas.state.verdicts) >= 12
+    qtbot.waitUntil(lambda: len(canvas.state.judging.verdicts) == 16, timeout=30_000)
+    assert sum(name == "Trouser" for name, _ in canvas.state.judging.verdicts) >= 12
 
     explorer = shown(app, "latent-explorer")
     assert explorer.has_content() and explorer.picker.current().starter

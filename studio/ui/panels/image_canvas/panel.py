@@ -146,7 +146,7 @@ class ImageCanvasPanel(ModelPanel):
         self.classes = QCheckBox("Classes")
         self.classes.setObjectName("ShowClasses")
         self.classes.setToolTip("Label each image with the class a trained classifier (the judge) sees in it")
-        self.classes.toggled.connect(self.state.set_show_classes)
+        self.classes.toggled.connect(self.state.judging.set_show_classes)
         self.judge = QComboBox()
         self.judge.setObjectName("Judge")
         self.judge.setToolTip("The classifier that judges: it must take images of this model's size")
@@ -320,13 +320,13 @@ class ImageCanvasPanel(ModelPanel):
 
     def measure(self) -> None:
         try:
-            self.state.measure()
+            self.state.judging.measure()
         except (ValueError, UserError) as exc:
             QMessageBox.information(self, "Measure", str(exc))
 
     def _judge_chosen(self, index: int) -> None:
-        if 0 <= index < len(self.state.judges):
-            self.state.choose_judge(self.state.judges[index])
+        if 0 <= index < len(self.state.judging.judges):
+            self.state.judging.choose(self.state.judging.judges[index])
 
     def _history_clicked(self, item: QListWidgetItem) -> None:
         grid = self.state.history[self.history.row(item)]
@@ -421,8 +421,8 @@ class ImageCanvasPanel(ModelPanel):
         chosen = grid is not None and selected is not None
         self.detail_view.set_image(grid.images[selected] if chosen else None)
         caption = grid.caption(selected) if chosen else ""
-        if chosen and selected < len(self.state.verdicts):
-            name, probability = self.state.verdicts[selected]
+        if chosen and selected < len(self.state.judging.verdicts):
+            name, probability = self.state.judging.verdicts[selected]
             caption += f" · judged {name} ({probability:.0%})"
         self.detail_caption.setText(caption)
         can_start = self.state.can_start("image")
@@ -475,10 +475,10 @@ class ImageCanvasPanel(ModelPanel):
         self.mask_view.update()
 
     def _show_judges(self) -> None:
-        judges = self.state.judges
+        judges = self.state.judging.judges
         _quietly(self.judge, lambda: (self.judge.clear(), self.judge.addItems([j.title for j in judges])))
-        if self.state.judge in judges:
-            _quietly(self.judge, lambda: self.judge.setCurrentIndex(judges.index(self.state.judge)))
+        if self.state.judging.judge in judges:
+            _quietly(self.judge, lambda: self.judge.setCurrentIndex(judges.index(self.state.judging.judge)))
         self.classes.setEnabled(bool(judges))
         self.measure_button.setEnabled(bool(judges))
         self.measure_button.setToolTip(
@@ -492,13 +492,13 @@ class ImageCanvasPanel(ModelPanel):
                                 "class of each image")
 
     def _show_measured(self) -> None:
-        reading = self.state.reading
+        reading = self.state.judging.reading
         self.measured.setText(f"FD {reading.fd:.3g} ± {reading.fd_error:.2g}" if reading else "")
         self.measured.setToolTip(f"{reading} on {reading.samples} samples against as many real images, "
                                  f"judged by {reading.judge}" if reading else "")
 
     def _labels(self) -> list[str]:
-        return [f"{name} {probability:.0%}" for name, probability in self.state.verdicts]
+        return [f"{name} {probability:.0%}" for name, probability in self.state.judging.verdicts]
 
     def _show_verdicts(self) -> None:
         self.grid_view.set_labels(self._labels())

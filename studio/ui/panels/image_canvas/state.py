@@ -29,16 +29,14 @@ import numpy as np
 
 from studio.core.artifacts import ImageArtifact
 from studio.core.capabilities import SampleOptions, SamplerInfo, StepPreview, sample_images, sampler_info
-from studio.core.digests import checkpoint_digest
 from studio.core.errors import UserError
 from studio.core.image_requests import DEFAULT_GUIDANCE, DEFAULT_STEPS, described
 from studio.core.imaging import make_grid
 from studio.core.png_parameters import parse_parameters
 from studio.core.provenance import settings_of
 from studio.ui.kit.state import PanelState
-from studio.ui.panels.image_canvas import measuring
 from studio.ui.panels.image_canvas.foreign import settings_from
-from studio.ui.panels.image_canvas.judging import Judge, find_judges, verdicts
+from studio.ui.panels.image_canvas.judging import Judging
 from studio.ui.panels.image_canvas.source import (
     Source,
     decode_image,
@@ -121,9 +119,7 @@ class CanvasState(PanelState):
     ``grid()`` when another grid is shown, ``sampled(before, after)`` when a new grid arrives (to
     record it for undo), ``selection()``, ``preview(step_preview)`` while a sample forms,
     ``history()`` when the session's grids change, ``start()`` when the source image or its mask
-    change, ``judges()`` when the classifiers that can judge the model are known, ``verdicts()``
-    when the judge has labelled the grid shown, ``measured()`` when the model's measurement
-    (:attr:`reading`) is known or changes."""
+    change; and :attr:`judging`'s ``judges()``, ``verdicts()`` and ``measured()``."""
 
     panel = "image-canvas"
     title = "Image Canvas"
@@ -141,29 +137,24 @@ class CanvasState(PanelState):
         self.source: Optional[Source] = None  #: the image a sample may start from
         self.mask: Optional[np.ndarray] = None  #: (H, W), 1 where inpainting makes the image anew
         self._restoring: Optional[dict[str, Any]] = None  #: a restore's settings, until the model is known
-        self.judges: list[Judge] = []  #: the classifiers that take this model's images
-        self.judge: Optional[Judge] = None
-        self.show_classes = False  #: label every image of a grid with the judge's class
-        self.verdicts: list[tuple[str, float]] = []  #: the judge's (class, probability) per image shown
-        self.reading: Optional[measuring.Reading] = None  #: the chosen model's latest measurement
+        self.judging = Judging(self)  #: the judge of the model's images, and its measurements
         super().__init__(executor, registry, store, capability)
 
     # -- the model ---------------------------------------------------------------------------
     def model_changed(self) -> None:
-        self.info = self.forming = self._restoring = self.reading = None
+        self.info = self.forming = self._restoring = None
         self.set_start((None, None))  # another model may make images of another size
         self.events.info.emit()
-        self.events.measured.emit()
+        self.judging.model_changed()
         if self.choice is None:
             return
         checkpoint = self.choice.ref.checkpoint
-        self._read_measurement()
         self.run("info", lambda model, _ctx: sampler_info(model), on_result=lambda info: self._known(info, checkpoint),
                  title="The model cannot be used")
 
     def _known(self, info: SamplerInfo, checkpoint: str) -> None:
         self.info = info
-        self.find_judges()
+        self.judging.find()
         s = self.settings
         label = s.label if s.label is not None and s.label < len(info.class_names) else (0 if info.class_names
                                                                                             else None)
@@ -182,98 +173,8 @@ class CanvasState(PanelState):
                                                   self.grid.params.get("checkpoint") != checkpoint):
             self.sample()  # a model just chosen: show what it makes
 
-    # -- the judge ---------------------------------------------------------------------------------
-    def find_judges(self) -> None:
-        """List the classifiers that can judge this model's images (a new one may have been trained)."""
-        self.judges = find_judges(self.registry, self.store, self.info.image_shape) if self.info else []
-        if self.judge not in self.judges:
-            self.judge = self.judges[0] if self.judges else None
-        self.events.judges.emit()
-
-    def choose_judge(self, judge: Optional[Judge]) -> None:
-        self.judge = judge
-        self._judge_grid()
-
-    def set_show_classes(self, on: bool) -> None:
-        self.show_classes = on
-        self._judge_grid()
-
-    def _judge_grid(self) -> None:
-        self.verdicts = []
-        self.events.verdicts.emit()
-        if not (self.show_classes and self.judge and self.grid is not None):
-            return
-        images, grid = self.grid.images, self.grid
-
-        def labelled(found: list[tuple[str, float]]) -> None:
-            if self.grid is grid:
-                self.verdicts = found
-                self.events.verdicts.emit()
-
-        self.work.run("judge", self.judge.ref, lambda model, _ctx: verdicts(model, images), on_result=labelled,
-                      title="The judge could not classify the images")
-
-    # -- measuring ---------------------------------------------------------------------------------
     def model_retrained(self) -> None:
-        self.reading = None  # the new weights are not measured yet
-        self.events.measured.emit()
-
-    def _read_measurement(self) -> None:
-        choice, store = self.choice, self.store
-
-        def read(_model: Any, _ctx: Any) -> Optional[measuring.Reading]:
-            return measuring.latest(store, choice.ref.checkpoint, checkpoint_digest(store, choice.ref.checkpoint))
-
-        def known(reading: Optional[measuring.Reading]) -> None:
-            if self.choice is not None and self.choice.ref == choice.ref:
-                self.reading = reading
-                self.events.measured.emit()
-
-        self.work.run("measurement", None, read, on_result=known, on_error=lambda _message, _detail: None)
-
-    def measure(self, count: int = measuring.SAMPLES) -> None:
-        """Measure the chosen model with the judge: ``count`` samples with the sampler and steps set
-        (no class) against as many held-out real images of its data, as a Fréchet
-        distance and KID (see :mod:`measuring`); the result is kept in the catalogue and shown as
-        :attr:`reading`. Raises :class:`ValueError` without a model that is ready or a judge."""
-        if self.choice is None or self.info is None:
-            raise ValueError("Choose a model first, and wait until it is ready.")
-        if self.judge is None:
-            raise ValueError(f"Measuring needs a judge: train a classifier (cnn-classifier) on images of "
-                             f"{' x '.join(map(str, self.info.image_shape))}, the size this model makes.")
-        choice, judge, registry, store = self.choice, self.judge, self.registry, self.store
-        checkpoint, shape = choice.ref.checkpoint, self.info.image_shape
-        data = measuring.reference_argument(checkpoint)  # a clear error now, rather than after sampling
-        # no class is asked for, so there is nothing to guide towards
-        options = {k: v for k, v in self.options().items() if k != "guidance_scale"}
-        sample_options = SampleOptions(**options) if options else None
-        settings = {**options, "seed": measuring.SEED, "judge": judge.title, "judge_checkpoint": judge.ref.checkpoint,
-                    "data": data, "step": choice.step}
-
-        def sampled(model: Any, ctx: Any) -> tuple[np.ndarray, Any]:
-            images = measuring.sample_for_measure(model, ctx, count=count, options=sample_options)
-            return images, measuring.load_reference(registry, checkpoint, shape, count).images
-
-        def judged(pair: tuple[np.ndarray, Any]) -> None:
-            images, reference = pair
-
-            def compare(judge_model: Any, ctx: Any) -> measuring.Reading:
-                distances = measuring.compare(judge_model, ctx, images, reference)
-                measuring.record(store, checkpoint, distances, {**settings, "reference": len(reference)})
-                return measuring.Reading(distances.fd.value, distances.fd.error, distances.kid.value,
-                                         distances.kid.error, distances.fd.n, judge.title)
-
-            self.work.run("measure", judge.ref, compare, on_result=measured,
-                          label=f"Measuring: the judge compares {len(images)} samples with {len(reference)} real "
-                                "images", title="Measuring failed")
-
-        def measured(reading: measuring.Reading) -> None:
-            if self.choice is not None and self.choice.ref == choice.ref:
-                self.reading = reading
-                self.events.measured.emit()
-
-        self.run("measure", sampled, on_result=judged, label=f"Measuring: sampling {count} images",
-                 title="Measuring failed")
+        self.judging.model_retrained()
 
     def supports(self, option: str) -> bool:
         return self.info is not None and option in self.info.sampling_options
@@ -413,7 +314,7 @@ class CanvasState(PanelState):
             self._take_settings(grid.params)
         self.events.grid.emit()
         self.events.selection.emit()
-        self._judge_grid()
+        self.judging.label_grid()
 
     def _take_settings(self, params: dict[str, Any]) -> None:
         """The settings recorded in ``params`` (those this model can take; the others are kept)."""

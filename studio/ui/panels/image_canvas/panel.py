@@ -41,6 +41,7 @@ from studio.ui.kit.model_panel import ModelPanel
 from studio.ui.panels.image_canvas import commands
 from studio.ui.panels.image_canvas.measuring import SAMPLES as MEASURE_SAMPLES
 from studio.ui.panels.image_canvas.source import from_file
+from studio.ui.panels.image_canvas.start_tab import StartTab
 from studio.ui.panels.image_canvas.state import (
     MAX_IMAGES,
     MAX_SEED,
@@ -50,7 +51,7 @@ from studio.ui.panels.image_canvas.state import (
     Grid,
     picture_of,
 )
-from studio.ui.panels.image_canvas.views import GridView, MaskView
+from studio.ui.panels.image_canvas.views import GridView
 from studio.ui.widgets.fields import int_spin
 from studio.ui.widgets.image_view import ImageView, to_qimage
 
@@ -229,60 +230,11 @@ class ImageCanvasPanel(ModelPanel):
                 buttons.addWidget(button)
             layout.addLayout(buttons)
 
-        self.mask_view = MaskView(self._stroke)
-        self.mask_view.setObjectName("MaskView")
-        self.mask_view.placeholder = ("Start from an image: click one in the grid and press Start from this, "
-                                      "or open any image file.")
-        self.start_caption = QLabel()
-        self.start_caption.setAlignment(Qt.AlignCenter)
-        self.open_start_button = QPushButton("Open image…")
-        self.open_start_button.clicked.connect(self.open_start_image)
-        self.noise_button = QPushButton("From noise")
-        self.noise_button.setToolTip("Forget the image: samples start from noise again")
-        self.noise_button.clicked.connect(lambda: self.undo_stack.push(commands.start_from(self.state, None)))
-        self.strength = QDoubleSpinBox()
-        self.strength.setObjectName("Strength")
-        self.strength.setRange(*OPTION_RANGES["strength"])
-        self.strength.setSingleStep(0.05)
-        self.strength.setValue(self.state.settings.strength)
-        self.strength.setToolTip("How much is made anew, for Vary and for Repaint masked: 0 keeps the image, 1 "
-                                 "ignores it (a masked part then comes from noise alone)")
-        self.strength.valueChanged.connect(lambda value: self._set(strength=value))
-        self.vary_button = QPushButton("Vary")
-        self.vary_button.setObjectName("VaryButton")
-        self.vary_button.setToolTip("Image to image: a grid of variations of this image, as strong as the strength")
-        self.vary_button.clicked.connect(lambda: self.sample("image"))
-        self.paint_button = QPushButton("Paint mask")
-        self.paint_button.setCheckable(True)
-        self.paint_button.setToolTip("Drag over the image to mark what to make anew (right-drag erases)")
-        self.paint_button.toggled.connect(self._painting)
-        self.eraser = QCheckBox("Eraser")
-        self.eraser.toggled.connect(lambda on: setattr(self.mask_view, "erasing", on))
-        self.brush = int_spin(1, 32, 3, "BrushSize")
-        self.brush.setToolTip("The brush's radius, in the image's pixels")
-        self.brush.valueChanged.connect(lambda value: setattr(self.mask_view, "brush", float(value)))
-        self.clear_mask_button = QPushButton("Clear mask")
-        self.clear_mask_button.clicked.connect(lambda: self.undo_stack.push(commands.clear_mask(self.state)))
-        self.repaint_button = QPushButton("Repaint masked")
-        self.repaint_button.setObjectName("RepaintButton")
-        self.repaint_button.setToolTip("Inpainting: make the masked part anew, as strong as the strength; every other "
-                                       "pixel stays as it is")
-        self.repaint_button.clicked.connect(lambda: self.sample("inpaint"))
-        start = QWidget()
-        layout = QVBoxLayout(start)
-        layout.addWidget(self.mask_view, 1)
-        layout.addWidget(self.start_caption)
-        for row_widgets in ((self.open_start_button, self.noise_button),
-                            (QLabel("Strength"), self.strength, self.vary_button),
-                            (self.paint_button, self.eraser, QLabel("Brush"), self.brush, self.clear_mask_button),
-                            (self.repaint_button,)):
-            row = QHBoxLayout()
-            for widget in row_widgets:
-                row.addWidget(widget)
-            layout.addLayout(row)
+        self.start_tab = StartTab(self.state, self.undo_stack, sample=self.sample, open_image=self.open_start_image,
+                                  set_strength=lambda value: self._set(strength=value))
         self.detail_tabs = QTabWidget()
         self.detail_tabs.addTab(chosen, "Chosen image")
-        self.detail_tabs.addTab(start, "Start from")
+        self.detail_tabs.addTab(self.start_tab, "Start from")
         return self.detail_tabs
 
     def _follow_state(self) -> None:
@@ -294,7 +246,7 @@ class ImageCanvasPanel(ModelPanel):
         events.preview.connect(lambda preview: self.grid_view.show_forming(picture_of(preview.images)))
         events.sampled.connect(self._sampled)
         events.history.connect(self._show_history)
-        events.start.connect(self._show_start)
+        events.start.connect(self.start_tab.show_start)
         events.judges.connect(self._show_judges)
         events.verdicts.connect(self._show_verdicts)
         events.measured.connect(self._show_measured)
@@ -302,7 +254,7 @@ class ImageCanvasPanel(ModelPanel):
                                                                       + (f"; {note}" if note else "")))
         self._show_info()
         self._show_grid()
-        self._show_start()
+        self.start_tab.show_start()
 
     # -- actions ----------------------------------------------------------------------------------
     def sample(self, start: str = "noise") -> None:
@@ -358,14 +310,6 @@ class ImageCanvasPanel(ModelPanel):
         self.undo_stack.push(commands.start_from(self.state, source))
         self.detail_tabs.setCurrentIndex(1)
 
-    def _stroke(self, points: list[tuple[float, float]], erase: bool) -> None:
-        if self.state.mask is not None:
-            self.undo_stack.push(commands.stroke(self.state, points, self.mask_view.brush, erase))
-
-    def _painting(self, on: bool) -> None:
-        self.mask_view.painting = on
-        self.mask_view.setCursor(Qt.CrossCursor if on else Qt.ArrowCursor)
-
     def send_to_latent_explorer(self) -> None:
         made = self.state.artifact(single=True)
         if made is None or self.state.selected is None or self.context.send is None:
@@ -392,13 +336,13 @@ class ImageCanvasPanel(ModelPanel):
             widget.setVisible(visible)
             self.captions[widget].setVisible(visible)
         self._show_settings()
-        self._show_start()
+        self.start_tab.show_start()
         self._show_history()
 
     def _show_settings(self) -> None:
         s = self.state.settings
         for spin, value in ((self.count, s.count), (self.seed, s.seed), (self.steps, s.steps),
-                            (self.guidance, s.guidance_scale), (self.strength, s.strength)):
+                            (self.guidance, s.guidance_scale), (self.start_tab.strength, s.strength)):
             if value is not None:
                 _quietly(spin, lambda sp=spin, v=value: sp.setValue(v))
         _quietly(self.label, lambda: self.label.setCurrentIndex(0 if s.label is None else s.label + 1))
@@ -455,24 +399,6 @@ class ImageCanvasPanel(ModelPanel):
         _quietly(self.history, lambda: self.history.setCurrentRow(index))
         if index >= 0:
             self.history.scrollToItem(self.history.item(index))
-
-    def _show_start(self) -> None:
-        state = self.state
-        source = state.source
-        self.mask_view.show_start(None if source is None else source.pixels, state.mask)
-        masked = state.mask is not None and bool(state.mask.any())
-        self.start_caption.setText("" if source is None else f"Starting from {source.caption}"
-                                   + (f" · {int(state.mask.sum())} pixels masked" if masked else ""))
-        can_vary, can_repaint = state.can_start("image"), state.can_start("inpaint")
-        self.open_start_button.setEnabled(can_vary)
-        for widget, enabled in ((self.noise_button, source is not None), (self.strength, can_vary),
-                                (self.vary_button, can_vary and source is not None),
-                                (self.paint_button, can_repaint and source is not None),
-                                (self.clear_mask_button, masked), (self.repaint_button, can_repaint and masked)):
-            widget.setEnabled(enabled)
-        if state.info is not None and not can_vary:
-            self.mask_view.placeholder = "This model cannot start from an image: it only samples from noise."
-        self.mask_view.update()
 
     def _show_judges(self) -> None:
         judges = self.state.judging.judges

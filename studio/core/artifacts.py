@@ -35,6 +35,16 @@ class ImageSequenceArtifact:
 
 
 @dataclass
+class MusicArtifact:
+    """Notes for a MIDI file or a WAV render (:mod:`studio.core.music`); ``params`` travel in the MIDI
+    file's text meta event."""
+
+    kind = "notes"
+    score: Any  #: a :class:`studio.core.music.score.Score`
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
 class TextArtifact:
     kind = "text"
     text: str

@@ -1,5 +1,5 @@
 """Built-in exporters: PNG with parameters, a PNG sheet and an animated GIF of a
-sequence, and plain text or Markdown with a settings sidecar."""
+sequence, plain text or Markdown with a settings sidecar, and notes as a MIDI file or a WAV render."""
 
 from studio import hookimpl
 from studio.core.specs import ExporterSpec
@@ -8,6 +8,7 @@ from studio.core.specs import ExporterSpec
 STUDIO_CONTRACT_VERSION = 2
 
 _W = "studio.core.artifacts"
+_MUSIC = "studio.core.music"
 
 
 @hookimpl
@@ -20,3 +21,9 @@ def studio_register_exporters(register):
                           writer=f"{_W}:write_gif", description="a looping animation"))
     register(ExporterSpec(name="text", title="Text", artifact="text", extensions=(".txt", ".md"),
                           writer=f"{_W}:write_text", description="with a .studio.json sidecar of its settings"))
+    register(ExporterSpec(name="midi", title="MIDI file", artifact="notes", extensions=(".mid", ".midi"),
+                          writer=f"{_MUSIC}.midi:write_midi_artifact",
+                          description="type 1: tempo, time signature, a track per voice, the parameters"))
+    register(ExporterSpec(name="wav", title="WAV audio", artifact="notes", extensions=(".wav",),
+                          writer=f"{_MUSIC}.wav:write_wav_artifact",
+                          description="rendered with the piano roll's synthesizer"))

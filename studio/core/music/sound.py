@@ -1,0 +1,57 @@
+"""Which synthesizer the studio plays and renders with: FluidSynth with a General MIDI SoundFont
+when both are there, else the built-in one. Both have ``.name``, ``.render(score, sample_rate, *,
+start_beat, end_beat)`` (float32 stereo) and ``.stream(...)`` (the same render block by block, with
+``.read(frames)``, ``.position``, ``.end`` and ``.close()``)."""
+
+from __future__ import annotations
+
+import os
+from typing import Optional, Protocol, Union
+
+import numpy as np
+
+from studio.core.music import synth
+from studio.core.music.fluid import FluidRenderer, find_soundfont, fluidsynth_status
+from studio.core.music.score import Score
+
+
+class AudioStream(Protocol):
+    position: int  #: the next frame :meth:`read` returns, on the score's timeline
+    end: int
+
+    def read(self, frames: int) -> np.ndarray: ...
+
+    def close(self) -> None: ...
+
+
+class Renderer(Protocol):
+    name: str
+
+    def render(self, score: Score, sample_rate: int = 44100, *, start_beat: float = 0.0,
+               end_beat: Optional[float] = None) -> np.ndarray: ...
+
+    def stream(self, score: Score, sample_rate: int = 44100, *, start_beat: float = 0.0,
+               end_beat: Optional[float] = None) -> AudioStream: ...
+
+
+class BuiltinRenderer:
+    """The built-in synthesizer (:mod:`studio.core.music.synth`)."""
+
+    name = "built-in synthesizer"
+
+    def render(self, score: Score, sample_rate: int = 44100, *, start_beat: float = 0.0,
+               end_beat: Optional[float] = None) -> np.ndarray:
+        return synth.render(score, sample_rate, start_beat=start_beat, end_beat=end_beat)
+
+    def stream(self, score: Score, sample_rate: int = 44100, *, start_beat: float = 0.0,
+               end_beat: Optional[float] = None) -> synth.SynthStream:
+        return synth.SynthStream(score, sample_rate, start_beat=start_beat, end_beat=end_beat)
+
+
+def renderer(soundfont: Union[str, os.PathLike, None] = None) -> Renderer:
+    """FluidSynth with ``soundfont`` (or the one :func:`~studio.core.music.fluid.find_soundfont`
+    finds) when FluidSynth loads, else the built-in synthesizer."""
+    found = find_soundfont(soundfont)
+    if found is not None and fluidsynth_status()[0]:
+        return FluidRenderer(found)
+    return BuiltinRenderer()

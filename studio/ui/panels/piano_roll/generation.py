@@ -1,0 +1,418 @@
+"""Continue and Variations: what the piano roll asks of a MusicGenerator, and what it keeps of the
+answers (Qt-free).
+
+:func:`continuation` and :func:`variations` run on the inference thread. Every note comes back
+as a step of the request, ``ctx.step(sixteenths, total, note)``: that is the progress (how far into
+the bars asked for the model has written), the note itself (so it streams into the roll), and the
+point where a cancel stops the model within one note.
+
+The model is given the primer (:meth:`PianoRollState.notes_before`: the notes before the playhead,
+or the selection) moved back to start near beat 0, on a bar line so its metre is kept, and its
+notes are moved forward to where the primer ends in the roll. What comes after the bars asked for
+is dropped, and a note still sounding there is cut at the bar line, so "4 bars" is 4 bars.
+
+:class:`RollGeneration` is the panel's side: it streams a continuation into a new track inside
+one batch of the state (however many notes, one undo step, kept when stopped), keeps the
+variations to audition and pick, and the provenance of every generated track for the MIDI export.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import random
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, closing
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from studio.core.capabilities import Note
+from studio.core.errors import UserError
+from studio.core.music.score import Score, Track
+from studio.ui.kit.evented import Events
+
+MAX_SEED = 2**31 - 1
+MAX_BARS = 64
+MAX_VARIATIONS = 8
+#: progress is counted in sixteenth notes of the bars asked for
+STEPS_PER_BEAT = 4
+
+
+@dataclass(frozen=True)
+class ContinueSettings:
+    """How the next Continue or Variations writes."""
+
+    bars: int = 4
+    temperature: float = 1.0
+    seed: int = 0
+    count: int = 3  #: variations written at once, seeds ``seed .. seed + count - 1``
+
+    def check(self) -> ContinueSettings:
+        """Itself, or a :class:`ValueError` saying what is allowed."""
+        if not 1 <= self.bars <= MAX_BARS:
+            raise ValueError(f"A continuation is 1 to {MAX_BARS} bars long, not {self.bars}.")
+        if not 0.05 <= self.temperature <= 5.0:
+            raise ValueError(f"The temperature goes from 0.05 (cautious) to 5 (wild), not {self.temperature}.")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise ValueError(f"A seed is a whole number from 0 to {MAX_SEED}, not {self.seed}.")
+        if not 2 <= self.count <= MAX_VARIATIONS:
+            raise ValueError(f"Variations writes 2 to {MAX_VARIATIONS} continuations at once, not {self.count}.")
+        return self
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any], default: ContinueSettings) -> ContinueSettings:
+        """The settings recorded in ``params`` (an exported MIDI file's); missing or unreadable ones are
+        ``default``'s."""
+        values = {}
+        for name, kind in (("bars", int), ("temperature", float), ("seed", int)):
+            try:
+                values[name] = kind(params[name])
+            except (KeyError, TypeError, ValueError):
+                continue
+        try:
+            return dataclasses.replace(default, **values).check()
+        except ValueError:
+            return default
+
+
+@dataclass(frozen=True)
+class Primer:
+    """What a continuation starts from, in the model's time (see the module's docstring)."""
+
+    notes: tuple[Note, ...]
+    offset: float  #: beats from the model's time to the roll's
+    start: float  #: where the continuation begins, in the model's time (the primer's end)
+    beats: float  #: how long it is, in beats
+    beats_per_bar: float  #: the roll's bar
+    controls: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, notes: Sequence[Note], *, at: float, bars: int, beats_per_bar: float, bpm: float) -> Primer:
+        """The primer of ``notes`` (in the roll's time); with none, the continuation begins ``at`` (the
+        playhead)."""
+        if notes:
+            offset = math.floor(min(n.start for n in notes) / beats_per_bar) * beats_per_bar
+            end = max(n.start + n.duration for n in notes)
+        else:
+            offset = end = at
+        moved = tuple(dataclasses.replace(n, start=n.start - offset) for n in notes)
+        return cls(moved, offset, end - offset, bars * beats_per_bar, beats_per_bar, {"tempo": bpm})
+
+    @property
+    def end(self) -> float:
+        """Where the continuation must end, in the model's time."""
+        return self.start + self.beats
+
+    def total(self) -> int:
+        return max(1, round(self.beats * STEPS_PER_BEAT))
+
+    def progress(self, note: Note) -> int:
+        """How far ``note`` (in the roll's time) is into the continuation, in steps."""
+        return min(self.total(), max(0, round((note.start - self.offset - self.start) * STEPS_PER_BEAT)))
+
+
+@dataclass(frozen=True)
+class ModelVoices:
+    """The first payload of a request: the names of the voices the model writes."""
+
+    names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class VariationNote:
+    """A note of the ``index``-th variation."""
+
+    index: int
+    note: Note
+
+
+def notes(model: Any, primer: Primer, settings: ContinueSettings, seed: int) -> Iterator[Note]:
+    """The model's continuation of ``primer``, in the roll's time; the model's generator is closed when
+    the consumer stops, cancelled or not."""
+    voices = max(1, len(getattr(model, "voices", ()) or ()))
+    prompt = [n if n.voice < voices else dataclasses.replace(n, voice=0) for n in primer.notes]
+    model_bar = float(getattr(model, "beats_per_bar", 0) or primer.beats_per_bar)
+    understood = set(getattr(model, "controls", ()) or ())
+    controls = {k: v for k, v in primer.controls.items() if k in understood} or None
+    stream = model.generate(prompt, bars=max(1, math.ceil(primer.beats / model_bar)), seed=seed,
+                            temperature=settings.temperature, controls=controls)
+    with closing(stream):
+        for note in stream:
+            if note.start >= primer.end - 1e-9:
+                return
+            if not 0 <= note.pitch <= 127 or note.duration <= 0 or note.start < 0:
+                raise UserError(f"The model wrote a note the roll cannot hold ({note}): a MIDI pitch is 0-127, "
+                                "and a note starts at beat 0 or later and lasts a while. Its plugin is at fault.")
+            duration = min(note.duration, primer.end - note.start)
+            yield dataclasses.replace(note, start=note.start + primer.offset, duration=duration)
+
+
+def continuation(model: Any, ctx: Any, primer: Primer, settings: ContinueSettings) -> int:
+    """Stream one continuation of ``primer``; returns how many notes it wrote."""
+    total = primer.total()
+    ctx.step(0, total, ModelVoices(tuple(getattr(model, "voices", ()) or ())))
+    written = 0
+    for note in notes(model, primer, settings, settings.seed):
+        written += 1
+        ctx.step(primer.progress(note), total, note)
+    return written
+
+
+def variations(model: Any, ctx: Any, primer: Primer, settings: ContinueSettings) -> int:
+    """Stream ``settings.count`` continuations with seeds ``seed, seed + 1, ...``, a note of each in
+    turn, so they grow side by side; each is the continuation it would be on its own."""
+    count = settings.count
+    total = count * primer.total()
+    ctx.step(0, total, ModelVoices(tuple(getattr(model, "voices", ()) or ())))
+    progress = [0] * count
+    written = 0
+    with ExitStack() as streams:
+        running = {i: streams.enter_context(closing(notes(model, primer, settings, settings.seed + i)))
+                   for i in range(count)}
+        while running:
+            for index, stream in list(running.items()):
+                note = next(stream, None)
+                if note is None:
+                    del running[index]
+                    progress[index] = primer.total()
+                    continue
+                written += 1
+                progress[index] = primer.progress(note)
+                ctx.step(sum(progress), total, VariationNote(index, note))
+    return written
+
+
+@dataclass
+class Variation:
+    """One of a round of variations: its seed, its notes so far (in the roll's time), what made it."""
+
+    seed: int
+    params: dict[str, Any]
+    notes: list[Note] = field(default_factory=list)
+
+
+@dataclass
+class Run:
+    """One request writing: a continuation into the roll, or a round of variations."""
+
+    kind: str  #: "continue" or "variations"
+    settings: ContinueSettings
+    primer: Primer
+    params: dict[str, Any]
+    started: float = field(default_factory=time.monotonic)
+    first_note_s: Optional[float] = None  #: from the button press to the first note in the state
+    written: int = 0
+    voices: tuple[str, ...] = ()
+    tracks: dict[int, int] = field(default_factory=dict)  #: the model's voice -> the roll's new track
+    names: list[str] = field(default_factory=list)  #: the tracks it made
+    base: str = ""  #: their name, before a voice's
+
+    def summary(self, done: bool) -> str:
+        """The status line at its end."""
+        what = "variations" if self.kind == "variations" else "a continuation"
+        notes_ = f"{self.written} note{'s' if self.written != 1 else ''}"
+        if not done:
+            return f"Stopped {what} after {notes_}; what was written is kept"
+        first = f", the first after {self.first_note_s * 1000:.0f} ms" if self.first_note_s is not None else ""
+        return f"Wrote {what}: {notes_} in {time.monotonic() - self.started:.1f} s{first}"
+
+
+def track_name(base: str, voices: Sequence[str], voice: int) -> str:
+    """The track of a model's ``voice``: ``base`` for a one-voice model, else ``base (voice name)``."""
+    if len(voices) <= 1:
+        return base
+    return f"{base} ({voices[voice] if voice < len(voices) else voice + 1})"
+
+
+class RollGeneration:
+    """Continue and Variations on a :class:`~.state.PianoRollState`. Events: ``settings()``,
+    ``started(run)``, ``variation(index, note)``, ``finished(run, done)``, ``picked(index)``."""
+
+    def __init__(self, state: Any, new_seed_each_time: bool = True) -> None:
+        self.state = state
+        self.settings = ContinueSettings()
+        #: after each Continue, a new seed: the seed shown is always the one the next Continue uses
+        self.new_seed_each_time = new_seed_each_time
+        self.events = Events("settings", "started", "variation", "finished", "picked")
+        self.run_now: Optional[Run] = None
+        self.choices: list[Variation] = []  #: the latest round of variations
+        self.choices_run: Optional[Run] = None
+        #: provenance of each generated track still to be exported, by track name
+        self.records: dict[str, dict[str, Any]] = {}
+        state.events.model.connect(lambda _choice: self._model_changed())
+
+    # -- settings ------------------------------------------------------------------------------
+    def set_settings(self, settings: ContinueSettings) -> None:
+        """The settings of the next Continue, checked: raises :class:`ValueError`."""
+        self.settings = settings.check()
+        self.events.settings.emit()
+
+    def _used(self) -> None:
+        if self.new_seed_each_time:
+            self.set_settings(dataclasses.replace(self.settings, seed=random.randrange(MAX_SEED)))
+
+    # -- writing -------------------------------------------------------------------------------
+    @property
+    def writing(self) -> bool:
+        return self.run_now is not None
+
+    def primer(self, bars: int) -> Primer:
+        state = self.state
+        return Primer.of(state.notes_before(state.playhead), at=state.playhead, bars=bars,
+                         beats_per_bar=state.beats_per_bar, bpm=state.bpm)
+
+    def continue_(self) -> None:
+        """Continue the notes before the playhead (or the selection) into a new track, streaming."""
+        if self.state.choice is None:
+            return
+        settings = self.settings
+        primer = self.primer(settings.bars)
+        run = Run("continue", settings, primer, self._params(primer, settings, settings.seed))
+        self._start(run, lambda model, ctx: continuation(model, ctx, primer, settings), "Continuing")
+
+    def write_variations(self) -> None:
+        """Write ``settings.count`` continuations side by side to audition and pick from."""
+        if self.state.choice is None:
+            return
+        settings = self.settings
+        primer = self.primer(settings.bars)
+        run = Run("variations", settings, primer, self._params(primer, settings, settings.seed))
+        self.choices = [Variation(settings.seed + i, self._params(primer, settings, settings.seed + i))
+                        for i in range(settings.count)]
+        self.choices_run = run
+        self._start(run, lambda model, ctx: variations(model, ctx, primer, settings), "Writing variations")
+
+    def _params(self, primer: Primer, settings: ContinueSettings, seed: int) -> dict[str, Any]:
+        return self.state.result_params(seed=seed, bars=settings.bars, temperature=settings.temperature,
+                                        primer_notes=len(primer.notes), start_beat=primer.offset + primer.start)
+
+    def _start(self, run: Run, work: Any, label: str) -> None:
+        self.cancel()
+        self.run_now = run
+        if run.kind == "continue":
+            self.state.begin_batch()
+        self.events.started.emit(run)
+        self.state.run("write", work, on_step=lambda _step, _total, payload: self._stepped(run, payload),
+                       on_result=lambda _count: self._finish(run, True), on_cancelled=lambda: self._finish(run, False),
+                       on_error=lambda message, detail: self._failed(run, message, detail), label=label)
+        self._used()
+
+    def cancel(self) -> None:
+        """Stop writing (Stop, Esc): what was written stays, later notes are dropped."""
+        self.state.work.cancel("write")
+
+    def _stepped(self, run: Run, payload: Any) -> None:
+        if isinstance(payload, ModelVoices):
+            run.voices = payload.names
+            return
+        if run.first_note_s is None:
+            run.first_note_s = time.monotonic() - run.started
+        run.written += 1
+        if isinstance(payload, VariationNote):
+            self.choices[payload.index].notes.append(payload.note)
+            self.events.variation.emit(payload.index, payload.note)
+            return
+        track = run.tracks.get(payload.voice)
+        if track is None:  # the first note of this voice: its track
+            run.base = run.base or self._free_name(run.params)
+            name = track_name(run.base, run.voices, payload.voice)
+            self.records[name] = {**run.params, "track": name}
+            run.names.append(name)
+            track = run.tracks[payload.voice] = self.state.add_track(name, program=self._primer_program(run.primer))
+        self.state.add_notes([dataclasses.replace(payload, voice=track)], text="Continue")
+
+    def _free_name(self, params: dict[str, Any]) -> str:
+        """"<model title> <n>" with the first number no track (nor a generated track undone) has."""
+        title = params.get("model_title") or params.get("model") or "Continuation"
+        taken = [t.track.name for t in self.state.tracks] + list(self.records)
+        return next(base for base in (f"{title} {n}" for n in range(1, len(taken) + 2))
+                    if not any(name == base or name.startswith(f"{base} (") for name in taken))
+
+    def _primer_program(self, primer: Primer) -> int:
+        """The program of the track the primer's last note is on, so the continuation sounds like it."""
+        if not primer.notes:
+            return 0
+        last = max(primer.notes, key=lambda n: n.start + n.duration)
+        tracks = self.state.tracks
+        return tracks[last.voice].track.program if last.voice < len(tracks) else 0
+
+    def _finish(self, run: Run, done: bool) -> None:
+        self.run_now = None
+        digest = self.state.digest  # asked for when the model was chosen: known by now
+        records = [run.params, *[self.records[n] for n in run.names]]
+        if run is self.choices_run:
+            records += [v.params for v in self.choices]
+        for params in records:
+            params["checkpoint_sha256"] = params.get("checkpoint_sha256") or digest
+        if run.kind == "continue":
+            self.state.end_batch(f"Continue ({run.written} notes)")
+        self.events.finished.emit(run, done)
+
+    def _failed(self, run: Run, message: str, detail: str) -> None:
+        self._finish(run, False)
+        self.state.work.events.failed.emit("Continue failed", message, detail)
+
+    def _model_changed(self) -> None:
+        """Another model was chosen: its request is dropped without a word, so end the run here."""
+        if self.run_now is not None:
+            self._finish(self.run_now, False)
+
+    # -- variations --------------------------------------------------------------------------------
+    def variation_tracks(self, index: int, base: str, first_track: int) -> tuple[list[Track], list[Note]]:
+        """The ``index``-th variation as tracks named after ``base`` (one per voice of the model), and its
+        notes on them, numbered from ``first_track``."""
+        run = self.choices_run
+        notes_ = self.choices[index].notes
+        used = sorted({n.voice for n in notes_}) or [0]
+        program = self._primer_program(run.primer)
+        tracks = [Track(track_name(base, run.voices, v), channel=min(first_track + i, 15), program=program)
+                  for i, v in enumerate(used)]
+        where = {v: first_track + i for i, v in enumerate(used)}
+        return tracks, [dataclasses.replace(n, voice=where[n.voice]) for n in notes_]
+
+    def variation_score(self, index: int) -> Score:
+        """The document as it sounds with the ``index``-th variation added: what auditioning it plays."""
+        score = self.state.score(audible_only=True)
+        tracks, notes_ = self.variation_tracks(index, f"Variation {index + 1}", len(score.tracks))
+        return dataclasses.replace(score, notes=[*score.notes, *notes_], tracks=[*score.tracks, *tracks])
+
+    def audition_start(self) -> float:
+        """Where to play a variation from: a bar before it begins, to hear it come out of the primer."""
+        run = self.choices_run
+        if run is None:
+            return 0.0
+        bar = run.primer.beats_per_bar
+        return max(0.0, math.floor((run.primer.offset + run.primer.start) / bar) * bar - bar)
+
+    def pick(self, index: int) -> list[int]:
+        """Keep the ``index``-th variation as a new track (one undo step); returns the new tracks' indices."""
+        self.cancel()
+        variation = self.choices[index]
+        tracks, notes_ = self.variation_tracks(index, self._free_name(variation.params), 0)
+        for track in tracks:
+            self.records[track.name] = {**variation.params, "track": track.name}
+        added = self.state.add_tracks_from(Score(notes=notes_, tracks=tracks),
+                                           text=f"Use variation {index + 1} (seed {variation.seed})")
+        self.events.picked.emit(index)
+        return added
+
+    # -- provenance --------------------------------------------------------------------------------
+    def export_params(self, score: Score) -> dict[str, Any]:
+        """What an exported ``score`` carries: the latest generation still in it (model, checkpoint,
+        seed, bars, temperature: what a restore reads) and ``generations``, the record of every
+        generated track in it."""
+        names = {t.name for t in score.tracks}
+        kept = [r for name, r in self.records.items() if name in names]
+        if not kept:
+            return {}
+        return {**kept[-1], "generations": kept}
+
+    def opened(self, params: dict[str, Any], keep: bool = False) -> None:
+        """A file with these generation records was opened (``keep``: added to the document, whose own
+        records stay): keep them for the next export."""
+        if not keep:
+            self.records = {}
+        for record in params.get("generations") or ():
+            if isinstance(record, dict) and isinstance(record.get("track"), str):
+                self.records[record["track"]] = dict(record)

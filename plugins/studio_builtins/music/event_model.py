@@ -1,0 +1,146 @@
+"""A polyphonic Music Transformer: a decoder-only GPT over the 388 performance events.
+
+The blocks, the key/value cache and the generation session are the text GPT's
+(:mod:`studio_builtins.text.gpt`): only the vocabulary (the events of
+:mod:`.events`) and the reading and writing of notes are the music model's own.
+Generation masks the ``NOTE_OFF`` of every pitch not sounding, so each event the
+model picks means something.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, Optional
+
+import torch
+from torch import nn
+
+from studio.core.capabilities import ModelError, Note
+from studio.core.music.score import Score, TempoChange
+from studio_builtins.text.gpt import Block, GPTSession, LayerCache
+from studio_builtins.text.sampling import choose
+
+from .config import EventConfig
+from .events import (
+    DEFAULT_VELOCITY,
+    NOTE_OFF,
+    TIME_SHIFT,
+    VELOCITY,
+    VOCAB_SIZE,
+    NoteAssembler,
+    TimedNote,
+    score_events,
+    velocity_bin,
+)
+from .streaming import BEATS_PER_BAR, CONTROLS, check_request, prompt_end, seeded
+
+#: events the model may write per beat of music before generation gives up (a model stuck on
+#: note-ons without time shifts would otherwise never reach the last bar)
+EVENTS_PER_BEAT = 64
+
+
+class EventTransformer(nn.Module):
+    """Offers ``MusicGenerator`` (all voices merged into one); ``forward(idx)`` gives logits for training."""
+
+    voices = ("music",)
+    controls = CONTROLS
+    beats_per_bar = BEATS_PER_BAR
+
+    def __init__(self, config: EventConfig) -> None:
+        super().__init__()
+        _check(config)
+        self.config = config
+        self.context_length = config.block_size
+        self.wte = nn.Embedding(VOCAB_SIZE, config.n_embd)
+        self.wpe = nn.Embedding(config.block_size, config.n_embd)
+        self.drop = nn.Dropout(config.dropout)
+        self.h = nn.ModuleList(Block(config) for _ in range(config.n_layer))
+        self.ln_f = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.lm_head = nn.Linear(config.n_embd, VOCAB_SIZE, bias=False)
+        self.lm_head.weight = self.wte.weight
+        for module in self.modules():
+            if isinstance(module, (nn.Linear, nn.Embedding)):
+                nn.init.normal_(module.weight, mean=0.0, std=0.02)
+            if isinstance(module, nn.Linear) and module.bias is not None:
+                nn.init.zeros_(module.bias)
+        for name, parameter in self.named_parameters():
+            if name.endswith("c_proj.weight"):  # GPT-2's scaled init of residual projections
+                nn.init.normal_(parameter, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+
+    # -- the network: the text GPT's interface, which GPTSession drives ------------------------
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        return self.run(idx)[0]
+
+    def run(self, idx: torch.Tensor, caches: Optional[list[LayerCache]] = None, start: int = 0,
+            need_weights: bool = False, last_only: bool = False) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        positions = torch.arange(start, start + idx.size(1), device=idx.device)
+        x = self.drop(self.wte(idx) + self.wpe(positions))
+        weights = []
+        for i, block in enumerate(self.h):
+            x, w = block(x, None if caches is None else caches[i], need_weights)
+            if w is not None:
+                weights.append(w)
+        if last_only:
+            x = x[:, -1:]
+        return self.lm_head(self.ln_f(x)), weights
+
+    def new_cache(self) -> list[LayerCache]:
+        c = self.config
+        return [LayerCache((1, c.n_head, c.block_size, c.n_embd // c.n_head), self.wte.weight)
+                for _ in range(c.n_layer)]
+
+    # -- MusicGenerator ----------------------------------------------------------------------
+    def generate(self, prompt: Sequence[Note], *, bars: int, seed: int, temperature: float = 1.0,
+                 controls: Optional[Mapping[str, Any]] = None, use_cache: bool = True) -> Iterator[Note]:
+        """Continue ``prompt`` (every voice, merged) for ``bars`` bars at the "tempo" control (default
+        100 bpm), which turns beats into the seconds the events count. A note is yielded once its
+        ``NOTE_OFF`` comes (or ``max_note_seconds`` after it began), in order of start; notes
+        still sounding at the last bar end there. ``use_cache=False`` reruns the whole context for
+        every event (for comparisons)."""
+        tempo = check_request(bars, temperature, controls)
+        timing = Score(tempos=[TempoChange(0.0, tempo)])
+        start = prompt_end(prompt)
+        tokens = score_events(timing, prompt)[-self.config.block_size:] or [VELOCITY + velocity_bin(DEFAULT_VELOCITY)]
+        end = start + bars * self.beats_per_bar
+        return self._stream(tokens, timing, start, end, temperature, seed, use_cache)
+
+    def _stream(self, tokens: list[int], timing: Score, start: float, end: float, temperature: float,
+                seed: int, use_cache: bool) -> Iterator[Note]:
+        generator = seeded(seed)
+        session = GPTSession(self, use_cache, with_attention=False)
+        # the clock starts where the prompt's events end: its end on the 10-ms grid
+        assembler = NoteAssembler(round(timing.seconds_at(start) * 100) / 100, self.config.max_note_seconds)
+        end_seconds = timing.seconds_at(end)
+        for _ in range(int(EVENTS_PER_BEAT * (end - start)) + 1):
+            logits, _ = session.feed(tokens)
+            silent = torch.ones(VOCAB_SIZE, dtype=torch.bool)  # the NOTE_OFFs of pitches not sounding
+            silent[:NOTE_OFF] = silent[TIME_SHIFT:] = False
+            silent[[NOTE_OFF + pitch for pitch in assembler.model_sounding]] = False
+            token, _ = choose(logits.masked_fill(silent.to(logits.device), float("-inf")), temperature, None, None,
+                              generator)
+            tokens = [token]
+            for note in assembler.feed(token):
+                yield self._note(note, timing, start, end)
+            if assembler.time >= end_seconds:
+                break
+        for note in assembler.finish(end_seconds):
+            yield self._note(note, timing, start, end)
+
+    @staticmethod
+    def _note(note: TimedNote, timing: Score, start: float, end: float) -> Note:
+        begin = max(start, timing.beat_at(note.start))
+        return Note(note.pitch, begin, max(1e-3, min(end, timing.beat_at(note.end)) - begin), note.velocity)
+
+
+def _check(config: EventConfig) -> None:
+    if config.n_layer < 1 or config.n_head < 1 or config.n_embd < 1 or config.block_size < 2:
+        raise ModelError("n_layer, n_head and n_embd must be at least 1, and block_size at least 2.")
+    if config.n_embd % config.n_head:
+        raise ModelError(f"n_embd ({config.n_embd}) must be a multiple of n_head ({config.n_head}).")
+    if not 0.0 <= config.dropout < 1.0:
+        raise ModelError(f"dropout must be at least 0 and below 1, not {config.dropout}.")
+    if config.max_note_seconds <= 0:
+        raise ModelError(f"max_note_seconds must be above 0, not {config.max_note_seconds}.")
+    if config.transpose < 0:
+        raise ModelError(f"transpose must be 0 or more semitones, not {config.transpose}.")

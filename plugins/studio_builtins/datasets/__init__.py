@@ -1,5 +1,6 @@
 """Built-in dataset sources: images from folders, IDX files, Fashion-MNIST and
-scikit-learn's digits; text from a file, a folder, or the bundled Shakespeare excerpt."""
+scikit-learn's digits; text from a file, a folder, or the bundled Shakespeare excerpt; music from
+music21's Bach chorales, a MIDI folder or file, or the JSB chorales JSON."""
 
 from studio import hookimpl
 from studio.core.specs import DatasetSourceSpec
@@ -9,6 +10,7 @@ STUDIO_CONTRACT_VERSION = 2
 
 _IMAGES = "studio.core.data.images"
 _TEXT = "studio.core.data.text"
+_MUSIC = "studio.core.data.music"
 
 
 @hookimpl
@@ -51,4 +53,25 @@ def studio_register_dataset_sources(register):
         name="shakespeare", title="Shakespeare (bundled excerpt)", kind="text",
         loader=f"{_TEXT}:load_shakespeare",
         description="An excerpt of Shakespeare's plays shipped with the studio (public domain)",
+    ))
+    register(DatasetSourceSpec(
+        name="bach-chorales", title="Bach chorales (music21)", kind="music",
+        loader=f"{_MUSIC}:load_bach_chorales",
+        description="369 four-part chorales bundled with music21 (soprano, alto, tenor, bass); the first load "
+                    "converts them (about half a minute) and keeps them in the cache folder",
+    ))
+    register(DatasetSourceSpec(
+        name="midi-folder", title="Folder of MIDI files", kind="music", needs_location=True,
+        loader=f"{_MUSIC}:load_midi_folder",
+        description="Every .mid and .midi file in a folder, recursively; unreadable files are skipped and listed",
+    ))
+    register(DatasetSourceSpec(
+        name="midi-file", title="MIDI file", kind="music", needs_location=True,
+        loader=f"{_MUSIC}:load_midi_file", description="One MIDI file (type 0 or 1)",
+    ))
+    register(DatasetSourceSpec(
+        name="jsb-chorales", title="JSB chorales (JSON)", kind="music", needs_location=True,
+        loader=f"{_MUSIC}:load_jsb_json",
+        description="Jsb16thSeparated.json: 382 four-part chorales in 16th-note steps with their own "
+                    "train/valid/test split",
     ))

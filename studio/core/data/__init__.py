@@ -1,9 +1,9 @@
 """Training data: what dataset sources load, and how a ``--data`` argument finds one.
 
 Every loaded dataset (an :class:`~studio.core.data.images.ImageSet`, a
-:class:`~studio.core.data.text.TextCorpus`) has ``name``, ``skipped`` (the
+:class:`~studio.core.data.text.TextCorpus`, a :class:`~studio.core.data.music.MusicSet`) has ``name``, ``skipped`` (the
 ``(file, reason)`` pairs it could not read) and ``split(seed) -> DataSplit``.
-Image loaders take ``(location, *, size, channels)``; text loaders ``(location)``.
+Image loaders take ``(location, *, size, channels)``; text and music loaders ``(location)``.
 A loader that reads a folder may say which files it reads with an
 ``extensions`` attribute (``(".png", ".jpg")``): a folder with none of them is
 refused before a job starts.
@@ -37,6 +37,8 @@ _PATH_SOURCES = {
     ("images", False): "idx",
     ("text", True): "text-folder",
     ("text", False): "text-file",
+    ("music", True): "midi-folder",
+    ("music", False): "midi-file",
 }
 
 

@@ -37,8 +37,8 @@ _NOTE_GAIN = 0.32
 _LIMIT_KNEE = 0.6
 #: the bright layer against the mellow one, at the note's start
 _BRIGHT_GAIN = 0.6
-#: how long a drum rings after its note ends
-_DRUM_RING = 0.12
+#: how long a drum sounds, however long its note (a hit, not a held key)
+_DRUM_SECONDS = 0.4
 
 
 @dataclass(frozen=True)
@@ -109,7 +109,10 @@ class SynthStream:
             timbre = None if track.channel == DRUM_CHANNEL else timbre_for(track.program)
             start = frame_at(score, note.start, sample_rate)
             held = max(start + 1, frame_at(score, note.start + note.duration, sample_rate)) - start
-            ring = held + round((_DRUM_RING if timbre is None else timbre.release) * sample_rate)
+            if timbre is None:
+                ring = round(_DRUM_SECONDS * sample_rate)
+            else:
+                ring = held + round(timbre.release * sample_rate)
             self._notes.append((note, track_index, timbre, held))
             on.append(start)
             stop.append(start + ring)
@@ -197,7 +200,8 @@ def _drum(pitch: int, frames: np.ndarray, sample_rate: int) -> np.ndarray:
     """A noise burst, the same for a pitch every time (and in every window); higher keys are shorter."""
     noise = np.random.default_rng(pitch).uniform(-1, 1, frames[-1] + 1).astype(np.float32)[frames]
     t = frames.astype(np.float32) / np.float32(sample_rate)
-    return noise * np.exp(-t / np.float32(0.02 + 0.1 * (1 - min(max(pitch - 35, 0), 46) / 46)))
+    ring = np.float32(0.02 + 0.08 * (1 - min(max(pitch - 35, 0), 46) / 46))
+    return noise * np.exp(-t / ring) * np.maximum(1 - t / np.float32(_DRUM_SECONDS), 0)
 
 
 def _pan(index: int, count: int) -> tuple[float, float]:

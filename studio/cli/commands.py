@@ -1,4 +1,5 @@
-"""The sub-commands that inspect the studio: plugins, models, doctor."""
+"""The sub-commands that inspect the studio: plugins, models, doctor (and, from their own modules, train,
+generate and music)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import argparse
 import dataclasses
 import sys
 
-from studio.cli import train_commands
+from studio.cli import music_commands, train_commands
 from studio.cli.output import print_json, print_table
 from studio.core.plugins import ALLOW_LIST_VARIABLE, discover
 from studio.core.specs import CONTRACT_VERSION
@@ -30,6 +31,7 @@ def add_all(sub: argparse._SubParsersAction) -> None:
     doctor.set_defaults(run=doctor_run)
 
     train_commands.add_all(sub)
+    music_commands.add_all(sub)
 
 
 def plugins_list(args: argparse.Namespace) -> int:

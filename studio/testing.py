@@ -10,7 +10,8 @@ conftest:
 - ``studio_data(kind, ...)``: a tiny dataset of a data kind, as a trainer gets
   it (a :class:`~studio.core.data.DataSplit`): ``"images"`` (scikit-learn's
   handwritten digits at the ``size`` and ``channels`` asked for) or
-  ``"text"`` (a stretch of the Shakespeare the studio bundles).
+  ``"text"`` (a stretch of the Shakespeare the studio bundles) or ``"music"``
+  (a few of music21's Bach chorales as four-track Scores, whole pieces in each part).
 - ``make_studio_checkpoint(model, data=None, steps=20, **settings)``: train a
   model that many steps with its own trainer and save it as a run folder (the
   checkpoint and its ``job.json``); returns the checkpoint's path.
@@ -25,6 +26,7 @@ This module imports only pytest until a fixture is used.
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -33,9 +35,11 @@ import pytest
 
 #: the data argument (``studio train --data``) of each kind's tiny dataset: what ``job.json`` records,
 #: so a panel that maps a model's training data (the latent explorer) finds it
-TINY_SOURCES = {"images": "digits", "text": "shakespeare"}
+TINY_SOURCES = {"images": "digits", "text": "shakespeare", "music": "bach-chorales"}
 #: characters of Shakespeare in the tiny text dataset
 TINY_TEXT_LENGTH = 20_000
+#: chorales in the tiny music dataset
+TINY_CHORALES = 8
 
 
 def tiny_data(kind: str, *, size: int = 16, channels: int = 1, seed: int = 0) -> Any:
@@ -49,12 +53,35 @@ def tiny_data(kind: str, *, size: int = 16, channels: int = 1, seed: int = 0) ->
 
         text = load_shakespeare().text[:TINY_TEXT_LENGTH]
         return TextCorpus("Shakespeare (a stretch)", text).split(seed=seed)
+    if kind == "music":
+        from studio.core.data.music import MusicSet
+
+        return MusicSet("Bach chorales (a few)", list(_tiny_chorales())).split(seed=seed)
     raise ValueError(f"The studio has no tiny dataset of kind {kind!r} yet; it has {sorted(TINY_SOURCES)}.")
+
+
+@functools.lru_cache(maxsize=1)
+def _tiny_chorales() -> tuple[Any, ...]:
+    """The first :data:`TINY_CHORALES` of music21's chorales with four sung parts (parsed once a session:
+    music21 takes a tenth of a second a chorale)."""
+    from studio.core.data import DataError
+    from studio.core.data.music import bach_chorale, chorale_names
+
+    scores = []
+    for name in chorale_names():
+        try:
+            scores.append(bach_chorale(name))
+        except DataError:  # one with its sung parts named after the instruments doubling them
+            continue
+        if len(scores) == TINY_CHORALES:
+            break
+    return tuple(scores)
 
 
 @pytest.fixture
 def studio_data() -> Callable[..., Any]:
-    """``studio_data(kind, size=16, channels=1, seed=0)``: a tiny DataSplit of ``"images"`` or ``"text"``."""
+    """``studio_data(kind, size=16, channels=1, seed=0)``: a tiny DataSplit of ``"images"``, ``"text"`` or
+    ``"music"``."""
     return tiny_data
 
 

@@ -8,8 +8,19 @@ def test_the_tiny_text_is_split_for_a_trainer_and_unknown_kinds_are_named(studio
     data = studio_data("text")
     assert isinstance(data.train, str) and isinstance(data.validation, str)
     assert len(data.train) > 5 * len(data.validation) > 0
-    with pytest.raises(ValueError, match="no tiny dataset of kind 'music' yet; it has \\['images', 'text'\\]"):
-        studio_data("music")
+    with pytest.raises(ValueError, match="no tiny dataset of kind 'rollouts' yet; it has \\['images', 'music', "
+                                         "'text'\\]"):
+        studio_data("rollouts")
+
+
+def test_the_tiny_music_is_whole_chorales_split_for_a_trainer(studio_data):
+    from studio.core.music.score import Score
+
+    data = studio_data("music")
+    assert len(data.train) == 7 and len(data.validation) == 1
+    assert all(isinstance(s, Score) and len(s.tracks) == 4 and s.notes for s in data.train + data.validation)
+    assert len({s.name for s in data.train + data.validation}) == 8
+    assert [s.name for s in studio_data("music", seed=0).validation] == [s.name for s in data.validation]
 
 
 def test_a_checkpoint_made_for_a_test_works_in_its_panel(make_studio_checkpoint, make_studio_panel, qtbot):

@@ -3,7 +3,8 @@
 #
 #   1. System packages, when missing and running as root on Debian/Ubuntu: python3-venv
 #      (a stock Debian python3 cannot make a venv without it), Qt's xcb, EGL and font
-#      libraries, PortAudio, Xvfb + ImageMagick + xdotool (screenshots, driving the app), Fashion-MNIST.
+#      libraries, PortAudio, FluidSynth (libfluidsynth3, which brings a General MIDI SoundFont: the piano
+#      roll's playback), Xvfb + ImageMagick + xdotool (screenshots, driving the app), Fashion-MNIST.
 #   2. A virtual environment in .venv.
 #   3. torch==2.13.0 first (pip takes a local CPU build where pip is configured with
 #      one, e.g. in find-links; otherwise the registry's build, which on Linux is the
@@ -15,7 +16,7 @@ SYSTEM_PACKAGES=(
     python3-venv
     libxcb-icccm4 libxcb-keysyms1 libxcb-cursor0 libxcb-image0 libxcb-render-util0 libxcb-shape0
     libxcb-randr0 libxcb-xinerama0 libxcb-xkb1 libxkbcommon-x11-0 libegl1 libgl1 libfontconfig1
-    libdbus-1-3 fonts-dejavu-core libportaudio2 xvfb imagemagick xdotool dataset-fashion-mnist
+    libdbus-1-3 fonts-dejavu-core libportaudio2 libfluidsynth3 xvfb imagemagick xdotool dataset-fashion-mnist
 )
 TORCH=torch==2.13.0
 PYTHON=${PYTHON:-python3}
@@ -32,7 +33,7 @@ pip_install() {
 }
 
 install_system_packages() {
-    command -v dpkg-query >/dev/null || { say "not a Debian system: install Qt's xcb libraries, PortAudio and Xvfb yourself"; return; }
+    command -v dpkg-query >/dev/null || { say "not a Debian system: install Qt's xcb libraries, PortAudio, FluidSynth and Xvfb yourself"; return; }
     local missing=()
     for p in "${SYSTEM_PACKAGES[@]}"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

@@ -12,6 +12,7 @@ import pytest
 
 from studio.core.capabilities import Note
 from studio.core.errors import UserError
+from studio.core.music.live import NO_MIDI, FakeMidiBackend, MidiUnavailable
 from studio.core.music.playback import NO_DEVICE
 from studio.core.music.score import TimeSignature
 from studio.ui.panels.piano_roll.state import PianoRollState
@@ -213,10 +214,101 @@ def test_the_real_player_plays_and_stops_through_a_null_sink(tmp_path):
         time.sleep(0.2)
         transport.stop()
         assert not transport.player.playing and state.playhead == 0.0
-        transport.close()
-        print("played")
+        print("played")  # the player's idle thread is a daemon: it ends with the process
     """)
     env = {**os.environ, "ALSA_CONFIG_PATH": str(config), "PYTHONPATH": str(REPO)}
     done = subprocess.run([sys.executable, "-c", script], env=env, cwd=REPO, capture_output=True, text=True,
                           timeout=60)
     assert done.returncode == 0 and "played" in done.stdout, done.stderr[-3000:]
+
+
+def wait_for(condition, seconds=5.0):
+    import time
+
+    until = time.monotonic() + seconds
+    while not condition() and time.monotonic() < until:
+        time.sleep(0.01)
+    return condition()
+
+
+def test_live_midi_sends_the_passage_to_the_virtual_port(roll, transport):
+    backend = FakeMidiBackend()
+    transport._midi = backend
+    roll.set_bpm(400.0)  # quick
+    assert transport.set_live(True) and backend.opened == ["Generative Studio"]
+    roll.set_playhead(6.0)
+    transport.play()
+    assert wait_for(lambda: sum(m[0] & 0xF0 == 0x90 for _t, m in backend.sent) == 3)  # notes from beat 6 on
+    assert {m[1] for _t, m in backend.sent if m[0] & 0xF0 == 0x90} == {66, 67, 36}
+    transport.stop()
+    assert any(m[0] & 0xF0 == 0xB0 and m[1] == 123 for _t, m in backend.sent)  # all notes off
+    assert transport.set_live(False) and transport.live is None
+
+
+def test_live_midi_goes_round_the_loop_with_the_player(roll, transport):
+    backend = FakeMidiBackend()
+    transport._midi = backend
+    roll.set_bpm(400.0)
+    transport.set_live(True)
+    roll.set_loop(0.0, 1.0)
+    transport.play()
+    assert wait_for(lambda: any(m[:2] == [0x80, 60] for _t, m in backend.sent))  # the loop's note ended
+    assert not any(m[0] & 0xF0 == 0x90 and m[1] == 61 for _t, m in backend.sent)  # nothing after the loop
+    transport.player.on_position(0.9)
+    transport.player.on_position(0.05)  # round again
+    assert wait_for(lambda: sum(m[:2] == [0x90, 60] for _t, m in backend.sent) == 2)
+    transport.close()
+
+
+def test_live_midi_plays_without_an_audio_device(roll):
+    backend = FakeMidiBackend()
+    transport = Transport(roll, audio=(False, NO_DEVICE), player_factory=FakePlayer, midi_backend=backend)
+    roll.set_bpm(400.0)
+    roll.set_playhead(7.0)
+    transport.set_live(True)
+    assert transport.play() and transport._player is None
+    assert wait_for(lambda: not transport.playing) and roll.playhead == 7.0  # to the end, then back
+    assert any(m[:2] == [0x90, 67] for _t, m in backend.sent)
+
+
+def test_record_primer_puts_what_was_played_at_the_playhead(roll, transport):
+    backend = FakeMidiBackend()
+    transport._midi = backend
+    roll.set_bpm(120.0)
+    roll.set_playhead(8.0)
+    assert transport.start_recording()
+    backend.feed([0x90, 64, 100])
+    backend.feed([0x80, 64, 0], 0.5)  # a beat at 120 bpm
+    backend.feed([0x90, 67, 90], 0.0)
+    backend.feed([0x80, 67, 0], 0.25)
+    added = transport.stop_recording()
+    assert added == [2] and roll.tracks[2].track.name == "Recorded 1"
+    recorded = sorted((n.start, n.pitch, n.duration) for n in roll.notes.values() if n.voice == 2)
+    assert recorded == [(8.0, 64, 1.0), (9.0, 67, 0.5)] and roll.playhead == 9.5
+    assert roll.notes_before(roll.playhead)[-1].pitch == 67  # what Continue starts from
+
+
+def test_without_a_midi_system_live_midi_says_so(roll, transport):
+    class NoMidi(FakeMidiBackend):
+        def input_names(self):
+            raise MidiUnavailable(NO_MIDI)
+
+        def open_virtual_output(self, name):
+            raise MidiUnavailable(NO_MIDI)
+
+    transport._midi = NoMidi()
+    assert not transport.set_live(True) and not transport.start_recording()
+    assert transport.messages == [NO_MIDI, NO_MIDI] and transport.live is None and transport.play()
+
+
+def test_a_real_virtual_port_where_one_can_be_opened(roll):
+    from studio.core.music.live import RtMidiBackend
+
+    try:
+        port = RtMidiBackend().open_virtual_output("Generative Studio test")
+    except MidiUnavailable as exc:
+        pytest.skip(str(exc))
+    port.close()
+    transport = Transport(roll, audio=(False, NO_DEVICE), player_factory=FakePlayer)
+    assert transport.set_live(True)
+    transport.close()

@@ -40,6 +40,7 @@ def diagnose(args) -> dict[str, Any]:
         "packages": _packages(),
         "device": _device(args.device, problems, warnings),
         "audio": _audio(warnings),
+        "sound": _sound(warnings),
         "display": display,
         "workspace": _workspace(args.workspace, problems, warnings, saved),
         "datasets": _datasets(host),
@@ -102,6 +103,28 @@ def _audio(warnings: list) -> dict[str, Any]:
     if not outputs:
         warnings.append("no audio output device: the piano roll can still export WAV and MIDI")
     return {"available": bool(outputs), "output_devices": outputs, "error": None}
+
+
+def _sound(warnings: list) -> dict[str, Any]:
+    """What the piano roll plays and renders with (FluidSynth and its SoundFont, or the built-in
+    synthesizer) and whether live MIDI works (an ALSA sequencer on Linux)."""
+    from studio.core.music.fluid import find_soundfont, fluidsynth_status
+    from studio.core.music.live import midi_status
+    from studio.core.music.sound import renderer
+
+    fluid_ok, fluid_reason = fluidsynth_status()
+    soundfont = find_soundfont()
+    midi_ok, midi_message = midi_status()
+    if not fluid_ok:
+        warnings.append(f"{fluid_reason}: the piano roll uses its built-in synthesizer")
+    elif soundfont is None:
+        warnings.append("no General MIDI SoundFont found (install fluid-soundfont-gm or set STUDIO_SOUNDFONT): "
+                        "the piano roll uses its built-in synthesizer")
+    if not midi_ok:
+        warnings.append(midi_message)
+    return {"renderer": renderer().name, "fluidsynth": {"available": fluid_ok, "reason": fluid_reason},
+            "soundfont": None if soundfont is None else str(soundfont),
+            "midi": {"available": midi_ok, "message": midi_message}}
 
 
 def _display(warnings: list) -> dict[str, Any]:
@@ -186,6 +209,9 @@ def print_report(report: dict[str, Any]) -> None:
     print(f"\nDevice:    {device.get('description') or device.get('error')}")
     audio = report["audio"]
     print(f"Audio:     {', '.join(audio['output_devices']) or 'no output device'}")
+    sound = report["sound"]
+    print(f"Sound:     {sound['renderer']}" + (f", SoundFont {sound['soundfont']}" if sound["soundfont"] else ""))
+    print(f"MIDI:      {sound['midi']['message']}")
     display = report["display"]
     print(f"Display:   {display['platform'] or display['error']}")
     workspace = report["workspace"]

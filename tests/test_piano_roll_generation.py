@@ -270,3 +270,64 @@ def test_a_multi_voice_model_writes_a_track_per_voice(roll, generation, bench):
     assert {g["track"] for g in generation.export_params(score)["generations"]} == \
         {"Fake Music 1 (soprano)", "Fake Music 1 (bass)"}
     assert isinstance(score, Score) and isinstance(score.tracks[1], Track)
+
+
+def studio_settings():
+    from studio.ui.panels.piano_roll.controls import SETTINGS
+    from studio.ui.settings import Settings
+
+    made = Settings()
+    made.declare(SETTINGS)
+    return made
+
+
+def test_the_continue_bar_drives_the_generation(roll, generation, bench, qtbot):
+    from studio.ui.panels.piano_roll.controls import ContinueBar
+
+    bar = ContinueBar(generation, studio_settings())
+    qtbot.addWidget(bar)
+    assert generation.new_seed_each_time is True  # the remembered default
+    bar.bars.setValue(2)
+    bar.seed.setValue(99)
+    bar.temperature.setValue(0.7)
+    assert (generation.settings.bars, generation.settings.seed, generation.settings.temperature) == (2, 99, 0.7)
+    phrase(roll, count=4)
+    roll.set_playhead(4.0)
+    bar.continue_button.click()
+    assert bar.stop_button.isEnabled()
+    bench.executor.run()
+    assert not bar.stop_button.isEnabled() and len(track_notes(roll, 1)) == 16
+    assert roll.model.asked[-1][2] == 99 and bar.seed.value() == generation.settings.seed != 99  # moved on
+
+
+def test_the_variations_list_auditions_and_uses_one(roll, generation, bench, qtbot):
+    from studio.ui.panels.piano_roll.transport import Transport
+    from studio.ui.panels.piano_roll.variations import VariationsView
+
+    played = []
+
+    class Player:
+        renderer = type("R", (), {"name": "fake"})
+
+        def play(self, score, **kwargs):
+            played.append((score, kwargs["start_beat"]))
+
+        def stop(self):
+            pass
+
+    transport = Transport(roll, audio=(True, ""), player_factory=lambda sound: Player())
+    view = VariationsView(generation, transport)
+    qtbot.addWidget(view)
+    phrase(roll, count=8)
+    roll.set_playhead(8.0)
+    generation.set_settings(ContinueSettings(bars=1, seed=5, count=2))
+    generation.write_variations()
+    bench.executor.run()
+    assert view.labels[0].text().startswith("1. Seed 5: 8 notes") and view.labels[1].text().startswith("2. Seed 6")
+    assert view.use_buttons[1].isEnabled() and view.labels[2].isHidden()
+    view.play_buttons[1].click()
+    score, start = played[-1]
+    assert start == 4.0 and [t.name for t in score.tracks] == ["Track 1", "Variation 2"]
+    view.use_buttons[1].click()
+    assert [t.track.name for t in roll.tracks] == ["Track 1", "Fake Music 1"]
+    assert "now a track" in view.caption.text()

@@ -312,3 +312,48 @@ def test_a_real_virtual_port_where_one_can_be_opened(roll):
     transport = Transport(roll, audio=(False, NO_DEVICE), player_factory=FakePlayer)
     assert transport.set_live(True)
     transport.close()
+
+
+def test_the_transport_bar(roll, transport, qtbot, tmp_path):
+    from studio.ui.panels.piano_roll.controls import SETTINGS, SOUND, TransportBar
+    from studio.ui.panels.piano_roll.generation import RollGeneration
+    from studio.ui.settings import Settings
+
+    settings = Settings()
+    settings.declare(SETTINGS)
+    edits, status = [], []
+    roll.recorder = lambda text, before, after, merge: edits.append((text, merge))
+    bar = TransportBar(transport, RollGeneration(roll), settings, status.append)
+    qtbot.addWidget(bar)
+    bar.tempo.setValue(132.0)
+    bar.tempo.setValue(133.0)
+    assert roll.bpm == 133.0 and edits == [("Tempo 132 bpm", "tempo"), ("Tempo 133 bpm", "tempo")]  # one step
+    roll.set_playhead(9.0)
+    assert bar.position.text() == "3:2"
+    assert not bar.loop_button.isEnabled()
+    roll.set_loop(0.0, 4.0)
+    assert bar.loop_button.isEnabled() and bar.loop_button.isChecked()
+    bar.play_button.click()
+    assert bar.play_button.text() == "Stop" and transport.player.played[-1][2] == (0.0, 4.0)
+    bar.play_button.click()
+    assert bar.play_button.text() == "Play"
+    bar.choose_sound(SOUND_BUILTIN)
+    assert settings.get(SOUND.key) == SOUND_BUILTIN and bar.sound.currentText() == "Built-in synthesizer"
+    bar.choose_sound(str(tmp_path / "gone.sf2"))
+    assert "gone.sf2 is not there" in status[-1] and settings.get(SOUND.key) == SOUND_BUILTIN
+    bar.live.setChecked(True)  # no MIDI system here, or a fake one elsewhere: the box tells which
+    assert bar.live.isChecked() == (transport.live is not None)
+    transport.close()
+
+
+def test_the_play_button_says_why_without_a_device(roll, qtbot):
+    from studio.ui.panels.piano_roll.controls import SETTINGS, TransportBar
+    from studio.ui.panels.piano_roll.generation import RollGeneration
+    from studio.ui.settings import Settings
+
+    settings = Settings()
+    settings.declare(SETTINGS)
+    transport = Transport(roll, audio=(False, NO_DEVICE), player_factory=FakePlayer)
+    bar = TransportBar(transport, RollGeneration(roll), settings, lambda text: None)
+    qtbot.addWidget(bar)
+    assert bar.play_button.toolTip() == NO_DEVICE and not bar.sound.isEnabled()

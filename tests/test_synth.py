@@ -169,3 +169,10 @@ def test_write_wav_refuses_samples_of_the_wrong_shape(tmp_path):
     write_wav(np.zeros(10), tmp_path / "mono.wav")
     with wave.open(str(tmp_path / "mono.wav")) as read:
         assert read.getnchannels() == 2 and read.getnframes() == 10
+
+
+def test_a_dense_loud_piece_through_fluidsynth_is_limited_not_clipped(soundfont):
+    notes = [Note(36 + 3 * i, 0.0, 2.0, 127, i % 8) for i in range(24)]
+    score = Score(notes, [Track(f"t{i}", program=48) for i in range(8)], [TempoChange(0.0, 120.0)])
+    audio = fluid.FluidRenderer(soundfont).render(score, RATE)
+    assert np.abs(audio).max() < 1.0 and rms(audio) > 0.1

@@ -2,7 +2,7 @@
 
 No audio driver is ever started: a ``fluidsynth.Synth`` is made at the render's sample rate, the
 SoundFont loaded, a program selected per track, and the notes' on/off events applied between blocks
-of ``get_samples``. The result has the built-in synthesizer's shape and timeline (see
+of its float output. The result has the built-in synthesizer's shape and timeline (see
 :mod:`studio.core.music.synth`): float32 stereo, frame 0 at beat 0, a window ``[start_beat, end_beat)``
 or the whole piece plus :data:`~studio.core.music.synth.RELEASE_TAIL_SECONDS` (room for the reverb).
 
@@ -13,6 +13,7 @@ MIDI channel 0 with different programs); a track on MIDI channel 9 plays the Sou
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import io
 import os
 from pathlib import Path
@@ -21,7 +22,7 @@ from typing import Optional, Union
 import numpy as np
 
 from studio.core.music.score import Score
-from studio.core.music.synth import DRUM_CHANNEL, end_frame, frame_at
+from studio.core.music.synth import DRUM_CHANNEL, end_frame, frame_at, soft_limit
 
 #: environment variable naming a SoundFont (.sf2/.sf3) to use instead of the system's
 SOUNDFONT_VARIABLE = "STUDIO_SOUNDFONT"
@@ -34,7 +35,8 @@ SYSTEM_SOUNDFONTS = (
     "/usr/share/soundfonts/freepats-general-midi.sf2", "/opt/homebrew/share/soundfonts/default.sf2",
     "/usr/local/share/soundfonts/default.sf2",
 )
-#: FluidSynth's output gain: a chorale about as loud as with the built-in synthesizer, a dense piece unclipped
+#: FluidSynth's output gain: a chorale about as loud as with the built-in synthesizer (a dense piece goes
+#: through the same soft limiter)
 _GAIN = 1.5
 _DRUM_BANK = 128
 
@@ -95,6 +97,10 @@ class FluidStream:
         for index, track in enumerate(score.tracks):
             drum = track.channel == DRUM_CHANNEL
             self._synth.program_select(_channel(index), font, _DRUM_BANK if drum else 0, track.program)
+        self._write_float = fluidsynth.cfunc(
+            "fluid_synth_write_float", ctypes.c_int, ("synth", ctypes.c_void_p, 1), ("len", ctypes.c_int, 1),
+            ("lout", ctypes.c_void_p, 1), ("loff", ctypes.c_int, 1), ("lincr", ctypes.c_int, 1),
+            ("rout", ctypes.c_void_p, 1), ("roff", ctypes.c_int, 1), ("rincr", ctypes.c_int, 1))
         self._events = _events(score, sample_rate, self.position, self.end)
         self._next = 0
 
@@ -108,10 +114,16 @@ class FluidStream:
                 self._next += 1
             upcoming = self._events[self._next][0] if self._next < len(self._events) else last
             count = min(upcoming, last) - self.position
-            blocks.append(self._synth.get_samples(count))
+            blocks.append(self._samples(count))
             self.position += count
-        samples = np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.int16)
-        return (samples.reshape(-1, 2).astype(np.float32) / np.float32(32768.0))
+        return soft_limit(np.concatenate(blocks) if blocks else np.zeros((0, 2), dtype=np.float32))
+
+    def _samples(self, frames: int) -> np.ndarray:
+        """FluidSynth's float output, unclipped (its 16-bit one clips a dense piece), interleaved stereo."""
+        out = np.empty((frames, 2), dtype=np.float32)
+        address = out.ctypes.data
+        self._write_float(self._synth.synth, frames, address, 0, 2, address, 1, 2)
+        return out
 
     def close(self) -> None:
         if self._synth is not None:

@@ -35,6 +35,7 @@ _TABLE_SIZE = 4096
 _NOTE_GAIN = 0.32
 #: the limiter is linear below this level and bends smoothly towards 1 above it
 _LIMIT_KNEE = 0.6
+_LIMIT_CEILING = 0.99
 #: the bright layer against the mellow one, at the note's start
 _BRIGHT_GAIN = 0.6
 #: how long a drum sounds, however long its note (a hit, not a held key)
@@ -143,12 +144,12 @@ class SynthStream:
 
 
 def soft_limit(mix: np.ndarray) -> np.ndarray:
-    """Linear below the knee, a tanh bend above it: never reaches 1, and works sample by sample (so
-    windows rendered apart join exactly)."""
+    """Linear below the knee, a tanh bend above it up to a ceiling just under 1 (16-bit full scale is
+    never hit); sample by sample, so windows rendered apart join exactly."""
     level = np.abs(mix)
     loud = level > _LIMIT_KNEE
     if loud.any():
-        room = 1.0 - _LIMIT_KNEE
+        room = _LIMIT_CEILING - _LIMIT_KNEE
         mix[loud] = np.sign(mix[loud]) * (_LIMIT_KNEE + room * np.tanh((level[loud] - _LIMIT_KNEE) / room))
     return mix
 

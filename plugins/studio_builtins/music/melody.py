@@ -43,14 +43,19 @@ class Event:
 
 
 def note_name(pitch: int) -> str:
-    """A MIDI pitch as music21 names it: 60 is ``"C4"``, 70 is ``"B-4"``."""
+    """A MIDI pitch as music21 names it: 60 is ``"C4"``, 70 is ``"B-4"``. Below 12 (octave -1) music21's
+    names collide ("E-1" is both MIDI 4 and 27): those are ``"MIDI4"``."""
+    if pitch < 12:
+        return f"MIDI{pitch}"
     return f"{PITCH_NAMES[pitch % 12]}{pitch // 12 - 1}"
 
 
 def pitch_of(name: str) -> int:
     """The MIDI pitch of a :func:`note_name`."""
+    if name.startswith("MIDI") and name[4:].isdigit():
+        return int(name[4:])
     for length in (2, 1):
-        if name[:length] in PITCH_NAMES and name[length:].lstrip("-").isdigit():
+        if name[:length] in PITCH_NAMES and name[length:].isdigit():
             return PITCH_NAMES.index(name[:length]) + 12 * (int(name[length:]) + 1)
     raise ModelError(f"{name!r} is not a note name such as 'C4' or 'B-3'.")
 

@@ -1,7 +1,7 @@
 """What the mouse does on the note grid, with the conventions of DAW piano rolls.
 
 - Click empty grid: with notes selected, deselect; else draw a note one grid step long at the grid
-  line before the click, in the active track (drag to the right to set its length).
+  line before the click, in the active track (drag to the right: its end follows the pointer).
 - Drag a note: move it (the whole selection when it is selected), snapped in time, by keys in pitch.
 - Drag a note's left or right edge: resize it (or the selection).
 - Ctrl-click a note: add it to the selection or take it out. Shift-drag: box selection
@@ -136,7 +136,7 @@ class RollTool:
         grabbed = self._origin[self._grabbed]
         shift = g.beat(pos.x()) - g.beat(self._press.x())
         if self.mode == "draw":
-            end = max(grabbed.start + state.draw_length, grid.nearest(grabbed.start + state.draw_length + shift, step))
+            end = max(grabbed.start + state.draw_length, grid.nearest(g.beat(pos.x()), step))  # the end follows
             state.update_notes({self._grabbed: replace(grabbed, duration=end - grabbed.start)}, text=self._text)
         elif self.mode == "move":
             beats = grid.nearest(grabbed.start + shift, step) - grabbed.start

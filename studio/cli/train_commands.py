@@ -57,10 +57,15 @@ def add_all(sub: argparse._SubParsersAction) -> None:
                           help="classifier-free guidance for a class-conditional model (1 = none)")
     generate.add_argument("--class", dest="label", metavar="CLASS",
                           help="for a class-conditional model: the class, by name or number")
-    generate.add_argument("--prompt", default="", help="for text models: the text to continue")
+    generate.add_argument("--prompt", default="",
+                          help="for text models: the text to continue; for music models: a .mid file to continue")
     generate.add_argument("--tokens", type=_positive, default=200, help="for text models: tokens to write")
-    generate.add_argument("--temperature", type=float, default=1.0, help="for text models (0 = greedy)")
-    generate.add_argument("--out", required=True, type=Path, help="grid.png for images, a .txt file for text")
+    generate.add_argument("--bars", type=_positive, default=8, help="for music models: bars to write (default 8)")
+    generate.add_argument("--temperature", type=float, default=1.0, help="for text and music models (0 = greedy)")
+    generate.add_argument("--wav", action="store_true",
+                          help="for music models: also render the music to a .wav file beside --out")
+    generate.add_argument("--out", required=True, type=Path,
+                          help="grid.png for images, a .txt file for text, a .mid file for music")
     generate.set_defaults(run=generate_run)
 
 
@@ -140,17 +145,32 @@ def generate_run(args: argparse.Namespace) -> int:
 
     registry = discover().registry
     spec = registry.model(args.model)
-    kind = "image" if spec.offers("ImageSampler") else "text" if spec.offers("SequenceGenerator") else None
+    kind = next((kind for capability, kind in _KINDS if spec.offers(capability)), None)
     if kind is None:
-        raise UserError(f"`studio generate` makes images and text; the {spec.title} model offers neither.")
+        raise UserError(f"`studio generate` makes images, text and music; the {spec.title} model offers none.")
     exporter = registry.exporter_for(kind, args.out)  # before any work: a wrong ending is said at once
+    prompt = _music_prompt(args) if kind == "notes" else None  # a bad prompt file too
     args.checkpoint = checkpoint_in(args.checkpoint)
     device = pick_device(args.device).name
     model = load_model(registry, spec.name, args.checkpoint, device)
-    artifact = _image(args, spec, model) if kind == "image" else _text(args, model)
+    if kind == "image":
+        artifact = _image(args, spec, model)
+    elif kind == "text":
+        artifact = _text(args, model)
+    else:
+        artifact = _music(args, spec, model, prompt)
     resolve(exporter.writer)(artifact, args.out)
     print(f"wrote {args.out} ({exporter.title})")
+    if kind == "notes" and args.wav:
+        wav = args.out.with_suffix(".wav")
+        wav_exporter = registry.exporter_for("notes", wav)
+        resolve(wav_exporter.writer)(artifact, wav)
+        print(f"wrote {wav} ({wav_exporter.title})")
     return 0
+
+
+#: what `studio generate` makes for each capability, as the artifact kind its exporters take
+_KINDS = (("ImageSampler", "image"), ("SequenceGenerator", "text"), ("MusicGenerator", "notes"))
 
 
 def _image(args: argparse.Namespace, spec, model):
@@ -190,6 +210,47 @@ def _text(args: argparse.Namespace, model):
         sys.stdout.flush()
     sys.stdout.write("\n")
     return TextArtifact("".join(pieces))
+
+
+def _music_prompt(args: argparse.Namespace):
+    """The score of ``--prompt`` (a MIDI file), or an empty one."""
+    from studio.core.music.midi import read_midi
+    from studio.core.music.score import Score
+
+    if not args.prompt:
+        return Score(name=args.out.stem)
+    path = Path(args.prompt)
+    if not path.is_file():
+        raise UserError(f"The prompt {path} is not a file; a music model continues a MIDI file (.mid).")
+    return read_midi(path)
+
+
+def _music(args: argparse.Namespace, spec, model, prompt):
+    """The prompt and its continuation of ``--bars`` bars (in a track of its own, named after the model),
+    with what the piano roll records, so its MIDI file says what made it."""
+    from dataclasses import replace
+
+    from studio.core.artifacts import MusicArtifact
+    from studio.core.digests import checkpoint_digest
+    from studio.core.music.score import Track
+    from studio.core.provenance import result_params
+
+    understood = set(getattr(model, "controls", ()) or ())
+    controls = {"tempo": prompt.bpm} if "tempo" in understood else None
+    voice = len(prompt.tracks) if prompt.notes else 0
+    written = [replace(note, voice=voice) for note in model.generate(
+        prompt.notes, bars=args.bars, seed=args.seed, temperature=args.temperature, controls=controls)]
+    tracks = list(prompt.tracks) if prompt.notes else []
+    score = prompt.with_notes([*prompt.notes, *written])
+    score.tracks = [*tracks, Track(spec.title)]
+    score.name = args.out.stem
+    score.params = result_params("piano-roll", spec, str(args.checkpoint.resolve()), _step_of(args.checkpoint),
+                                 checkpoint_digest(None, str(args.checkpoint)), seed=args.seed, bars=args.bars,
+                                 temperature=args.temperature, primer_notes=len(prompt.notes),
+                                 start_beat=prompt.length_beats, tempo=prompt.bpm,
+                                 prompt=str(Path(args.prompt).resolve()) if args.prompt else "")
+    print(f"{len(written)} notes in {args.bars} bars after {len(prompt.notes)} of the prompt")
+    return MusicArtifact(score, score.params)
 
 
 def _step_of(checkpoint: Path) -> int:

@@ -38,7 +38,7 @@ class FakeMusic:
 
 @pytest.fixture
 def roll(bench):
-    bench.add_spec("fake-music", ("MusicGenerator",), title="Fake Music")
+    bench.add_spec("fake-music", ("MusicGenerator",), title="A fake music model")
     path = bench.add_model("fake-music", FakeMusic())
     state = PianoRollState(bench.executor, bench.registry, bench.store)
     state.edits = []
@@ -236,7 +236,7 @@ def test_a_model_writing_beyond_midi_is_reported(roll, generation, bench):
 
 @pytest.mark.parametrize("settings, words", [
     (ContinueSettings(bars=0), "1 to 64 bars"),
-    (ContinueSettings(temperature=0.0), "temperature"),
+    (ContinueSettings(temperature=5.5), "temperature"),
     (ContinueSettings(seed=-1), "seed"),
     (ContinueSettings(count=1), "2 to 8"),
 ])
@@ -331,3 +331,29 @@ def test_the_variations_list_auditions_and_uses_one(roll, generation, bench, qtb
     view.use_buttons[1].click()
     assert [t.track.name for t in roll.tracks] == ["Track 1", "Fake Music 1"]
     assert "now a track" in view.caption.text()
+
+
+def test_through_the_inference_thread_the_first_note_is_in_the_roll_at_once(bench, qtbot):
+    from studio.engine.inference import InferenceWorker, ModelRef
+    from studio.ui.bridge import InferenceClient
+    from studio.ui.kit.models import ModelChoice
+
+    spec = bench.add_spec("fake-music", ("MusicGenerator",))
+    worker = InferenceWorker(lambda ref, device: FakeMusic(), device="cpu").start()
+    try:
+        client = InferenceClient(worker)
+        warm = []
+        client.submit(None, lambda _model, _ctx: None, on_result=warm.append)  # the thread's first start (torch)
+        qtbot.waitUntil(lambda: bool(warm), timeout=20000)
+        state = PianoRollState(client, bench.registry, bench.store)
+        state.choice = ModelChoice(spec, ModelRef("fake-music", "in memory"), "fake", 0)
+        generation = RollGeneration(state)
+        ends = []
+        generation.events.finished.connect(lambda run, done: ends.append((run, done)))
+        generation.continue_()
+        qtbot.waitUntil(lambda: bool(ends), timeout=5000)
+        run, done = ends[0]
+        assert done and run.written == 32 and len(state.notes) == 32  # the engine's own steps are not notes
+        assert run.first_note_s < 0.3
+    finally:
+        worker.stop()

@@ -76,10 +76,10 @@ class ContinueBar(QWidget):
         self.bars.setToolTip("How many bars to write after the primer")
         self.temperature = QDoubleSpinBox()
         self.temperature.setObjectName("Temperature")
-        self.temperature.setRange(0.05, 5.0)
+        self.temperature.setRange(0.0, 5.0)
         self.temperature.setSingleStep(0.05)
-        self.temperature.setToolTip("How adventurous each next note is: low stays close to what the model finds "
-                                    "likely, above 1 gets wild")
+        self.temperature.setToolTip("How adventurous each next note is. 0 is greedy: always the most likely note, "
+                                    "the same every time; above 1 gets wild.")
         self.seed = int_spin(0, MAX_SEED, 0, "Seed")
         self.seed.setToolTip("The same seed, primer and settings always write the same notes")
         self.new_seed = button("New seed", "A random seed", self.random_seed)

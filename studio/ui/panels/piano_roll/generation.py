@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import random
+import re
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, closing
@@ -52,8 +53,8 @@ class ContinueSettings:
         """Itself, or a :class:`ValueError` saying what is allowed."""
         if not 1 <= self.bars <= MAX_BARS:
             raise ValueError(f"A continuation is 1 to {MAX_BARS} bars long, not {self.bars}.")
-        if not 0.05 <= self.temperature <= 5.0:
-            raise ValueError(f"The temperature goes from 0.05 (cautious) to 5 (wild), not {self.temperature}.")
+        if not 0.0 <= self.temperature <= 5.0:
+            raise ValueError(f"The temperature goes from 0 (greedy) to 5 (wild), not {self.temperature}.")
         if not 0 <= self.seed <= MAX_SEED:
             raise ValueError(f"A seed is a whole number from 0 to {MAX_SEED}, not {self.seed}.")
         if not 2 <= self.count <= MAX_VARIATIONS:
@@ -306,13 +307,18 @@ class RollGeneration:
         if isinstance(payload, ModelVoices):
             run.voices = payload.names
             return
-        if run.first_note_s is None:
-            run.first_note_s = time.monotonic() - run.started
+        if payload is None:  # progress of the inference thread's own (loading the model)
+            return
         run.written += 1
         if isinstance(payload, VariationNote):
             self.choices[payload.index].notes.append(payload.note)
             self.events.variation.emit(payload.index, payload.note)
-            return
+        else:
+            self._add(run, payload)
+        if run.first_note_s is None:  # in the roll (or the list), shown by the time the event is handled
+            run.first_note_s = time.monotonic() - run.started
+
+    def _add(self, run: Run, payload: Note) -> None:
         track = run.tracks.get(payload.voice)
         if track is None:  # the first note of this voice: its track
             run.base = run.base or self._free_name(run.params)
@@ -323,8 +329,10 @@ class RollGeneration:
         self.state.add_notes([dataclasses.replace(payload, voice=track)], text="Continue")
 
     def _free_name(self, params: dict[str, Any]) -> str:
-        """"<model title> <n>" with the first number no track (nor a generated track undone) has."""
-        title = params.get("model_title") or params.get("model") or "Continuation"
+        """"<model> <n>" with the first number no track (nor a generated track undone) has: the model's
+        short name in words ("Event Transformer 2"), its title being a sentence."""
+        model = str(params.get("model") or "")
+        title = " ".join(word[:1].upper() + word[1:] for word in re.split(r"[-_\s]+", model) if word) or "Continuation"
         taken = [t.track.name for t in self.state.tracks] + list(self.records)
         return next(base for base in (f"{title} {n}" for n in range(1, len(taken) + 2))
                     if not any(name == base or name.startswith(f"{base} (") for name in taken))

@@ -357,3 +357,25 @@ def test_through_the_inference_thread_the_first_note_is_in_the_roll_at_once(benc
         assert run.first_note_s < 0.3
     finally:
         worker.stop()
+
+
+def test_without_a_model_continue_says_where_to_get_one(bench, qtbot):
+    from studio.ui.panels.piano_roll.controls import ContinueBar
+
+    state = PianoRollState(bench.executor, bench.registry, bench.store)
+    bar = ContinueBar(RollGeneration(state), studio_settings())
+    qtbot.addWidget(bar)
+    assert not bar.continue_button.isEnabled() and "Choose a music model" in bar.continue_button.toolTip()
+
+
+def test_a_continuation_undone_gives_its_name_to_the_next(roll, generation, bench):
+    phrase(roll, count=4)
+    roll.set_playhead(4.0)
+    generation.continue_()
+    bench.executor.run()
+    roll.restore(roll.edits[-1][1])  # undo
+    generation.set_settings(ContinueSettings(seed=8))
+    generation.continue_()
+    bench.executor.run()
+    assert [t.track.name for t in roll.tracks] == ["Track 1", "Fake Music 1"]
+    assert generation.export_params(roll.score())["seed"] == 8

@@ -91,14 +91,12 @@ class ContinueBar(QWidget):
         self.new_seed_each_time.setChecked(generation.new_seed_each_time)
         self.new_seed_each_time.toggled.connect(lambda on: (setattr(generation, "new_seed_each_time", on),
                                                             settings.set(NEW_SEED.key, on)))
-        self.continue_button = button("Continue", "Continue the notes before the playhead (or the selection) "
-                                      "into a new track", generation.continue_)
+        self.continue_button = button("Continue", "", generation.continue_)
         self.continue_button.setObjectName("ContinueButton")
         self.count = int_spin(2, MAX_VARIATIONS, 3, "VariationCount")
         self.count.setPrefix("× ")
         self.count.setToolTip("How many variations to write at once")
-        self.variations_button = button("Variations", "Write several continuations, each with its own seed, to "
-                                        "audition and pick from", generation.write_variations)
+        self.variations_button = button("Variations", "", generation.write_variations)
         self.stop_button = button("Stop", "Stop writing; what was written stays (Esc)", generation.cancel)
         self.stop_button.setEnabled(False)
 
@@ -116,7 +114,20 @@ class ContinueBar(QWidget):
         events.settings.connect(self.show_settings)
         events.started.connect(lambda _run: self.stop_button.setEnabled(True))
         events.finished.connect(lambda _run, _done: self.stop_button.setEnabled(generation.writing))
+        generation.state.events.model.connect(lambda _choice: self.show_model())
         self.show_settings()
+        self.show_model()
+
+    def show_model(self) -> None:
+        """Continue and Variations need a model: without one they say where to get it."""
+        chosen = self.generation.state.choice is not None
+        for widget, tip in ((self.continue_button, "Continue the notes before the playhead (or the selection) into "
+                             "a new track (Ctrl+Enter)"),
+                            (self.variations_button, "Write several continuations, each with its own seed, to "
+                             "audition and pick from")):
+            widget.setEnabled(chosen)
+            widget.setToolTip(tip if chosen else "Choose a music model above first (or train one on the Bach "
+                              "chorales or your MIDI files)")
 
     def _changed(self) -> None:
         self.generation.set_settings(ContinueSettings(  # the spin boxes' ranges keep it valid

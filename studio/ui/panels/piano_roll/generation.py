@@ -329,11 +329,12 @@ class RollGeneration:
         self.state.add_notes([dataclasses.replace(payload, voice=track)], text="Continue")
 
     def _free_name(self, params: dict[str, Any]) -> str:
-        """"<model> <n>" with the first number no track (nor a generated track undone) has: the model's
-        short name in words ("Event Transformer 2"), its title being a sentence."""
+        """"<model> <n>" with the first number no track has: the model's short name in words ("Event
+        Transformer 2"), its title being a sentence. (A generated track undone can come back only until
+        the next edit is recorded, and this name's is: its record may be replaced.)"""
         model = str(params.get("model") or "")
         title = " ".join(word[:1].upper() + word[1:] for word in re.split(r"[-_\s]+", model) if word) or "Continuation"
-        taken = [t.track.name for t in self.state.tracks] + list(self.records)
+        taken = [t.track.name for t in self.state.tracks]
         return next(base for base in (f"{title} {n}" for n in range(1, len(taken) + 2))
                     if not any(name == base or name.startswith(f"{base} (") for name in taken))
 

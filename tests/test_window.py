@@ -57,6 +57,8 @@ def test_export_with_nothing_to_export_says_so(studio_app):
     window.show_panel("image-canvas")
     assert "Sample some images first" in window.current_panel().export()
     window.show_panel("piano-roll")
+    assert "Draw, import or continue some notes first" in window.current_panel().export()
+    window.show_panel("dream-simulator")
     assert "nothing to export yet" in window.current_panel().export()
 
 

@@ -160,6 +160,22 @@ def test_transposition_moves_note_events_together_and_stays_in_range(hymns):
     assert trainer.augment(windows).equal(moved)  # the same step moves them the same way (resumable)
 
 
+def test_the_melody_model_learns_every_key_it_is_moved_to(hymns):
+    trainer = MelodyTrainer(MelodyConfig(**TINY_MELODY, transpose=2), hymns, seed=0)
+    notes = trainer.vocab.notes
+    assert {pitch_of(n) for n in notes[1:]} == {p + s for p in SCALE for s in range(-2, 3)}  # C major ±2
+    windows = trainer.train_stream[torch.arange(4)[:, None] + torch.arange(17)]
+    trainer._step = 1
+    moved = trainer.augment(windows)
+    assert moved[..., 1].equal(windows[..., 1])  # durations stay
+    shifts = set()
+    for before, after in zip(windows[..., 0].tolist(), moved[..., 0].tolist(), strict=True):
+        steps = {pitch_of(notes[b]) - pitch_of(notes[a]) for a, b in zip(before, after, strict=True) if a > 0}
+        assert len(steps) == 1  # a window's notes move together
+        shifts |= steps
+    assert shifts != {0}
+
+
 # -- generation --------------------------------------------------------------------------------------
 @pytest.fixture(params=["melody", "events"])
 def model(request, melody_model, event_model):
@@ -251,7 +267,7 @@ def test_the_melody_vocabulary_comes_from_the_training_data_and_travels_in_the_c
     from studio.core.checkpoint import load_model, save_checkpoint
     from studio.core.plugins import discover
 
-    trainer = trained(MelodyTrainer, MelodyConfig(**TINY_MELODY), hymns, 3)
+    trainer = trained(MelodyTrainer, MelodyConfig(**TINY_MELODY, transpose=0), hymns, 3)
     vocab = MelodyVocab.from_json(trainer.config.vocab_json)
     assert vocab.notes[0] == "START" and {pitch_of(n) for n in vocab.notes[1:]} == set(SCALE)
     path = tmp_path / "melody.safetensors"

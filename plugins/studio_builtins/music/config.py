@@ -24,6 +24,7 @@ class MelodyConfig:
     feed_forward_dim: int = 256  # hidden units of the block's feed-forward layer
     dropout: float = 0.3  # dropout after attention and feed-forward while training
     seq_len: int = 50  # tokens per training window, and the context generation sees
+    transpose: int = 5  # training melodies are transposed by up to this many semitones either way (0: never)
     vocab_json: str = field(default="", metadata=LEARNED)  # the notes and durations seen in training (JSON)
     batch_size: int = 64  # windows per optimisation step
     learning_rate: float = 1e-3  # peak AdamW learning rate, after warm-up

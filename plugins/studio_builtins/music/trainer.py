@@ -9,9 +9,9 @@ averages the loss over the same evenly spaced windows of the validation scores
 every time. The learning rate warms up linearly, then follows a cosine down to
 ``min_learning_rate`` at the run's last step.
 
-The event model's windows are transposed by a random number of semitones (up to
-``transpose`` either way, never out of the MIDI range), drawn from the seed and the
-step, so a resumed run sees the batches it would have seen.
+With ``transpose``, each training window is moved by a random number of semitones (up
+to ``transpose`` either way, never out of the MIDI range), drawn from the seed and the
+step, so a resumed run sees the batches it would have seen: the music in every key.
 """
 
 from __future__ import annotations
@@ -26,12 +26,12 @@ import torch
 import torch.nn.functional as F
 
 from studio.core.capabilities import ModelError, TrainProgress
-from studio.core.music.score import Score
+from studio.core.music.score import Score, transposed
 from studio.core.training import TorchTrainer
 
 from .event_model import EventTransformer
 from .events import NOTE_OFF, TIME_SHIFT, score_events
-from .melody import MelodyVocab, melody_tokens
+from .melody import REST, START, MelodyVocab, melody_tokens, note_name, pitch_of
 from .melody_model import MelodyTransformer
 
 
@@ -76,7 +76,14 @@ class MusicTrainer(TorchTrainer):
         raise NotImplementedError
 
     def augment(self, windows: torch.Tensor) -> torch.Tensor:
+        """The training windows as the model sees them (moved to other keys, say)."""
         return windows
+
+    def shifts(self, count: int) -> np.ndarray:
+        """Semitones to move each of ``count`` windows of this step by, within ``transpose`` either way:
+        drawn from the seed and the step, so a resumed run moves them as the first run did."""
+        rng = np.random.default_rng((self.seed, self._step))
+        return rng.integers(-self.config.transpose, self.config.transpose + 1, count)
 
     # -- TorchTrainer -----------------------------------------------------------------------
     def stream(self, config: Any, scores: Sequence[Score]) -> torch.Tensor:
@@ -139,14 +146,28 @@ class MusicTrainer(TorchTrainer):
 
 
 class MelodyTrainer(MusicTrainer):
-    """The book's model: losses ``loss_notes`` and ``loss_durations``, and their sum ``loss``."""
+    """The book's model: losses ``loss_notes`` and ``loss_durations``, and their sum ``loss``.
+
+    With ``transpose``, the vocabulary covers the training notes moved by every amount it may
+    move them, and each window's notes move together, rests and START staying as they are."""
 
     def learn(self, config: Any, train: Sequence[Score]) -> Any:
         if config.vocab_json:  # resuming: keep the token ids the weights were trained on
             self.vocab = MelodyVocab.from_json(config.vocab_json)
-            return config
-        self.vocab = MelodyVocab.learn(melody_tokens(score.notes) for score in train)
-        return dataclasses.replace(config, vocab_json=self.vocab.to_json())
+        else:
+            pieces = [melody_tokens(transposed(score.notes, shift)) for score in train
+                      for shift in range(-config.transpose, config.transpose + 1)]
+            self.vocab = MelodyVocab.learn(pieces)
+            config = dataclasses.replace(config, vocab_json=self.vocab.to_json())
+        #: row shift + transpose: each note id moved by shift semitones (to the nearest note the vocabulary has)
+        self._moved = torch.tensor([[self._moved_id(name, shift) for name in self.vocab.notes]
+                                    for shift in range(-config.transpose, config.transpose + 1)], dtype=torch.long)
+        return config
+
+    def _moved_id(self, name: str, shift: int) -> int:
+        if name in (START, REST):
+            return self.vocab.note_id(name)
+        return self.vocab.note_id(note_name(min(127, max(0, pitch_of(name) + shift))))
 
     def context_of(self, config: Any) -> int:
         return config.seq_len
@@ -163,6 +184,14 @@ class MelodyTrainer(MusicTrainer):
         notes = F.cross_entropy(note_logits.flatten(0, 1), windows[:, 1:, 0].flatten())
         durations = F.cross_entropy(duration_logits.flatten(0, 1), windows[:, 1:, 1].flatten())
         return {"loss": notes + durations, "loss_notes": notes, "loss_durations": durations}
+
+    def augment(self, windows: torch.Tensor) -> torch.Tensor:
+        if self.config.transpose < 1:
+            return windows
+        rows = torch.from_numpy(self.shifts(len(windows))) + self.config.transpose
+        moved = windows.clone()
+        moved[..., 0] = self._moved[rows[:, None], windows[..., 0]]
+        return moved
 
 
 class EventTrainer(MusicTrainer):
@@ -190,8 +219,7 @@ class EventTrainer(MusicTrainer):
         pitches = torch.where(is_note, tokens % NOTE_OFF, 0)
         lowest = torch.where(is_note, pitches, 127).amin(dim=1)
         highest = pitches.amax(dim=1)
-        rng = np.random.default_rng((self.seed, self._step))
-        wanted = torch.from_numpy(rng.integers(-self.config.transpose, self.config.transpose + 1, len(tokens)))
+        wanted = torch.from_numpy(self.shifts(len(tokens)))
         shift = torch.maximum(torch.minimum(wanted, 127 - highest), -lowest)
         moved = torch.where(is_note, tokens + shift[:, None], tokens)
         return moved.unsqueeze(-1)

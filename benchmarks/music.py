@@ -1,0 +1,222 @@
+"""Music models on the JSB chorales' train/valid split, each against a baseline measured in the same run.
+
+    .venv/bin/python benchmarks/music.py [--quick] [--model KIND=CHECKPOINT ...]
+        [--melody-steps N] [--event-steps N] [--primers N]
+
+- ``val_loss_notes``, ``val_loss_durations``: the book's music transformer (its default config:
+  one block, 5 heads, key size 256, sequences of 50) on the top line of the chorales (their
+  soprano, as the book's parse takes the top note of each chord), nats per token over the
+  validation chorales; ``markov_val_loss_notes`` and ``markov_val_loss_durations``: an order-2
+  Markov chain on the same token streams, add-k smoothed with k chosen on the validation split
+  (the best of a grid, so the chain is given every advantage); ``*_vs_markov`` the ratios (target
+  at most 0.85).
+- ``val_loss_events`` and ``markov_val_loss_events``: the polyphonic event transformer (its
+  default config) on all four voices merged into 388 event tokens at the chorales' 100 bpm, and
+  the order-2 chain on the same events.
+- ``pitch_class_tv_generated``: total variation between the pitch-class histogram of the event
+  model's continuations (4 bars after the first 2 bars of each of ``--primers`` validation
+  chorales, temperature 1) and that of every note of the training chorales;
+  ``pitch_class_tv_random`` the same for as many pitches drawn uniformly from the training
+  range. ``*_melody``: the book model's continuations against the training top lines.
+- ``in_key_rate_generated`` / ``in_key_rate_random`` (and ``*_melody``): the share of
+  continuation notes whose pitch class is in the primer's key, estimated by music21's
+  ``analyze('key')`` on the primer.
+- ``synth_realtime_factor``: seconds of audio the built-in synthesizer
+  (:func:`studio.core.music.synth.render`) makes per second of this process's CPU time, for the
+  first four-voice validation chorale (target at least 100).
+
+The models train here on the JSB training chorales (``--melody-steps``, ``--event-steps``), since the
+starters were trained on music21's chorales, which include the validation ones; ``--model
+music-transformer=CKPT`` or ``event-transformer=CKPT`` evaluates a checkpoint instead (fair only for
+one trained on the JSB training part). Needs ../shared/data/music/Jsb16thSeparated.json.
+``--quick`` trains a few steps (for checking the script). ``continue_first_note_ms`` is the piano
+roll's own figure, measured with the panel.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+# isort: off
+from _common import report  # noqa: E402  (first: it imports studio, before torch loads)
+# isort: on
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from studio.core.checkpoint import load_model  # noqa: E402
+from studio.core.data.music import load_jsb_json  # noqa: E402
+from studio.core.music.score import Score  # noqa: E402
+from studio.core.music.synth import synth_realtime_factor  # noqa: E402
+from studio.core.plugins import discover  # noqa: E402
+from studio_builtins.music.config import EventConfig, MelodyConfig  # noqa: E402
+from studio_builtins.music.melody import top_line  # noqa: E402
+from studio_builtins.music.trainer import EventTrainer, MelodyTrainer  # noqa: E402
+
+JSB = Path(__file__).resolve().parents[2] / "shared" / "data" / "music" / "Jsb16thSeparated.json"
+KINDS = ("music-transformer", "event-transformer")
+#: add-k values the Markov chain is tried with; the best on the validation split is reported
+SMOOTHING = (1e-4, 3e-4, 1e-3, 3e-3, 0.01, 0.03, 0.1, 0.3, 1.0)
+PRIMER_BEATS = 8.0
+CONTINUATION_BARS = 4
+
+
+def markov_loss(train: np.ndarray, validation: np.ndarray) -> tuple[float, float]:
+    """Nats per token of an order-2 chain with add-k smoothing on ``validation`` (each token after its
+    first two), at the best k of :data:`SMOOTHING`; returns (loss, k). Its vocabulary is the tokens the
+    two streams hold (not the model's, which may know notes neither has: smoothing spreads less)."""
+    vocab = len(set(train.tolist()) | set(validation.tolist()))
+    contexts, grams = Counter(), Counter()
+    for a, b, c in zip(train, train[1:], train[2:], strict=False):
+        contexts[a, b] += 1
+        grams[a, b, c] += 1
+    triples = list(zip(validation, validation[1:], validation[2:], strict=False))
+    seen = np.array([grams.get(t, 0) for t in triples], dtype=np.float64)
+    totals = np.array([contexts.get(t[:2], 0) for t in triples], dtype=np.float64)
+    best = min((float(-np.mean(np.log((seen + k) / (totals + k * vocab)))), k) for k in SMOOTHING)
+    return best
+
+
+def melody(split, args, registry) -> tuple[object, dict[str, float]]:
+    if "music-transformer" in args.models:
+        model = load_model(registry, "music-transformer", args.models["music-transformer"])
+        trainer = MelodyTrainer(model.config, split, seed=0)
+        trainer.model.load_state_dict(model.state_dict())
+        trained_s = 0.0
+    else:
+        trainer, trained_s = train(MelodyTrainer, MelodyConfig(), split, args.melody_steps)
+    losses = trainer.validate()
+    stream, held = trainer.train_stream.numpy(), trainer.validation_stream.numpy()
+    chain_notes, k_notes = markov_loss(stream[:, 0], held[:, 0])
+    chain_durations, k_durations = markov_loss(stream[:, 1], held[:, 1])
+    return trainer.model.eval(), {
+        "val_loss_notes": losses["loss_notes"], "val_loss_durations": losses["loss_durations"],
+        "markov_val_loss_notes": chain_notes, "markov_val_loss_durations": chain_durations,
+        "notes_vs_markov": losses["loss_notes"] / chain_notes,
+        "durations_vs_markov": losses["loss_durations"] / chain_durations,
+        "markov_k_notes": k_notes, "markov_k_durations": k_durations, "melody_train_seconds": trained_s,
+    }
+
+
+def events(split, args, registry) -> tuple[object, dict[str, float]]:
+    if "event-transformer" in args.models:
+        model = load_model(registry, "event-transformer", args.models["event-transformer"])
+        trainer = EventTrainer(model.config, split, seed=0)
+        trainer.model.load_state_dict(model.state_dict())
+        trained_s = 0.0
+    else:
+        trainer, trained_s = train(EventTrainer, EventConfig(), split, args.event_steps)
+    loss = trainer.validate()["loss"]
+    chain, k = markov_loss(trainer.train_stream.numpy()[:, 0], trainer.validation_stream.numpy()[:, 0])
+    return trainer.model.eval(), {"val_loss_events": loss, "markov_val_loss_events": chain,
+                                  "events_vs_markov": loss / chain, "markov_k_events": k,
+                                  "event_train_seconds": trained_s}
+
+
+def train(trainer_class, config, split, steps: int):
+    trainer = trainer_class(config, split, seed=0)
+    began = time.perf_counter()
+    for progress in trainer.steps(0, steps):
+        if progress.step % 100 == 0:
+            print(f"  {trainer_class.__name__} step {progress.step}/{steps}: loss {progress.losses['loss']:.3f}",
+                  flush=True)
+    return trainer, time.perf_counter() - began
+
+
+def pitch_classes(pitches) -> np.ndarray:
+    counts = np.bincount(np.asarray(list(pitches), dtype=np.int64) % 12, minlength=12).astype(np.float64)
+    return counts / max(1.0, counts.sum())
+
+
+def total_variation(p: np.ndarray, q: np.ndarray) -> float:
+    return float(0.5 * np.abs(p - q).sum())
+
+
+def key_pitch_classes(primer: Score) -> set[int]:
+    """The pitch classes of the primer's key, as music21's key analysis (Krumhansl-Schmuckler) finds it."""
+    import music21
+
+    stream = music21.stream.Stream()
+    for note in primer.notes:
+        stream.insert(note.start, music21.note.Note(note.pitch, quarterLength=note.duration))
+    return {p.pitchClass for p in stream.analyze("key").getScale().getPitches()}
+
+
+def generated(model, split, args, reference_pitches, suffix: str) -> dict[str, float]:
+    """Pitch-class TV and in-key rates of ``model``'s continuations of the validation primers, and of
+    as many random pitches over the training range."""
+    low, high = min(reference_pitches), max(reference_pitches)
+    rng = np.random.default_rng(0)
+    made, drawn, in_key, in_key_random = [], [], 0, 0
+    for i, chorale in enumerate(split.validation[:args.primers]):
+        primer = chorale.with_notes(chorale.notes_between(0.0, PRIMER_BEATS))
+        primer = primer.with_notes([n for n in primer.notes if n.start + n.duration <= PRIMER_BEATS])
+        notes = list(model.generate(primer.notes, bars=CONTINUATION_BARS, seed=i, temperature=1.0,
+                                    controls={"tempo": chorale.bpm}))
+        key = key_pitch_classes(primer)
+        random_pitches = rng.integers(low, high + 1, len(notes))
+        made += [n.pitch for n in notes]
+        drawn += random_pitches.tolist()
+        in_key += sum(n.pitch % 12 in key for n in notes)
+        in_key_random += sum(int(p) % 12 in key for p in random_pitches)
+    reference = pitch_classes(reference_pitches)
+    count = max(1, len(made))
+    return {f"pitch_class_tv_generated{suffix}": total_variation(pitch_classes(made), reference),
+            f"pitch_class_tv_random{suffix}": total_variation(pitch_classes(drawn), reference),
+            f"in_key_rate_generated{suffix}": in_key / count, f"in_key_rate_random{suffix}": in_key_random / count,
+            f"generated_notes{suffix}": len(made)}
+
+
+def find_models(items: list[str]) -> dict[str, Path]:
+    models = {}
+    for item in items:
+        kind, sep, path = item.partition("=")
+        if not sep or kind not in KINDS:
+            raise SystemExit(f"--model takes KIND=CHECKPOINT with KIND one of {', '.join(KINDS)}, not {item!r}")
+        models[kind] = Path(path)
+    return models
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--model", action="append", default=[], metavar="KIND=CHECKPOINT")
+    parser.add_argument("--melody-steps", type=int, default=1500)
+    parser.add_argument("--event-steps", type=int, default=1000)
+    parser.add_argument("--primers", type=int, default=20)
+    args = parser.parse_args()
+    if args.quick:
+        args.melody_steps, args.event_steps, args.primers = 20, 10, 3
+    args.models = find_models(args.model)
+    if not JSB.is_file():
+        raise SystemExit(f"The JSB chorales are not at {JSB}.")
+    torch.manual_seed(0)
+    registry = discover().registry
+    split = load_jsb_json(str(JSB)).split()
+    metrics: dict[str, float] = {"train_chorales": len(split.train), "validation_chorales": len(split.validation),
+                                 "torch_threads": torch.get_num_threads()}
+    melody_model, found = melody(split, args, registry)
+    metrics.update(found)
+    event_model, found = events(split, args, registry)
+    metrics.update(found)
+    every_pitch = [n.pitch for score in split.train for n in score.notes]
+    top_pitches = [e.pitch for score in split.train for e in top_line(score.notes) if e.pitch is not None]
+    metrics.update(generated(event_model, split, args, every_pitch, ""))
+    metrics.update(generated(melody_model, split, args, top_pitches, "_melody"))
+    four_voices = next(s for s in split.validation if len({n.voice for n in s.notes}) == 4)
+    metrics["synth_realtime_factor"] = synth_realtime_factor(four_voices)
+    metrics["synth_chorale_seconds"] = four_voices.length_seconds
+    notes = {"notes_vs_markov": "target <= 0.85", "synth_realtime_factor": "target >= 100",
+             "val_loss_notes": "nats per token", "val_loss_events": "nats per event"}
+    report("music", {k: (round(v, 4) if isinstance(v, float) and math.isfinite(v) else v) for k, v in metrics.items()},
+           notes)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -42,7 +42,7 @@ def runs(tmp_path_factory):
         assert main(argv) == 0
     prompt = root / "prompt.mid"
     write_midi(chorale(2), prompt)
-    return SimpleNamespace(out=out, prompt=prompt)
+    return SimpleNamespace(out=out, prompt=prompt, piece=piece)
 
 
 @pytest.mark.parametrize("model", list(TINY))
@@ -92,3 +92,13 @@ def test_a_bad_prompt_is_named_and_nothing_is_written(runs, tmp_path, capsys):
     assert main(["generate", "music-transformer", "--checkpoint", str(runs.out["music-transformer"]),
                  "--out", str(tmp_path / "music.txt")]) == 1
     assert "No installed exporter writes notes files ending in .txt" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("model", list(TINY))
+def test_a_loss_that_is_no_longer_a_number_stops_training_with_a_message(runs, model, tmp_path, capsys):
+    argv = ["--device", "cpu", "train", model, "--data", f"midi-file:{runs.piece}", "--steps", "20", "--out",
+            str(tmp_path / "run"), "--no-catalogue", "--set", "learning_rate=1e30", "--set", "warmup_steps=0",
+            *[a for s in TINY[model] for a in ("--set", s)]]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "Training stopped at step" in err and "lower learning rate" in err

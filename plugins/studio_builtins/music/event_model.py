@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from studio.core.capabilities import ModelError, Note
-from studio.core.music.score import Score, TempoChange
+from studio.core.music.score import DEFAULT_TICKS_PER_BEAT, Score, TempoChange
 from studio_builtins.text.gpt import Block, GPTSession, LayerCache
 from studio_builtins.text.sampling import choose
 
@@ -129,8 +129,14 @@ class EventTransformer(nn.Module):
 
     @staticmethod
     def _note(note: TimedNote, timing: Score, start: float, end: float) -> Note:
-        begin = max(start, timing.beat_at(note.start))
-        return Note(note.pitch, begin, max(1e-3, min(end, timing.beat_at(note.end)) - begin), note.velocity)
+        """A note in beats, on a grid of MIDI ticks (seconds at a tempo rarely make round beats)."""
+        begin = max(start, _on_ticks(timing.beat_at(note.start)))
+        finish = min(end, _on_ticks(timing.beat_at(note.end)))
+        return Note(note.pitch, begin, max(1.0 / DEFAULT_TICKS_PER_BEAT, finish - begin), note.velocity)
+
+
+def _on_ticks(beat: float) -> float:
+    return round(beat * DEFAULT_TICKS_PER_BEAT) / DEFAULT_TICKS_PER_BEAT
 
 
 def _check(config: EventConfig) -> None:

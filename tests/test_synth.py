@@ -163,6 +163,18 @@ def test_a_wav_export_lasts_the_piece_plus_the_tail_and_reads_back(tmp_path):
     assert [p.name for p in path.parent.iterdir()] == ["chorale.wav"]  # written atomically: no temp left
 
 
+def test_a_wav_export_sounds_as_the_roll_played_it(tmp_path, soundfont):
+    """The artifact's sound picks the renderer: the built-in synthesizer's samples, or FluidSynth's."""
+    score = chorale(bars=1, bpm=90.0)
+    made = (("builtin", synth.render(score)), (str(soundfont), fluid.FluidRenderer(soundfont).render(score)))
+    for choice, expected in made:
+        path = tmp_path / f"{len(choice)}.wav"
+        write_wav_artifact(MusicArtifact(score, {}, sound=choice), path)
+        with wave.open(str(path)) as read:
+            frames = np.frombuffer(read.readframes(read.getnframes()), dtype="<i2").reshape(-1, 2)
+        assert np.abs(frames / 32767.0 - expected).max() < 2e-4
+
+
 def test_write_wav_refuses_samples_of_the_wrong_shape(tmp_path):
     with pytest.raises(ValueError, match=r"\(frames, 2\)"):
         write_wav(np.zeros((10, 3)), tmp_path / "x.wav")

@@ -42,6 +42,8 @@ class MusicArtifact:
     kind = "notes"
     score: Any  #: a :class:`studio.core.music.score.Score`
     params: dict[str, Any] = field(default_factory=dict)
+    #: what a WAV render sounds like: a sound choice of :func:`studio.core.music.sound.for_sound`
+    sound: str = ""
 
 
 @dataclass

@@ -1,7 +1,8 @@
 """Which synthesizer the studio plays and renders with: FluidSynth with a General MIDI SoundFont
-when both are there, else the built-in one. Both have ``.name``, ``.render(score, sample_rate, *,
-start_beat, end_beat)`` (float32 stereo) and ``.stream(...)`` (the same render block by block, with
-``.read(frames)``, ``.position``, ``.end`` and ``.close()``)."""
+when both are there, else the built-in one; or the artist's choice (a *sound*: :func:`for_sound`).
+Both have ``.name``, ``.render(score, sample_rate, *, start_beat, end_beat)`` (float32 stereo) and
+``.stream(...)`` (the same render block by block, with ``.read(frames)``, ``.position``, ``.end`` and
+``.close()``)."""
 
 from __future__ import annotations
 
@@ -55,3 +56,16 @@ def renderer(soundfont: Union[str, os.PathLike, None] = None) -> Renderer:
     if found is not None and fluidsynth_status()[0]:
         return FluidRenderer(found)
     return BuiltinRenderer()
+
+
+#: the sound choices besides a SoundFont's path: FluidSynth when it can, else the built-in synthesizer
+SOUND_AUTOMATIC = ""
+#: the built-in synthesizer, always
+SOUND_BUILTIN = "builtin"
+
+
+def for_sound(sound: str) -> Renderer:
+    """The renderer a sound choice names: :data:`SOUND_AUTOMATIC`, :data:`SOUND_BUILTIN` or a SoundFont's
+    path (FluidSynth with it, or the built-in synthesizer when FluidSynth does not load). What the piano
+    roll plays with and its WAV export renders with, so the file sounds as the roll did."""
+    return BuiltinRenderer() if sound == SOUND_BUILTIN else renderer(sound or None)

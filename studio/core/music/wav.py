@@ -1,5 +1,5 @@
 """WAV files: 16-bit PCM stereo with the standard library's ``wave``, written atomically, and the
-exporter that renders a score with the studio's synthesizer (:func:`studio.core.music.sound.renderer`)."""
+exporter that renders a score with the sound it was heard with (:func:`studio.core.music.sound.for_sound`)."""
 
 from __future__ import annotations
 
@@ -32,7 +32,8 @@ def write_wav(samples: np.ndarray, path: PathLike, sample_rate: int = 44100) -> 
 
 
 def write_wav_artifact(artifact, path: PathLike, sample_rate: int = 44100) -> None:
-    """The WAV exporter: ``artifact.score`` rendered with the default renderer, the release tail included."""
-    from studio.core.music.sound import renderer
+    """The WAV exporter: ``artifact.score`` rendered with the artifact's sound (automatic unless the piano
+    roll chose another), the release tail included."""
+    from studio.core.music.sound import for_sound
 
-    write_wav(renderer().render(artifact.score, sample_rate), path, sample_rate)
+    write_wav(for_sound(artifact.sound).render(artifact.score, sample_rate), path, sample_rate)

@@ -62,10 +62,12 @@ def _restore(state: Any, generation: RollGeneration, params: dict[str, Any], nam
     return "the settings that generated it are restored"
 
 
-def export_artifact(state: Any, generation: RollGeneration, *, selected_only: bool = False) -> MusicArtifact:
-    """The document (or its selection) for the exporters, with the records of what generated it."""
+def export_artifact(state: Any, generation: RollGeneration, *, selected_only: bool = False,
+                    sound: str = "") -> MusicArtifact:
+    """The document (or its selection) for the exporters, with the records of what generated it; a WAV
+    export renders it with ``sound`` (the roll's, so the file sounds as the roll plays)."""
     score = state.score(selected_only=selected_only)
-    return MusicArtifact(score, generation.export_params(score))
+    return MusicArtifact(score, generation.export_params(score), sound=sound)
 
 
 def suggested_name(artifact: MusicArtifact, suffix: str = ".mid") -> str:

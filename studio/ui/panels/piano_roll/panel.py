@@ -120,7 +120,7 @@ class PianoRollPanel(ModelPanel):
     def export(self) -> Optional[str]:
         if not self.state.notes:
             return "Draw, import or continue some notes first, then export them."
-        artifact = roll_artifact(self.state, self.generation)
+        artifact = roll_artifact(self.state, self.generation, sound=self.transport.sound)
         export_artifact(self, self.context, artifact, suggested_name(artifact))
         return None
 

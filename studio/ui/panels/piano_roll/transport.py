@@ -31,20 +31,17 @@ from typing import Any, Optional
 from studio.core.errors import UserError
 from studio.core.music.live import LiveOutput, MidiBackend, MidiUnavailable, PrimerRecorder, RtMidiBackend
 from studio.core.music.score import Score, TimeSignature, Track
+from studio.core.music.sound import SOUND_AUTOMATIC, SOUND_BUILTIN
 from studio.ui.kit.evented import Events
 from studio.ui.panels.piano_roll import grid
-
-#: the sound setting's values besides a SoundFont's path
-SOUND_AUTOMATIC = ""
-SOUND_BUILTIN = "builtin"
 
 
 def make_player(sound: str) -> Any:
     """The studio's player with the renderer ``sound`` names (see :func:`check_sound`)."""
     from studio.core.music.playback import Player
-    from studio.core.music.sound import BuiltinRenderer, renderer
+    from studio.core.music.sound import for_sound
 
-    return Player(BuiltinRenderer() if sound == SOUND_BUILTIN else renderer(sound or None))
+    return Player(for_sound(sound))
 
 
 def check_sound(sound: str) -> str:

@@ -27,6 +27,8 @@ from studio.core.music.score import Score, TempoChange, TimeSignature, Track
 MIDI_EXTENSIONS = (".mid", ".midi")
 #: the four voices of a chorale, top to bottom
 SATB = ("Soprano", "Alto", "Tenor", "Bass")
+#: a chorale's tracks: one MIDI channel each, so a General MIDI synthesizer or a DAW keeps the voices apart
+SATB_TRACKS = tuple(Track(voice, channel=i) for i, voice in enumerate(SATB))
 #: tempo of a chorale that marks none
 CHORALE_BPM = 100.0
 #: a folder for the converted chorales instead of the user's cache folder
@@ -180,7 +182,7 @@ def _jsb_score(steps: list[list[int]], name: str) -> Score:
                 if pitch >= 0:
                     notes.append(Note(pitch, start * JSB_STEP, (step - start) * JSB_STEP, 80, voice))
                 pitch, start = now, step
-    return Score(notes, [Track(v) for v in SATB], [TempoChange(0.0, CHORALE_BPM)], [TimeSignature(0.0, 4, 4)],
+    return Score(notes, list(SATB_TRACKS), [TempoChange(0.0, CHORALE_BPM)], [TimeSignature(0.0, 4, 4)],
                  name=name)
 
 
@@ -248,7 +250,7 @@ def bach_chorale(name: str) -> Score:
                   for ts in parts[0].flatten().getElementsByClass(meter.TimeSignature)]
     marks = list(piece.flatten().getElementsByClass(tempo.MetronomeMark))
     bpm = float(marks[0].getQuarterBPM()) if marks and marks[0].number else CHORALE_BPM
-    return Score(notes, [Track(v) for v in SATB], [TempoChange(0.0, bpm)], signatures or [TimeSignature(0.0)],
+    return Score(notes, list(SATB_TRACKS), [TempoChange(0.0, bpm)], signatures or [TimeSignature(0.0)],
                  name=name.split("/")[-1])
 
 
@@ -281,6 +283,6 @@ def _to_json(score: Score) -> dict[str, Any]:
 
 
 def _from_json(item: dict[str, Any]) -> Score:
-    return Score([Note(p, s, d, 80, v) for p, s, d, v in item["notes"]], [Track(v) for v in SATB],
+    return Score([Note(p, s, d, 80, v) for p, s, d, v in item["notes"]], list(SATB_TRACKS),
                  [TempoChange(0.0, item["bpm"])], [TimeSignature(*s) for s in item["time_signatures"]],
                  name=item["name"])

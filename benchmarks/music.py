@@ -186,8 +186,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--model", action="append", default=[], metavar="KIND=CHECKPOINT")
-    parser.add_argument("--melody-steps", type=int, default=1500)
-    parser.add_argument("--event-steps", type=int, default=1000)
+    parser.add_argument("--melody-steps", type=int, default=1200)
+    parser.add_argument("--event-steps", type=int, default=800)
     parser.add_argument("--primers", type=int, default=20)
     args = parser.parse_args()
     if args.quick:

@@ -230,3 +230,23 @@ def test_the_panel_shows_the_editor_without_a_model_and_edit_undo_reaches_it(stu
     assert group.activeStack() is panel.undo_stack and group.undoText() == "Draw note"
     group.undo()
     assert panel.state.notes == {}
+
+
+def test_an_imported_piece_is_shown_whole_in_pitch(studio_app, tmp_path):
+    """After File ▸ Import every voice of a chorale is in view, soprano to bass, from its first bar."""
+    from studio.core.music.midi import write_midi
+    from studio.core.music.score import Score, Track
+
+    voices = [(76, 67), (64, 55), (57, 48), (48, 36)]  # (top, bottom) of SATB
+    notes = [Note(pitch, 2.0 * i, 2.0, 80, v) for v, pair in enumerate(voices) for i, pitch in enumerate(pair)]
+    write_midi(Score(notes, [Track(n, channel=i) for i, n in enumerate("SATB")]), tmp_path / "satb.mid")
+    app = studio_app()
+    app.window.show_panel("piano-roll")
+    panel = app.window.panels["piano-roll"]
+    panel.editor.roll.centre_on_pitch(100)
+    panel.import_file(tmp_path / "satb.mid")
+    roll = panel.editor.roll
+    height = roll.viewport().height()
+    for pitch in (36, 76):
+        assert 0 <= roll.viewport_y(pitch) and roll.viewport_y(pitch) + roll.geometry.row_height <= height
+    assert roll.visible_beats()[0] == 0.0

@@ -108,6 +108,7 @@ class ContinueBar(QWidget):
         for widget in (self.new_seed, self.new_seed_each_time, self.continue_button, self.count,
                        self.variations_button, self.stop_button):
             layout.addWidget(widget)
+        layout.addStretch(1)
         for spin in (self.bars, self.temperature, self.seed, self.count):
             spin.valueChanged.connect(lambda _value: self._changed())
         events = generation.events
@@ -195,6 +196,7 @@ class TransportBar(QWidget):
         for widget in (self.play_button, self.loop_button, self.position, self.tempo, self.sound, self.live,
                        self.record, self.drag):
             layout.addWidget(widget)
+        layout.addStretch(1)
         transport.events.playing.connect(lambda on: self.play_button.setText("Stop" if on else "Play"))
         transport.events.message.connect(show_status)
         transport.events.live.connect(lambda on: _quietly(self.live, on))

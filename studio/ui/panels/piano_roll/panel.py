@@ -111,6 +111,7 @@ class PianoRollPanel(ModelPanel):
         except UserError as exc:
             QMessageBox.warning(self, "Import MIDI", str(exc))
             return
+        self.editor.roll.show_notes()
         self.context.show_status(status)
 
     def _model_missing(self, reason: str) -> None:

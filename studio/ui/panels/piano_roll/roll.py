@@ -252,12 +252,16 @@ class RollView(QGraphicsView):
         self.verticalScrollBar().setValue(round(self.geometry.y(pitch) - self.viewport().height() / 2))
 
     def show_notes(self) -> None:
-        """Scroll to where the notes are (the middle of their pitches, from the first one)."""
+        """Show where the notes are: rows small enough for their pitch range to fit the view (within the
+        zoom limits), centred on it, from the first note's bar."""
         notes = list(self.state.notes.values())
-        if notes:
-            pitches = sorted(n.pitch for n in notes)
-            self.centre_on_pitch(pitches[len(pitches) // 2])
-            self.horizontalScrollBar().setValue(round(self.geometry.x(min(n.start for n in notes))))
+        if not notes:
+            return
+        low, high = min(n.pitch for n in notes), max(n.pitch for n in notes)
+        rows = high - low + 5  # two rows' room above and below
+        self.zoom(vertical=max(self.viewport().height(), 1) / rows / self.geometry.row_height)
+        self.centre_on_pitch((low + high) // 2)
+        self.horizontalScrollBar().setValue(round(self.geometry.x(min(n.start for n in notes))))
 
     # -- what the companions (ruler, keyboard, velocity lane) need ---------------------------------
     def viewport_x(self, beat: float) -> float:

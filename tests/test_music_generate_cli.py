@@ -12,7 +12,7 @@ pytest.importorskip("torch")
 from studio.cli import main  # noqa: E402
 from studio.core.capabilities import Note  # noqa: E402
 from studio.core.music.midi import read_midi, write_midi  # noqa: E402
-from studio.core.music.score import Score, TempoChange, Track  # noqa: E402
+from studio.core.music.score import Score, TempoChange, TimeSignature, Track  # noqa: E402
 
 TINY = {
     "music-transformer": ["embedding_dim=32", "n_heads=2", "key_dim=16", "feed_forward_dim=32", "seq_len=16",
@@ -55,6 +55,7 @@ def test_generate_continues_a_prompt_into_a_track_of_its_own_and_renders_a_wav(r
     assert "(MIDI file)" in said and "(WAV audio)" in said
     score = read_midi(out)
     assert [t.name for t in score.tracks][:2] == ["Soprano", "Bass"] and len(score.tracks) == 3
+    assert score.tracks[2].channel not in (score.tracks[0].channel, score.tracks[1].channel)
     prompt = [n for n in score.notes if n.voice < 2]
     written = [n for n in score.notes if n.voice == 2]
     assert len(prompt) == 16 and written, "the prompt is kept and a continuation follows it"
@@ -70,6 +71,17 @@ def test_generate_continues_a_prompt_into_a_track_of_its_own_and_renders_a_wav(r
     again = tmp_path / "again.mid"
     assert main([*argv[:-1], str(again)]) == 0
     assert read_midi(again).notes == score.notes  # the same seed writes the same notes
+
+
+def test_bars_are_counted_in_the_prompts_metre(runs, tmp_path):
+    waltz = chorale(2)
+    waltz.time_signatures = [TimeSignature(0.0, 3, 4)]
+    prompt, out = tmp_path / "waltz.mid", tmp_path / "out.mid"
+    write_midi(waltz, prompt)
+    assert main(["--device", "cpu", "generate", "music-transformer", "--checkpoint", str(runs.out["music-transformer"]),
+                 "--prompt", str(prompt), "--bars", "3", "--out", str(out)]) == 0
+    written = [n for n in read_midi(out).notes if n.voice == 2]
+    assert written and all(8 <= n.start and n.start + n.duration <= 8 + 3 * 3 + 1e-6 for n in written)
 
 
 def test_generate_without_a_prompt_starts_a_piece(runs, tmp_path):

@@ -226,8 +226,9 @@ def _music_prompt(args: argparse.Namespace):
 
 
 def _music(args: argparse.Namespace, spec, model, prompt):
-    """The prompt and its continuation of ``--bars`` bars (in a track of its own, named after the model),
-    with what the piano roll records, so its MIDI file says what made it."""
+    """The prompt and ``--bars`` bars of the prompt's metre continuing it (in a track of its own, named
+    after the model, on a channel of its own), with what the piano roll records, so its MIDI file says
+    what made it."""
     from dataclasses import replace
 
     from studio.core.artifacts import MusicArtifact
@@ -235,22 +236,36 @@ def _music(args: argparse.Namespace, spec, model, prompt):
     from studio.core.music.score import Track
     from studio.core.provenance import result_params
 
+    start = prompt.length_beats
+    end = start + args.bars * prompt.beats_per_bar
     understood = set(getattr(model, "controls", ()) or ())
     controls = {"tempo": prompt.bpm} if "tempo" in understood else None
-    voice = len(prompt.tracks) if prompt.notes else 0
-    written = [replace(note, voice=voice) for note in model.generate(
-        prompt.notes, bars=args.bars, seed=args.seed, temperature=args.temperature, controls=controls)]
     tracks = list(prompt.tracks) if prompt.notes else []
+    stream = model.generate(prompt.notes, bars=math.ceil((end - start) / model.beats_per_bar), seed=args.seed,
+                            temperature=args.temperature, controls=controls)
+    written = []
+    try:  # the model counts bars of its own length: stop at the last bar of the prompt's metre
+        for note in stream:
+            if note.start >= end:
+                break
+            written.append(replace(note, voice=len(tracks), duration=min(note.duration, end - note.start)))
+    finally:
+        stream.close()
     score = prompt.with_notes([*prompt.notes, *written])
-    score.tracks = [*tracks, Track(spec.title)]
+    score.tracks = [*tracks, Track(spec.title, channel=_free_channel(tracks))]
     score.name = args.out.stem
     score.params = result_params("piano-roll", spec, str(args.checkpoint.resolve()), _step_of(args.checkpoint),
                                  checkpoint_digest(None, str(args.checkpoint)), seed=args.seed, bars=args.bars,
-                                 temperature=args.temperature, primer_notes=len(prompt.notes),
-                                 start_beat=prompt.length_beats, tempo=prompt.bpm,
-                                 prompt=str(Path(args.prompt).resolve()) if args.prompt else "")
+                                 temperature=args.temperature, primer_notes=len(prompt.notes), start_beat=start,
+                                 tempo=prompt.bpm, prompt=str(Path(args.prompt).resolve()) if args.prompt else "")
     print(f"{len(written)} notes in {args.bars} bars after {len(prompt.notes)} of the prompt")
     return MusicArtifact(score, score.params)
+
+
+def _free_channel(tracks) -> int:
+    """The first MIDI channel no track uses, General MIDI's drum channel (9) aside; 0 when all are taken."""
+    used = {t.channel for t in tracks}
+    return next((c for c in range(16) if c != 9 and c not in used), 0)
 
 
 def _step_of(checkpoint: Path) -> int:

@@ -39,7 +39,6 @@ class Event:
     pitch: int | None
     start: float
     duration: float
-    velocity: int = 80
 
 
 def note_name(pitch: int) -> str:
@@ -90,17 +89,16 @@ def top_line(notes: Iterable[Note]) -> list[Event]:
         top = max(active, key=lambda n: (n.pitch, n.duration), default=None)
         if line and top is top_of_last:  # the same note (or the same silence) goes on
             last = line[-1]
-            line[-1] = Event(last.pitch, last.start, after - last.start, last.velocity)
+            line[-1] = Event(last.pitch, last.start, after - last.start)
         else:
-            line.append(Event(None if top is None else top.pitch, here, after - here,
-                              80 if top is None else top.velocity))
+            line.append(Event(None if top is None else top.pitch, here, after - here))
         top_of_last = top
     return line
 
 
-def melody_tokens(notes: Iterable[Note], *, start: bool = True) -> list[tuple[str, str]]:
-    """A piece's (note, duration) tokens: ``START`` first (unless ``start`` is False), then its top line."""
-    tokens = [(START, START_DURATION)] if start else []
+def melody_tokens(notes: Iterable[Note]) -> list[tuple[str, str]]:
+    """A piece's (note, duration) tokens: ``START`` first, then its top line."""
+    tokens = [(START, START_DURATION)]
     for event in top_line(notes):
         tokens.append((REST if event.pitch is None else note_name(event.pitch), duration_name(event.duration)))
     return tokens

@@ -109,8 +109,9 @@ class EventTransformer(nn.Module):
                 seed: int, use_cache: bool) -> Iterator[Note]:
         generator = seeded(seed)
         session = GPTSession(self, use_cache, with_attention=False)
-        # the clock starts where the prompt's events end: its end on the 10-ms grid
+        # the clock starts where the prompt's events end (its end on the 10-ms grid), at its last velocity
         assembler = NoteAssembler(round(timing.seconds_at(start) * 100) / 100, self.config.max_note_seconds)
+        assembler.feed(next((t for t in reversed(tokens) if t >= VELOCITY), VELOCITY + velocity_bin(DEFAULT_VELOCITY)))
         end_seconds = timing.seconds_at(end)
         for _ in range(int(EVENTS_PER_BEAT * (end - start)) + 1):
             logits, _ = session.feed(tokens)

@@ -250,3 +250,16 @@ def test_an_imported_piece_is_shown_whole_in_pitch(studio_app, tmp_path):
     for pitch in (36, 76):
         assert 0 <= roll.viewport_y(pitch) and roll.viewport_y(pitch) + roll.geometry.row_height <= height
     assert roll.visible_beats()[0] == 0.0
+
+
+def test_a_continuation_is_written_in_view(editor):
+    """The bars a continuation will fill scroll into view, a bar of the primer before them."""
+    roll = editor.roll
+    editor.state.add_notes([Note(60, float(b), 1.0) for b in range(200)])
+    roll.zoom(0.5)  # room for the bars and one before
+    roll.horizontalScrollBar().setValue(0)
+    roll.show_span(120.0, 136.0)
+    first, last = roll.visible_beats()
+    assert first == pytest.approx(116.0, abs=0.1) and 136.0 <= last
+    roll.show_span(first + 1, first + 2)  # in view already: nothing moves
+    assert roll.visible_beats()[0] == first

@@ -63,7 +63,7 @@ class PianoRollPanel(ModelPanel):
         self.transport_bar = TransportBar(self.transport, self.generation, settings, self.context.show_status)
         self.variations = VariationsView(self.generation, self.transport)
         self.editor.keyboard.key_pressed.connect(self.transport.key_pressed)
-        self.generation.events.started.connect(lambda _run: self._writing(True))
+        self.generation.events.started.connect(self._started)
         self.generation.events.finished.connect(self._finished)
 
         model_row = QHBoxLayout()
@@ -86,6 +86,12 @@ class PianoRollPanel(ModelPanel):
         self.add_shortcut("Ctrl+Return", self.generation.continue_, "Continue the notes before the playhead",
                           content)
         return content
+
+    def _started(self, run) -> None:
+        """A continuation starts: in view where it will be written, and no undo while it is."""
+        start = run.params["start_beat"]
+        self.editor.roll.show_span(start, start + run.settings.bars * self.state.beats_per_bar)
+        self._writing(True)
 
     def _writing(self, on: bool) -> None:
         """Edit ▸ Undo and Redo are off while a continuation streams in (see the module's docstring); on

@@ -303,6 +303,17 @@ class RollView(QGraphicsView):
         if not first <= beat <= last:
             self.horizontalScrollBar().setValue(round(self.geometry.x(beat) - self.viewport().width() * 0.05))
 
+    def show_span(self, start: float, end: float) -> None:
+        """Scroll so that beats ``start`` to ``end`` are in view (what a continuation will fill), or as much
+        of them as fits, from a bar before ``start``; nothing moves when they are in view already."""
+        first, last = self.visible_beats()
+        if first <= start and end <= last:
+            return
+        if self.geometry.x(end) > self.sceneRect().width():
+            self._fit_scene()
+        lead = min(self.state.beats_per_bar, max(0.0, (last - first) - (end - start)))
+        self.horizontalScrollBar().setValue(round(self.geometry.x(max(0.0, start - lead))))
+
     # -- painting the grid ---------------------------------------------------------------------------
     def drawBackground(self, painter: QPainter, rect: QRectF) -> None:  # noqa: N802
         g, state = self.geometry, self.state

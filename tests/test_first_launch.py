@@ -1,5 +1,5 @@
 """First launch: a new workspace, nothing trained, no dataset installed. The starter models the studio
-ships make the latent explorer, the canvas and the composer work; they are read-only, and training
+ships make the latent explorer, the canvas, the piano roll and the composer work; they are read-only, and training
 one further makes a new run in the workspace."""
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ def shown(app, name):
 
 def test_the_studio_ships_its_starters_each_a_few_mb_with_the_command_that_trained_it():
     found = {s.spec: s for s in starters()}
-    assert set(found) >= {"vae", "gpt", "diffusion", "dcgan", "cnn-classifier"}
+    assert set(found) >= {"vae", "gpt", "diffusion", "dcgan", "cnn-classifier", "music-transformer",
+                          "event-transformer"}
     for starter in found.values():
         assert starter.checkpoint.stat().st_size < 5 * 2**20
         assert starter.command.startswith(f"studio train {starter.spec} --data ")
@@ -159,3 +160,40 @@ def test_a_damaged_starter_folder_is_left_out(monkeypatch, tmp_path):
     (bad / "starter.json").write_text("{ not json")
     monkeypatch.setattr("studio.core.starters.starters_folder", lambda: tmp_path)
     assert [s.name for s in starters()] == ["good"] and starters("gpt") == []
+
+
+def test_the_piano_roll_continues_a_chorale_on_first_launch(first_launch, qtbot, tmp_path):
+    """Each music starter continues the opening of a chorale after the playhead, in its key, as one
+    undoable track."""
+    from dataclasses import replace
+
+    import music21
+
+    from studio.core.data.music import bach_chorale
+    from studio.core.music.midi import write_midi
+
+    chorale = bach_chorale("bach/bwv166.6")
+    opening = chorale.with_notes(replace(n, duration=min(n.duration, 16 - n.start))
+                                 for n in chorale.notes if n.start < 16)
+    write_midi(opening, tmp_path / "opening.mid")
+    stream = music21.stream.Stream([music21.note.Note(n.pitch, quarterLength=n.duration) for n in opening.notes])
+    scale = {p.pitchClass for p in stream.analyze("key").getScale().getPitches()}
+
+    roll = shown(first_launch, "piano-roll")
+    found = {s.checkpoint.parent.name: s for s in starters()}
+    for name in ("music-transformer-chorales", "event-transformer-chorales"):
+        assert roll.state.models.select(str(found[name].checkpoint))
+        roll.import_file(tmp_path / "opening.mid")
+        roll.state.set_playhead(16.0)
+        roll.continue_bar.temperature.setValue(0.8)
+        roll.continue_bar.seed.setValue(3)
+        roll.continue_bar.continue_button.click()
+        qtbot.waitUntil(lambda: not roll.generation.writing, timeout=60_000)
+        assert [t.track.name for t in roll.state.tracks][:4] == ["Soprano", "Alto", "Tenor", "Bass"]
+        written = roll.state.score().voice_notes(4)
+        assert len(written) >= 8, name
+        assert all(16.0 <= n.start < 32.0 for n in written), name
+        in_key = sum(n.pitch % 12 in scale for n in written) / len(written)
+        assert in_key >= 0.75, (name, in_key)
+        roll.undo_stack.undo()  # the continuation is one step
+        assert len(roll.state.tracks) == 4

@@ -9,16 +9,14 @@ model picks means something.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Optional
 
 import torch
-from torch import nn
 
 from studio.core.capabilities import ModelError, Note
 from studio.core.music.score import DEFAULT_TICKS_PER_BEAT, Score, TempoChange
-from studio_builtins.text.gpt import Block, GPTSession, LayerCache
+from studio_builtins.text.gpt import Decoder, GPTSession
 from studio_builtins.text.sampling import choose
 
 from .config import EventConfig
@@ -40,7 +38,7 @@ from .streaming import BEATS_PER_BAR, CONTROLS, check_request, prompt_end, seede
 EVENTS_PER_BEAT = 64
 
 
-class EventTransformer(nn.Module):
+class EventTransformer(Decoder):
     """Offers ``MusicGenerator`` (all voices merged into one); ``forward(idx)`` gives logits for training."""
 
     voices = ("music",)
@@ -48,47 +46,8 @@ class EventTransformer(nn.Module):
     beats_per_bar = BEATS_PER_BAR
 
     def __init__(self, config: EventConfig) -> None:
-        super().__init__()
         _check(config)
-        self.config = config
-        self.context_length = config.block_size
-        self.wte = nn.Embedding(VOCAB_SIZE, config.n_embd)
-        self.wpe = nn.Embedding(config.block_size, config.n_embd)
-        self.drop = nn.Dropout(config.dropout)
-        self.h = nn.ModuleList(Block(config) for _ in range(config.n_layer))
-        self.ln_f = nn.LayerNorm(config.n_embd, bias=config.bias)
-        self.lm_head = nn.Linear(config.n_embd, VOCAB_SIZE, bias=False)
-        self.lm_head.weight = self.wte.weight
-        for module in self.modules():
-            if isinstance(module, (nn.Linear, nn.Embedding)):
-                nn.init.normal_(module.weight, mean=0.0, std=0.02)
-            if isinstance(module, nn.Linear) and module.bias is not None:
-                nn.init.zeros_(module.bias)
-        for name, parameter in self.named_parameters():
-            if name.endswith("c_proj.weight"):  # GPT-2's scaled init of residual projections
-                nn.init.normal_(parameter, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
-
-    # -- the network: the text GPT's interface, which GPTSession drives ------------------------
-    def forward(self, idx: torch.Tensor) -> torch.Tensor:
-        return self.run(idx)[0]
-
-    def run(self, idx: torch.Tensor, caches: Optional[list[LayerCache]] = None, start: int = 0,
-            need_weights: bool = False, last_only: bool = False) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        positions = torch.arange(start, start + idx.size(1), device=idx.device)
-        x = self.drop(self.wte(idx) + self.wpe(positions))
-        weights = []
-        for i, block in enumerate(self.h):
-            x, w = block(x, None if caches is None else caches[i], need_weights)
-            if w is not None:
-                weights.append(w)
-        if last_only:
-            x = x[:, -1:]
-        return self.lm_head(self.ln_f(x)), weights
-
-    def new_cache(self) -> list[LayerCache]:
-        c = self.config
-        return [LayerCache((1, c.n_head, c.block_size, c.n_embd // c.n_head), self.wte.weight)
-                for _ in range(c.n_layer)]
+        super().__init__(config, VOCAB_SIZE)
 
     # -- MusicGenerator ----------------------------------------------------------------------
     def generate(self, prompt: Sequence[Note], *, bars: int, seed: int, temperature: float = 1.0,

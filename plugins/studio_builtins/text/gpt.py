@@ -106,22 +106,20 @@ class Block(nn.Module):
         return x + self.mlp(self.ln_2(x)), weights
 
 
-class GPT(nn.Module, TokenStreamer):
-    """Offers ``SequenceGenerator``; ``forward(idx)`` gives logits for training."""
+class Decoder(nn.Module):
+    """The GPT network over ``vocab_size`` tokens (token and position embeddings, the blocks, the tied
+    head): the text GPT's, and the music event model's. ``forward(idx)`` gives logits for training."""
 
-    def __init__(self, config: GPTConfig) -> None:
+    def __init__(self, config: GPTConfig, vocab_size: int) -> None:
         super().__init__()
-        _check(config)
         self.config = config
-        self.tokenizer = tokenizer_for(config)
         self.context_length = config.block_size
-        vocab = self.tokenizer.vocab_size
-        self.wte = nn.Embedding(vocab, config.n_embd)
+        self.wte = nn.Embedding(vocab_size, config.n_embd)
         self.wpe = nn.Embedding(config.block_size, config.n_embd)
         self.drop = nn.Dropout(config.dropout)
         self.h = nn.ModuleList(Block(config) for _ in range(config.n_layer))
         self.ln_f = nn.LayerNorm(config.n_embd, bias=config.bias)
-        self.lm_head = nn.Linear(config.n_embd, vocab, bias=False)
+        self.lm_head = nn.Linear(config.n_embd, vocab_size, bias=False)
         self.lm_head.weight = self.wte.weight  # weight tying, as GPT-2
         self.apply(_init_weights)
         for name, parameter in self.named_parameters():
@@ -153,6 +151,16 @@ class GPT(nn.Module, TokenStreamer):
         like = self.wte.weight
         return [LayerCache((1, c.n_head, c.block_size, c.n_embd // c.n_head), like) for _ in range(c.n_layer)]
 
+
+class GPT(Decoder, TokenStreamer):
+    """Offers ``SequenceGenerator``: the decoder over its tokenizer's vocabulary."""
+
+    def __init__(self, config: GPTConfig) -> None:
+        _check(config)
+        tokenizer = tokenizer_for(config)
+        super().__init__(config, tokenizer.vocab_size)
+        self.tokenizer = tokenizer
+
     def session(self, use_cache: bool, with_attention: bool) -> GPTSession:
         return GPTSession(self, use_cache, with_attention)
 
@@ -160,7 +168,7 @@ class GPT(nn.Module, TokenStreamer):
 class GPTSession:
     """One generation: the window of tokens and, with ``use_cache``, its key/value cache."""
 
-    def __init__(self, model: GPT, use_cache: bool, with_attention: bool) -> None:
+    def __init__(self, model: Decoder, use_cache: bool, with_attention: bool) -> None:
         self.model = model
         self.use_cache = use_cache
         self.with_attention = with_attention

@@ -48,8 +48,26 @@ class TimeSignature:
         return self.numerator * 4.0 / self.denominator
 
 
+class TimeMaps:
+    """The tempo and bar length at the start, for anything holding the two maps (a score, the piano
+    roll's document)."""
+
+    tempos: Sequence[TempoChange]
+    time_signatures: Sequence[TimeSignature]
+
+    @property
+    def bpm(self) -> float:
+        """The tempo at the start."""
+        return self.tempos[0].bpm
+
+    @property
+    def beats_per_bar(self) -> float:
+        """The bar length at the start, in beats."""
+        return self.time_signatures[0].beats_per_bar
+
+
 @dataclass
-class Score:
+class Score(TimeMaps):
     """Notes (sorted by start, then pitch) and the tracks, tempo and metre they are played with."""
 
     notes: list[Note] = field(default_factory=list)
@@ -69,16 +87,6 @@ class Score:
             self.time_signatures = [TimeSignature(0.0), *self.time_signatures]
 
     # -- time ---------------------------------------------------------------------------------
-    @property
-    def bpm(self) -> float:
-        """The tempo at the start."""
-        return self.tempos[0].bpm
-
-    @property
-    def beats_per_bar(self) -> float:
-        """The bar length at the start, in beats."""
-        return self.time_signatures[0].beats_per_bar
-
     @property
     def length_beats(self) -> float:
         """Where the last note ends (0 for no notes)."""

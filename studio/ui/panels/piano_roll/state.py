@@ -19,7 +19,7 @@ from types import MappingProxyType
 from typing import Any, Optional
 
 from studio.core.capabilities import Note
-from studio.core.music.score import DEFAULT_TICKS_PER_BEAT, Score, TempoChange, TimeSignature, Track
+from studio.core.music.score import DEFAULT_TICKS_PER_BEAT, Score, TempoChange, TimeMaps, TimeSignature, Track
 from studio.ui.kit.state import PanelState
 from studio.ui.panels.piano_roll import grid
 from studio.ui.panels.piano_roll.edits import moved, quantized, resized
@@ -39,7 +39,7 @@ class RollTrack:
 
 
 @dataclass(frozen=True)
-class Snapshot:
+class Snapshot(TimeMaps):
     """The whole document, for undo (value semantics)."""
 
     notes: Mapping[int, Note]  #: note id -> note
@@ -47,16 +47,8 @@ class Snapshot:
     tempos: tuple[TempoChange, ...] = (TempoChange(0.0, 100.0),)
     time_signatures: tuple[TimeSignature, ...] = (TimeSignature(0.0),)
 
-    @property
-    def bpm(self) -> float:
-        return self.tempos[0].bpm
 
-    @property
-    def beats_per_bar(self) -> float:
-        return self.time_signatures[0].beats_per_bar
-
-
-class PianoRollState(PanelState):
+class PianoRollState(PanelState, TimeMaps):
     """Events (besides the base's): ``notes(ids)`` with the ids of the notes added, changed or removed;
     ``selection()``; ``tracks()`` (the list, a track's name, colour, mute or solo, or the active track);
     ``playhead(beat)``; ``loop()``; ``snap()``; ``tempo()`` (tempo or metre)."""
@@ -89,14 +81,6 @@ class PianoRollState(PanelState):
         super().__init__(executor, registry, store, capability)
 
     # -- the document as a whole ----------------------------------------------------------------
-    @property
-    def bpm(self) -> float:
-        return self.tempos[0].bpm
-
-    @property
-    def beats_per_bar(self) -> float:
-        return self.time_signatures[0].beats_per_bar
-
     @property
     def length_beats(self) -> float:
         """Where the last note ends (0 when there are none)."""

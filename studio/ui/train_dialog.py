@@ -29,7 +29,7 @@ from studio.engine.jobs import JobOptions
 from studio.ui.widgets.fields import int_spin
 
 #: sources whose location is a folder (others take a file)
-FOLDER_SOURCES = ("image-folder", "text-folder")
+FOLDER_SOURCES = ("image-folder", "text-folder", "midi-folder")
 
 
 def visible_fields(config_cls) -> list[dataclasses.Field]:

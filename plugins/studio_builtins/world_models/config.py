@@ -13,6 +13,8 @@ class WorldVAEConfig:
     learning_rate: float = 1e-3
     kl_weight: float = 1.0  #: weight of the KL term against the reconstruction error
     frames_per_episode: int = 0  #: frames sampled per episode and epoch (0: all of them)
+    kl_tolerance: float = 0.5  #: the KL counts at least this many nats per latent dimension (the paper's free bits)
+    episodes_in_memory: int = 32  #: episodes held at once while training (about 12 MB per 1000 frames)
 
 
 @dataclass

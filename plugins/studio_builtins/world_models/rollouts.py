@@ -10,6 +10,7 @@ Gymnasium is imported only by :func:`make_env`, so reading rollouts needs none.
 
 from __future__ import annotations
 
+import os
 import random
 import re
 import zipfile
@@ -47,6 +48,7 @@ def make_env(seed: Optional[int] = None):
     """CarRacing with continuous actions and no window (its observations are the frames). With ``seed`` the
     environment is reset once with it, so its later ``reset()`` calls draw a reproducible series of tracks;
     ``reset(seed=...)`` picks one track."""
+    os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")  # pygame's greeting, printed on import
     import gymnasium as gym
 
     env = gym.make(ENV_ID, continuous=True, render_mode=None)

@@ -1,6 +1,6 @@
 """The settings of the World Models stages (V, M and C); light (no torch) so discovery can name them."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass
@@ -29,6 +29,7 @@ class MDNRNNConfig:
     temperature: float = 1.0  #: tau: above 1 the dream is more uncertain (and harder to exploit)
     reward_weight: float = 1.0  #: weight of the reward head's squared error in the loss
     done_weight: float = 1.0  #: weight of the done head's binary cross-entropy in the loss
+    latent_dim: int = 32  #: the size of V's z; the trainer sets it from the V it is built on
 
 
 @dataclass
@@ -42,3 +43,5 @@ class ControllerConfig:
     in_dream: bool = True  #: score candidates inside M's dream (True) or in the real CarRacing (False)
     max_steps: int = 300  #: steps per scoring rollout
     temperature: float = 1.15  #: tau of the dream while evolving (the paper's Doom setting)
+    #: M's config as JSON, filled in by the trainer from the MDN-RNN it is built on, so a checkpoint rebuilds M
+    memory_json: str = field(default="", metadata={"learned": True})

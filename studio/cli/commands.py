@@ -1,5 +1,5 @@
 """The sub-commands that inspect the studio: plugins, models, doctor (and, from their own modules, train,
-generate and music)."""
+generate, music and dream)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import argparse
 import dataclasses
 import sys
 
-from studio.cli import music_commands, train_commands
+from studio.cli import dream_commands, music_commands, train_commands
 from studio.cli.output import print_json, print_table
 from studio.core.plugins import ALLOW_LIST_VARIABLE, discover
 from studio.core.specs import CONTRACT_VERSION
@@ -32,6 +32,7 @@ def add_all(sub: argparse._SubParsersAction) -> None:
 
     train_commands.add_all(sub)
     music_commands.add_all(sub)
+    dream_commands.add_all(sub)
 
 
 def plugins_list(args: argparse.Namespace) -> int:

@@ -19,29 +19,7 @@ def add_all(sub: argparse._SubParsersAction) -> None:
                     "(--workspace), so the app's panels offer the model. Under `torchrun --nproc_per_node=N` "
                     "the same command trains data-parallel on N processes.")
     train.add_argument("model", help="a model name from `studio models list`")
-    train.add_argument("--data", help="a dataset source (fashion-mnist), SOURCE:PATH, or a path")
-    train.add_argument("--steps", type=_positive, help="total optimisation steps")
-    train.add_argument("--out", required=True, type=Path, help="folder for checkpoints, samples and events")
-    train.add_argument("--resume", action="store_true",
-                       help="continue from the checkpoint in --out (with the settings it started with)")
-    train.add_argument("--seed", type=int, default=0, help="seed for weights, batches and samples (default 0)")
-    train.add_argument("--checkpoint-every", type=_positive, default=500, metavar="N",
-                       help="save a checkpoint every N steps (default 500)")
-    train.add_argument("--sample-every", type=_positive, default=250, metavar="N",
-                       help="save a sample grid every N steps (default 250)")
-    train.add_argument("--first-checkpoint-after", type=float, metavar="SECONDS", dest="first_checkpoint_s",
-                       help="also save a checkpoint this many seconds into training, before the first of "
-                            "--checkpoint-every (the app's jobs do, so a model can be tried while it trains)")
-    train.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", dest="overrides",
-                       help="change a setting of the model's config (repeatable), e.g. --set latent_dim=8")
-    train.add_argument("--from", action="append", default=[], metavar="MODEL=PATH", dest="upstream",
-                       help="for a model built on others (a stage of a pipeline): the checkpoint or run folder "
-                            "of each model it builds on (repeatable; see `studio models list`)")
-    train.add_argument("--start-from", metavar="PATH",
-                       help="train further a checkpoint (or run folder) of this model, a starter model say: a new "
-                            "run from its weights and step; --steps counts on from that step")
-    train.add_argument("--no-catalogue", action="store_false", dest="catalogue",
-                       help="do not list the run in the workspace (the app's job runner lists its jobs itself)")
+    add_train_options(train)
     train.set_defaults(run=train_run)
 
     generate = sub.add_parser("generate", help="sample from a trained model into a file")
@@ -67,6 +45,33 @@ def add_all(sub: argparse._SubParsersAction) -> None:
     generate.add_argument("--out", required=True, type=Path,
                           help="grid.png for images, a .txt file for text, a .mid file for music")
     generate.set_defaults(run=generate_run)
+
+
+def add_train_options(parser: argparse.ArgumentParser) -> None:
+    """Every option of `studio train` but the model (also `studio dream train-vae` and the other stages)."""
+    parser.add_argument("--data", help="a dataset source (fashion-mnist), SOURCE:PATH, or a path")
+    parser.add_argument("--steps", type=_positive, help="total optimisation steps")
+    parser.add_argument("--out", required=True, type=Path, help="folder for checkpoints, samples and events")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue from the checkpoint in --out (with the settings it started with)")
+    parser.add_argument("--seed", type=int, default=0, help="seed for weights, batches and samples (default 0)")
+    parser.add_argument("--checkpoint-every", type=_positive, default=500, metavar="N",
+                        help="save a checkpoint every N steps (default 500)")
+    parser.add_argument("--sample-every", type=_positive, default=250, metavar="N",
+                        help="save a sample grid every N steps (default 250)")
+    parser.add_argument("--first-checkpoint-after", type=float, metavar="SECONDS", dest="first_checkpoint_s",
+                        help="also save a checkpoint this many seconds into training, before the first of "
+                             "--checkpoint-every (the app's jobs do, so a model can be tried while it trains)")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", dest="overrides",
+                        help="change a setting of the model's config (repeatable), e.g. --set latent_dim=8")
+    parser.add_argument("--from", action="append", default=[], metavar="MODEL=PATH", dest="upstream",
+                        help="for a model built on others (a stage of a pipeline): the checkpoint or run folder "
+                             "of each model it builds on (repeatable; see `studio models list`)")
+    parser.add_argument("--start-from", metavar="PATH",
+                        help="train further a checkpoint (or run folder) of this model, a starter model say: a new "
+                             "run from its weights and step; --steps counts on from that step")
+    parser.add_argument("--no-catalogue", action="store_false", dest="catalogue",
+                        help="do not list the run in the workspace (the app's job runner lists its jobs itself)")
 
 
 def _positive(text: str) -> int:

@@ -235,3 +235,12 @@ def load_rollouts(location: Optional[str]) -> Rollouts:
 
 #: the files the loader reads, so a folder with none is refused before a job starts
 load_rollouts.extensions = (".npz",)
+#: what else the source offers for the environment it records, as references resolved when used: the studio
+#: (the dream commands, the panel) reaches the plugin only through its specs, never by importing it.
+#: ``collect(out, episodes, steps, *, workers, seed, on_progress, should_stop) -> CollectResult`` fills a
+#: rollouts folder; ``evaluate(controller, episodes, seed, workers, on_episode) -> list[float]`` scores a
+#: trained controller on real tracks.
+load_rollouts.tools = {
+    "collect": "studio_builtins.world_models.collect:collect",
+    "evaluate": "studio_builtins.world_models.control:evaluate",
+}

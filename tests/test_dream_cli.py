@@ -1,0 +1,85 @@
+"""`studio dream`: collect with progress and resume, the training stages as `studio train`, evaluate's report."""
+
+import json
+
+import pytest
+
+from studio.cli import dream_commands, main
+from studio.core.plugins import discover
+from studio_builtins.world_models.rollouts import load_rollouts
+
+
+def test_collect_prints_progress_and_resumes(tmp_path, capsys):
+    out = tmp_path / "rollouts"
+    assert main(["dream", "collect", "--episodes", "2", "--steps", "30", "--workers", "2", "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert "collecting 2 episodes of at most 30 steps" in captured.err
+    assert "episode 2/2, 60 steps" in captured.err and "steps/s, ETA" in captured.err
+    assert f"2 of 2 episodes in {out}: 2 collected, 60 steps" in captured.out
+    assert len(load_rollouts(str(out))) == 2
+
+    assert main(["dream", "collect", "--episodes", "3", "--steps", "30", "--workers", "2", "--out", str(out)]) == 0
+    assert "3 of 3 episodes" in (said := capsys.readouterr().out) and "1 collected, 30 steps" in said
+    assert "2 kept from before" in said
+
+
+def test_collect_into_a_file_is_refused(tmp_path, capsys):
+    (tmp_path / "taken").write_text("not a folder")
+    assert main(["dream", "collect", "--episodes", "1", "--out", str(tmp_path / "taken")]) == 1
+    assert "is a file; rollouts are collected into a folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command, model", [("train-vae", "world-vae"), ("train-rnn", "mdn-rnn"),
+                                            ("train-controller", "controller")])
+def test_each_stage_has_studio_train_s_options(command, model, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["dream", command, "--help"])
+    assert exit_.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert f"`studio train {model}` with the same options" in text
+    for option in ("--data", "--steps", "--out", "--resume", "--set NAME=VALUE", "--from MODEL=PATH"):
+        assert option in text
+
+
+def test_train_vae_trains_the_vae_on_a_rollouts_folder(tmp_path, capsys):
+    rollouts = tmp_path / "rollouts"
+    assert main(["dream", "collect", "--episodes", "2", "--steps", "20", "--workers", "1", "--out",
+                 str(rollouts)]) == 0
+    run = tmp_path / "vae"
+    assert main(["dream", "train-vae", "--data", str(rollouts), "--steps", "2", "--out", str(run),
+                 "--set", "batch_size=4", "--no-catalogue"]) == 0
+    assert "finished at step 2 of 2" in capsys.readouterr().out
+    from studio.core.checkpoint import read_header
+
+    assert read_header(run / "checkpoint.safetensors").spec == "world-vae"
+
+
+def test_the_cli_reaches_the_plugin_s_tools_through_the_source():
+    registry = discover().registry
+    assert dream_commands.tool(registry, "collect").__name__ == "collect"
+    assert dream_commands.tool(registry, "evaluate").__name__ == "evaluate"
+
+
+def test_evaluate_prints_the_mean_and_spread_of_the_scores(tmp_path, monkeypatch, capsys):
+    calls = []
+
+    def fake_evaluate(controller, episodes, seed, workers, on_episode=None):
+        calls.append((controller, episodes, seed, workers))
+        scores = [900.0, 800.0][:episodes]
+        for index, score in enumerate(scores):
+            on_episode(index, score)
+        return scores
+
+    monkeypatch.setattr(dream_commands, "tool", lambda registry, name: fake_evaluate)
+    monkeypatch.setattr("studio.core.checkpoint.load_model", lambda registry, name, path, device: f"{name} from {path}")
+    checkpoint = tmp_path / "c.safetensors"
+    assert main(["dream", "evaluate", "--checkpoint", str(checkpoint), "--episodes", "2", "--workers", "1"]) == 0
+    captured = capsys.readouterr()
+    assert calls == [(f"controller from {checkpoint}", 2, 1_000_000, 1)]
+    assert "track 1000001: 800.0" in captured.err
+    assert "score 850.0 ± 50.0 over 2 tracks (seeds 1000000..1000001)" in captured.out
+
+    assert main(["dream", "evaluate", "--checkpoint", str(checkpoint), "--episodes", "2", "--seed", "5", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report == {"checkpoint": str(checkpoint), "episodes": 2, "seed": 5, "scores": [900.0, 800.0],
+                      "mean": 850.0, "std": 50.0}

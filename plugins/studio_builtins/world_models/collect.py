@@ -81,6 +81,8 @@ def drive_episode(env, policy: SmoothRandomPolicy, seed: int, steps: int,
     """One episode of at most ``steps`` steps on the track of ``seed``; None when ``stop()`` said so first.
     ``on_steps(n)`` hears every :data:`REPORT_EVERY` steps (and the last few) how many were driven."""
     obs, _info = env.reset(seed=seed)
+    limit = env.spec.max_episode_steps if env.spec is not None else None
+    steps = min(steps, limit) if limit else steps  # the environment ends it there anyway: no frames beyond
     frames = np.empty((steps, 64, 64, 3), np.uint8)
     actions = np.empty((steps, 3), np.float32)
     rewards = np.empty(steps, np.float32)

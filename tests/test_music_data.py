@@ -134,8 +134,9 @@ def test_one_midi_file_is_a_set_of_one_that_holds_out_its_last_bars(tmp_path):
     assert train.length_beats == 36.0 and len(train.notes) == 36, "cut at the bar line nearest 90%"
     assert [n.start for n in validation.notes] == [0.0, 1.0, 2.0, 3.0] and validation.notes[0].pitch == 60
     assert validation.tempos == [TempoChange(0.0, 90.0), TempoChange(0.5, 120.0)]
+    (tmp_path / "chorales.json").write_text("{}")  # no shared data needed: the ending says it all
     with pytest.raises(DataError, match="is a JSON file, not a MIDI file; for the JSB chorales use"):
-        load_midi_file(str(JSB))
+        load_midi_file(str(tmp_path / "chorales.json"))
     (tmp_path / "broken.mid").write_bytes(b"MThd")
     with pytest.raises(DataError, match="broken.mid"):
         load_midi_file(str(tmp_path / "broken.mid"))

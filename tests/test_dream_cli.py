@@ -1,10 +1,12 @@
 """`studio dream`: collect with progress and resume, the training stages as `studio train`, evaluate's report."""
 
 import json
+import shutil
 
 import pytest
 
 from studio.cli import dream_commands, main
+from studio.core.checkpoint import load_model, read_checkpoint
 from studio.core.plugins import discover
 from studio_builtins.world_models.rollouts import load_rollouts
 
@@ -41,17 +43,31 @@ def test_each_stage_has_studio_train_s_options(command, model, capsys):
         assert option in text
 
 
-def test_train_vae_trains_the_vae_on_a_rollouts_folder(tmp_path, capsys):
+def test_every_stage_trains_from_the_cli_on_the_stage_before(tmp_path, capsys):
     rollouts = tmp_path / "rollouts"
     assert main(["dream", "collect", "--episodes", "2", "--steps", "20", "--workers", "1", "--out",
                  str(rollouts)]) == 0
-    run = tmp_path / "vae"
-    assert main(["dream", "train-vae", "--data", str(rollouts), "--steps", "2", "--out", str(run),
-                 "--set", "batch_size=4", "--no-catalogue"]) == 0
-    assert "finished at step 2 of 2" in capsys.readouterr().out
-    from studio.core.checkpoint import read_header
-
-    assert read_header(run / "checkpoint.safetensors").spec == "world-vae"
+    stages = [("train-vae", "world-vae", None, ["batch_size=4"]),
+              ("train-rnn", "mdn-rnn", "world-vae", ["batch_size=2", "seq_len=8"]),
+              ("train-controller", "controller", "mdn-rnn",
+               ["population=4", "rollouts_per_candidate=1", "max_steps=10", "workers=1"])]
+    for command, model, before, settings in stages:
+        run = tmp_path / model
+        upstream = ["--from", f"{before}={tmp_path / before}"] if before else []
+        sets = [arg for setting in settings for arg in ("--set", setting)]
+        assert main(["dream", command, "--data", str(rollouts), "--steps", "2", "--out", str(run), *upstream, *sets,
+                     "--no-catalogue"]) == 0, command
+        assert "finished at step 2 of 2" in capsys.readouterr().out
+        checkpoint = read_checkpoint(run / "checkpoint.safetensors", weights_only=True)
+        assert checkpoint.spec == model
+        if before:
+            started_from = json.loads((run / "job.json").read_text())["upstream"]
+            assert started_from == {before: str(tmp_path / before / "checkpoint.safetensors")}
+    # the controller's checkpoint holds M and V too: it loads and drives with the stages before it gone
+    shutil.rmtree(tmp_path / "world-vae")
+    shutil.rmtree(tmp_path / "mdn-rnn")
+    controller = load_model(discover().registry, "controller", run / "checkpoint.safetensors", "cpu")
+    assert tuple(controller.frame_shape) == (64, 64, 3)
 
 
 def test_the_cli_reaches_the_plugin_s_tools_through_the_source():

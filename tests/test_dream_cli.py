@@ -1,7 +1,13 @@
 """`studio dream`: collect with progress and resume, the training stages as `studio train`, evaluate's report."""
 
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -99,3 +105,28 @@ def test_evaluate_prints_the_mean_and_spread_of_the_scores(tmp_path, monkeypatch
     report = json.loads(capsys.readouterr().out)
     assert report == {"checkpoint": str(checkpoint), "episodes": 2, "seed": 5, "scores": [900.0, 800.0],
                       "mean": 850.0, "std": 50.0}
+
+
+def test_ctrl_c_stops_collecting_promptly_and_keeps_the_finished_episodes(tmp_path):
+    studio = Path(sys.executable).with_name("studio")
+    out = tmp_path / "rollouts"
+    command = [str(studio), "dream", "collect", "--episodes", "6", "--steps", "150", "--workers", "2",
+               "--out", str(out)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)  # its own process group, as a terminal's Ctrl+C reaches
+    try:
+        deadline = time.monotonic() + 60
+        while not list(out.glob("episode-*.npz")) and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.05)
+        os.killpg(process.pid, signal.SIGINT)
+        interrupted = time.monotonic()
+        _, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    assert process.returncode == 130, err
+    assert time.monotonic() - interrupted < 5  # workers stop within a step, not at the end of their episode
+    assert "run the same command again to collect the rest" in err
+    kept = load_rollouts(str(out))
+    assert 1 <= len(kept) < 6 and not kept.skipped
+    assert not [p.name for p in out.iterdir() if p.name.startswith(".")]  # no half-written episode

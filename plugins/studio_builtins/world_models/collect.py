@@ -162,6 +162,7 @@ def collect(out, episodes: int, steps: int, *, workers: int = 1, seed: int = 0,
     if not missing:
         return CollectResult(folder, kept, 0, 0, 0.0, stopped=False)
     pool = _Workers(folder, missing, min(workers, len(missing)), steps, seed, policy)
+    longest = min(steps, _episode_limit() or steps)
     driven = saved_steps = 0
     stopped = False
     try:
@@ -174,7 +175,7 @@ def collect(out, episodes: int, steps: int, *, workers: int = 1, seed: int = 0,
                 saved_steps += length
                 _write_info(folder, settings, episodes, lengths)
             if on_progress is not None:
-                left = sum(steps for i in missing if i not in lengths) - (driven - saved_steps)
+                left = sum(longest for i in missing if i not in lengths) - (driven - saved_steps)
                 on_progress(CollectProgress(len(lengths), episodes, driven, max(0, left),
                                             time.monotonic() - started))
         stopped = pool.stopped
@@ -184,6 +185,13 @@ def collect(out, episodes: int, steps: int, *, workers: int = 1, seed: int = 0,
     finally:
         pool.close()
     return CollectResult(folder, kept, len(lengths) - kept, saved_steps, time.monotonic() - started, stopped)
+
+
+def _episode_limit() -> Optional[int]:
+    """The steps after which the environment itself ends an episode (CarRacing: 1,000)."""
+    import gymnasium
+
+    return gymnasium.spec(ENV_ID).max_episode_steps
 
 
 def _check_settings(folder: Path, settings: dict) -> None:

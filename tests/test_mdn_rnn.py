@@ -1,12 +1,14 @@
 """World Models' M: the MDN-RNN on V's latents of tiny fake episodes (a square pushed by the action, so
 the next latent follows from this one and the action), its copy baseline, and its dream."""
 
+import copy
+
 import numpy as np
 import pytest
 import torch
 from test_world_vae import write_rollouts
 
-from studio.core.capabilities import Dream, DreamStep, ModelError, WorldModel
+from studio.core.capabilities import Dream, DreamStep, ModelError, TrainState, WorldModel
 from studio.core.checkpoint import load_model, read_checkpoint, save_checkpoint
 from studio.core.plugins import discover
 from studio_builtins.world_models.config import MDNRNNConfig, WorldVAEConfig
@@ -129,6 +131,19 @@ def test_a_dream_reset_from_a_real_frame_starts_at_its_encoding(trained):
     with pytest.raises(ModelError, match="action"):
         dream.step(np.zeros(2, np.float32))
     assert dream.reset(seed=4).shape == (64, 64, 3)  # without a frame: a training episode's start
+
+
+def test_a_resumed_m_trains_as_if_it_had_never_stopped(trained):
+    split, vae = trained["split"], trained["vae"]
+    first = MDNRNNTrainer(MDNRNNConfig(**TINY), split, seed=1, upstream={"world-vae": vae})
+    for _ in first.steps(0, 3):
+        pass
+    saved = first.state()  # as a checkpoint file holds it: a copy, not the live tensors
+    state = TrainState({name: tensor.clone() for name, tensor in saved.tensors.items()}, copy.deepcopy(saved.meta))
+    ahead = [p.losses for p in first.steps(3, 5)]
+    resumed = MDNRNNTrainer(MDNRNNConfig(**TINY), split, seed=1, upstream={"world-vae": vae})
+    resumed.restore(state)
+    assert [p.losses for p in resumed.steps(3, 5)] == ahead
 
 
 def test_m_without_a_trained_v_says_how_to_name_one(trained):

@@ -57,8 +57,9 @@ class LatentDream:
 
     @torch.no_grad()
     def advance(self, action: np.ndarray, *, temperature: Optional[float] = None) -> tuple[float, bool]:
-        """One step without decoding: the predicted reward and whether the episode ends. ``action``
-        is clipped to the action bounds; ``temperature`` defaults to the model's tau."""
+        """One step without decoding: the predicted reward and whether the episode ends (the done head
+        gives it better than even odds). ``action`` is clipped to the action bounds; ``temperature``
+        defaults to the model's tau."""
         tau = self.model.config.temperature if temperature is None else float(temperature)
         if not tau >= 0:
             raise ModelError(f"The dream's temperature must be 0 or more, not {temperature}.")

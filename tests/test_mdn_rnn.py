@@ -126,6 +126,12 @@ def test_a_dream_reset_from_a_real_frame_starts_at_its_encoding(trained):
     encoded = vae.encode(frame[None].astype(np.float32) / 255)
     np.testing.assert_allclose(dream.z, encoded[0], atol=1e-5)
     np.testing.assert_allclose(first, vae.decode(encoded)[0], atol=1e-5)
+    dream.advance(np.float32([0.5, 0.5, 0.0]))
+    h = dream.h.copy()
+    after = read_episode(trained["split"].validation.episodes[0]).frames[11]
+    dream.see(after)  # following a real rollout: the real next frame replaces the dreamt one, M remembers
+    np.testing.assert_allclose(dream.z, vae.encode(after[None].astype(np.float32) / 255)[0], atol=1e-5)
+    np.testing.assert_array_equal(dream.h, h)
     with pytest.raises(ModelError, match="frame"):
         dream.reset(seed=0, frame=np.zeros((96, 96, 3), np.uint8))
     with pytest.raises(ModelError, match="action"):

@@ -3,7 +3,8 @@
 Each step runs one LSTM step on [z, a], samples the next z from the mixture at temperature tau with the
 dream's own seeded generator (numpy, so a seed dreams the same on every device), and decodes it with V.
 The controller does not need frames: :meth:`LatentDream.advance` steps without decoding, and
-:attr:`LatentDream.z` and :attr:`LatentDream.h` are what it reads.
+:attr:`LatentDream.z` and :attr:`LatentDream.h` are what it reads. :meth:`LatentDream.see` puts a real frame
+in place of the dreamt one, so the same object follows a real rollout.
 """
 
 from __future__ import annotations
@@ -45,14 +46,14 @@ class LatentDream:
         encoded with V; without one, from the start of one of the training episodes chosen with ``seed``
         (a prior draw for an untrained model). Returns the first frame, decoded from z."""
         self._rng = np.random.default_rng(seed)
+        self._state = tuple(torch.zeros_like(s) for s in self._state)
         if frame is not None:
-            z = self.model.vae.encode(self._frame_batch(frame))[0]
+            self.see(frame)
         else:
             starts = self.model.start_latents.cpu().numpy()
             z = starts[self._rng.integers(len(starts))] if starts.any() else \
                 self._rng.standard_normal(self.model.latent_dim).astype(np.float32)
-        self._z = torch.as_tensor(z, device=self._device).view(1, 1, -1)
-        self._state = tuple(torch.zeros_like(s) for s in self._state)
+            self._z = torch.as_tensor(z, device=self._device).view(1, 1, -1)
         return self.frame()
 
     @torch.no_grad()
@@ -73,6 +74,13 @@ class LatentDream:
                            mixture.log_sigma.cpu().numpy(), tau, self._rng)
         self._z = torch.from_numpy(z).to(self._device).view(1, 1, -1)
         return float(mixture.reward), bool(mixture.done_logit > 0)
+
+    def see(self, frame: np.ndarray) -> None:
+        """Follow the real environment: z becomes V's encoding of ``frame`` (what the car saw next), M's
+        memory stays. :meth:`advance` then :meth:`see` is M observing a real rollout; :meth:`frame`
+        between them shows what M predicted instead."""
+        z = self.model.vae.encode(self._frame_batch(frame))[0]
+        self._z = torch.as_tensor(z, device=self._device).view(1, 1, -1)
 
     def step(self, action: np.ndarray, *, temperature: Optional[float] = None) -> DreamStep:
         """One step and the frame it dreams."""

@@ -251,12 +251,13 @@ class MDNRNNTrainer(TorchTrainer):
         return {name: totals[name] / max(weights[name], 1.0) for name in totals}
 
     def preview(self, *, seed: int) -> Optional[np.ndarray]:
-        """Two rows: a held-out episode's first frames, and M's dream from its first frame under the
-        same actions."""
+        """Two rows: frames from the middle of a held-out episode (past CarRacing's opening zoom), and M's
+        dream from the first of them under the same actions."""
         episode = read_episode(self.validation_paths[0])
-        real = episode.frames[:PREVIEW_STEPS].astype(np.float32) / 255.0
+        start = max(0, (len(episode) - PREVIEW_STEPS) // 2)
+        real = episode.frames[start:start + PREVIEW_STEPS].astype(np.float32) / 255.0
         dream = self.model.dream()
         frames = [dream.reset(seed=seed, frame=real[0])]
-        for action in episode.actions[:len(real) - 1]:
+        for action in episode.actions[start:start + len(real) - 1]:
             frames.append(dream.step(action).frame)
         return make_grid(np.concatenate([real, np.stack(frames)]), len(real))

@@ -135,9 +135,9 @@ def test_the_random_policy_drifts_forward_instead_of_shaking():
     actions = np.stack([next(stream) for _ in range(2000)])
     assert actions.dtype == np.float32
     assert actions.min(axis=0).tolist() >= [-1, 0, 0] and actions.max(axis=0).tolist() <= [1, 1, 1]
-    assert np.abs(np.diff(actions[:, 0])).mean() < 0.15  # a drift, not uniform noise (0.67 a step)
-    assert actions[:, 0].std() > 0.3  # yet it turns both ways
-    assert actions[:, 1].mean() > 0.4 and actions[:, 2].mean() < 0.1  # mostly gas, little brake
+    assert np.abs(np.diff(actions[:, 0])).mean() < 0.1  # a drift, not uniform noise (0.67 a step)
+    assert actions[:, 0].min() < -0.4 and actions[:, 0].max() > 0.4  # yet it turns both ways
+    assert actions[:, 1].mean() > 0.3 and actions[:, 2].mean() < 0.1  # mostly gas, little brake
     again = SmoothRandomPolicy().actions(seed=0)
     np.testing.assert_array_equal(np.stack([next(again) for _ in range(2000)]), actions)
 

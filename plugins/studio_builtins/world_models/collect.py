@@ -51,14 +51,16 @@ class SmoothRandomPolicy:
 
     Each of steering, gas and brake follows an Ornstein-Uhlenbeck walk: it moves by ``sigma * sqrt(dt)``
     times a standard normal a step and is pulled back towards ``rest`` at rate ``pull``; the action is the
-    walk clipped to CarRacing's bounds. At rest the car steers straight with half gas, and a rest below 0
-    keeps the brake off most of the time (it is on when the walk wanders above 0).
+    walk clipped to CarRacing's bounds. At rest the car steers straight with 0.4 gas, and a rest below 0
+    keeps the brake off most of the time (it is on when the walk wanders above 0). These values keep the car
+    on the road about twice as long as wilder steering (1.0) with more gas (0.5) did, over eight 400-step
+    tracks (17 tiles reached against 7), so V sees the road, not only grass.
     """
 
     dt: float = 1 / 50  #: CarRacing runs at 50 frames a second
     pull: float = 2.0  #: a drift lasts about 1/pull seconds (25 steps)
-    rest: tuple[float, float, float] = (0.0, 0.5, -0.3)
-    sigma: tuple[float, float, float] = (1.0, 0.7, 0.5)  #: the walk's spread is sigma / sqrt(2 pull)
+    rest: tuple[float, float, float] = (0.0, 0.4, -0.3)
+    sigma: tuple[float, float, float] = (0.5, 0.5, 0.5)  #: the walk's spread is sigma / sqrt(2 pull)
 
     def actions(self, seed: int):
         """An endless stream of float32 (3,) actions, the same for the same ``seed``."""

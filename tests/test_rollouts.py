@@ -150,3 +150,12 @@ def test_the_frame_loses_the_dashboard_and_is_64_pixels():
     assert frame.shape == (64, 64, 3) and frame.dtype == np.uint8
     assert frame[:, :, 0].max() == 0  # no white dashboard left
     assert frame[:30, :, 1].min() == 200 and frame[34:, :, 1].max() == 0
+
+
+def test_a_bare_rollouts_folder_is_a_data_argument(tmp_path, make_studio_host):
+    """`studio train world-vae --data FOLDER` reads the folder as CarRacing rollouts."""
+    from studio.core.data import resolve_data_argument
+
+    save_episode(tmp_path / episode_name(0), _episode())
+    spec, location = resolve_data_argument(make_studio_host().registry, "rollouts", str(tmp_path))
+    assert spec.name == "carracing-rollouts" and location == str(tmp_path)

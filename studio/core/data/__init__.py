@@ -39,6 +39,7 @@ _PATH_SOURCES = {
     ("text", False): "text-file",
     ("music", True): "midi-folder",
     ("music", False): "midi-file",
+    ("rollouts", True): "carracing-rollouts",
 }
 
 

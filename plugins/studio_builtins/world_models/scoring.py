@@ -127,48 +127,22 @@ class World:
         obs, _ = self._env.reset(seed=int(seed))
         total = 0.0
         with torch.no_grad():
-            memory = Observer(self.memory, frame_64(obs))
+            dream = self.memory.dream()  # M observing: a step carries h forward, then z is the real frame's
+            dream.reset(seed=seed, frame=frame_64(obs))
             for _ in range(min(self.payload.max_steps, ENV_EPISODE_STEPS)):
-                action = policy_action(weight, bias, memory.z, memory.h)
+                action = policy_action(weight, bias, dream.z, dream.h)
                 obs, reward, terminated, truncated, _ = self._env.step(action)
                 total += float(reward)
                 if terminated or truncated:
                     break
-                memory.observe(action, frame_64(obs))
+                dream.advance(action, temperature=self.payload.temperature)
+                dream.see(frame_64(obs))
         return total
 
     def close(self) -> None:
         if self._env is not None:
             self._env.close()
             self._env = None
-
-
-class Observer:
-    """M following the real environment rather than dreaming: z is V's encoding of the real frame, and h
-    steps as in M's dream (one LSTM step on [z, action])."""
-
-    def __init__(self, memory: Any, frame: np.ndarray) -> None:
-        import torch
-
-        self.memory = memory
-        shape = (1, 1, memory.hidden_size)
-        self._state = (torch.zeros(shape), torch.zeros(shape))
-        self.z = self._encode(frame)
-
-    @property
-    def h(self) -> np.ndarray:
-        return self._state[0][0, 0].numpy()
-
-    def observe(self, action: np.ndarray, frame: np.ndarray) -> None:
-        """The car took ``action`` and then saw ``frame`` (uint8 (64, 64, 3))."""
-        import torch
-
-        step = torch.from_numpy(np.concatenate([self.z, action]).astype(np.float32)).view(1, 1, -1)
-        _, self._state = self.memory.lstm(step, self._state)
-        self.z = self._encode(frame)
-
-    def _encode(self, frame: np.ndarray) -> np.ndarray:
-        return np.asarray(self.memory.vae.encode(frame[None].astype(np.float32) / 255.0)[0], dtype=np.float32)
 
 
 # -- the worker processes ---------------------------------------------------------------------------------------

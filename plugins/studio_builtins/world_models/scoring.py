@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import signal
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Optional
@@ -150,8 +151,10 @@ _WORLD: Optional[World] = None
 
 
 def _start_worker(payload: dict) -> None:
-    """A new worker's world, from the payload's plain data (numpy arrays, strings, numbers)."""
+    """A new worker's world, from the payload's plain data (numpy arrays, strings, numbers). Ctrl+C reaches the
+    whole process group: the trainer's process stops after the generation, so its workers must finish it."""
     global _WORLD
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _WORLD = World(WorldPayload(**payload))
 
 

@@ -150,6 +150,12 @@ def test_a_controller_checkpoint_is_a_world_model_the_controller_drives(tmp_path
     action = loaded.act(dream.z, dream.h)
     assert action.shape == (3,) and np.array_equal(action, trainer.model.act(dream.z, dream.h))
     assert dream.step(action).frame.shape == (64, 64, 3)
+    strip = trainer.preview(seed=0)  # the Jobs dock's picture: the controller driving in the dream
+    assert strip.shape[0] == 64 and strip.shape[1] in range(64, 64 * 8 + 1, 64) and strip.shape[2] == 3
+    assert 0 <= strip.min() and strip.max() <= 1
+    with torch.no_grad():
+        trainer.model.memory.mdn.bias[-1] = -20.0  # M's done head: the untrained dream no longer ends at once
+    assert trainer.preview(seed=0).shape == (64, 64 * 8, 3)
 
 
 def test_bad_settings_and_a_missing_mdn_rnn_are_explained():

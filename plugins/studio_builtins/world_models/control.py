@@ -34,6 +34,8 @@ from studio_builtins.world_models.scoring import (
 VALIDATION_ROLLOUTS = 4
 #: the first coordinate of a rollout's seed after the trainer's: training's and validation's never meet
 TRAINING, VALIDATION = 0, 1
+#: frames of :meth:`ControllerTrainer.preview`'s strip, and the dream's steps from one to the next
+PREVIEW_FRAMES, PREVIEW_EVERY = 8, 10
 
 
 class Controller(nn.Module):
@@ -236,8 +238,19 @@ class ControllerTrainer:
         (scores,) = self._scorer.scores([self.best], [seeds])
         return {"val_score": float(np.mean(scores))}
 
+    @torch.no_grad()
     def preview(self, *, seed: int) -> Optional[np.ndarray]:
-        return None
+        """The best controller driving in M's dream: a strip of frames, one every :data:`PREVIEW_EVERY` steps
+        (fewer when M dreams the end of the episode)."""
+        dream = self.model.dream()
+        frames = [dream.reset(seed=seed)]
+        for step in range(1, PREVIEW_FRAMES * PREVIEW_EVERY):
+            dreamt = dream.step(self.model.act(dream.z, dream.h), temperature=self.config.temperature)
+            if step % PREVIEW_EVERY == 0:
+                frames.append(dreamt.frame)
+            if dreamt.done:
+                break
+        return np.concatenate(frames, axis=1)
 
     def state(self) -> TrainState:
         tensors = {f"model.{k}": v.detach().clone() for k, v in self.model.state_dict().items()}

@@ -81,6 +81,16 @@ def test_the_default_controller_has_867_parameters_and_acts_within_carracing_s_b
     assert np.all(actions >= [-1, 0, 0]) and np.all(actions <= [1, 1, 1])
 
 
+def test_a_controller_on_z_alone_ignores_m_s_memory():
+    controller = Controller(small(use_memory=False), Track())
+    assert controller.parameter_count == 3 * 4 + 3
+    controller.set_flat(np.random.default_rng(0).normal(0, 1, 15))
+    z = np.ones(4, np.float32)
+    assert np.array_equal(controller.act(z, np.zeros(8, np.float32)), controller.act(z, np.ones(8, np.float32)))
+    trainer = ControllerTrainer(small(use_memory=False), None, seed=3, upstream={"mdn-rnn": Track()})
+    assert [len(c) for c in trainer.strategy.ask()] == [15] * 6
+
+
 def test_generations_keep_the_best_score_and_improve_it():
     trainer = ControllerTrainer(small(), None, seed=3, upstream={"mdn-rnn": Track()})
     progress = list(trainer.steps(0, 8))

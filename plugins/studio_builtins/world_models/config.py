@@ -43,5 +43,6 @@ class ControllerConfig:
     in_dream: bool = True  #: score candidates inside M's dream (True) or in the real CarRacing (False)
     max_steps: int = 300  #: steps per scoring rollout
     temperature: float = 1.15  #: tau of the dream while evolving (the paper's Doom setting)
+    use_memory: bool = True  #: C sees [z, h]; False: z alone (the paper's V-only baseline, 99 parameters)
     #: M's config as JSON, filled in by the trainer from the MDN-RNN it is built on, so a checkpoint rebuilds M
     memory_json: str = field(default="", metadata={"learned": True})

@@ -49,7 +49,7 @@ class Controller(nn.Module):
         probe = self.memory.dream()
         probe.reset(seed=0)
         self.latent_dim, self.hidden = len(probe.z), len(probe.h)
-        self.inputs = self.latent_dim + self.hidden
+        self.inputs = self.latent_dim + (self.hidden if config.use_memory else 0)
         # float64, as CMA-ES's candidates: the saved controller is exactly the one that scored
         self.linear = nn.Linear(self.inputs, 3, dtype=torch.float64)
         with torch.no_grad():  # CMA-ES starts from all zeros: no steering, half gas, half brake
@@ -62,7 +62,7 @@ class Controller(nn.Module):
 
     @property
     def parameter_count(self) -> int:
-        """What CMA-ES evolves: 3 x (len(z) + len(h)) + 3."""
+        """What CMA-ES evolves: 3 x (len(z) + len(h)) + 3 (3 x len(z) + 3 on z alone)."""
         return self.linear.weight.numel() + self.linear.bias.numel()
 
     def dream(self) -> Any:

@@ -32,8 +32,10 @@ ENV_EPISODE_STEPS = 1000
 
 def policy_action(weight: np.ndarray, bias: np.ndarray, z: np.ndarray, h: np.ndarray) -> np.ndarray:
     """The linear controller's action for one observation: tanh(W [z, h] + b), with gas and brake moved
-    from [-1, 1] to CarRacing's [0, 1]."""
-    raw = np.tanh(weight @ np.concatenate([z, h]).astype(np.float64) + bias)
+    from [-1, 1] to CarRacing's [0, 1]. A controller on z alone has a narrower W: it reads [z, h]'s first
+    part only."""
+    features = np.concatenate([z, h]).astype(np.float64)[: weight.shape[1]]
+    raw = np.tanh(weight @ features + bias)
     return ((raw + 1.0) / 2.0 * (ACTION_HIGH - ACTION_LOW) + ACTION_LOW).astype(np.float32)
 
 
@@ -58,7 +60,7 @@ class WorldPayload:
     config_class: str  #: M's config dataclass, as a reference
     config_json: str  #: M's config
     weights: dict[str, np.ndarray]  #: M's state dict as arrays
-    inputs: int  #: len(z) + len(h)
+    inputs: int  #: len(z) + len(h), or len(z) for a controller on z alone
     in_dream: bool
     max_steps: int
     temperature: float

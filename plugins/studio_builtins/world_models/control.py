@@ -125,10 +125,6 @@ class Strategy:
     def sigma(self) -> float:
         return float(self.es.sigma)
 
-    @property
-    def generation(self) -> int:
-        return int(self.es.countiter)
-
     def ask(self) -> list[np.ndarray]:
         return [np.asarray(x, dtype=np.float64) for x in self.es.ask()]
 

@@ -87,7 +87,6 @@ class World:
 
         from studio.core.config import config_from_dict
 
-        torch.set_num_threads(1)  # the same arithmetic in every worker and in the trainer's process
         self.payload = payload
         config = config_from_dict(resolve(payload.config_class), json.loads(payload.config_json))
         self.memory = resolve(payload.factory)(config)
@@ -97,9 +96,16 @@ class World:
 
     def score(self, params: np.ndarray, seeds: Sequence[int]) -> list[float]:
         """The candidate's score (summed reward) in each rollout, in the order of ``seeds``."""
+        import torch
+
         weight, bias = unflatten(params, self.payload.inputs)
         rollout = self.dream_rollout if self.payload.in_dream else self.real_rollout
-        return [rollout(weight, bias, seed) for seed in seeds]
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # the same arithmetic in every worker and in a caller's process, which keeps its own
+        try:
+            return [rollout(weight, bias, seed) for seed in seeds]
+        finally:
+            torch.set_num_threads(threads)
 
     def dream_rollout(self, weight: np.ndarray, bias: np.ndarray, seed: int) -> float:
         """Summed predicted reward until M predicts the end or ``max_steps``; M starts the dream (from the start

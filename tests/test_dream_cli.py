@@ -130,3 +130,14 @@ def test_ctrl_c_stops_collecting_promptly_and_keeps_the_finished_episodes(tmp_pa
     kept = load_rollouts(str(out))
     assert 1 <= len(kept) < 6 and not kept.skipped
     assert not [p.name for p in out.iterdir() if p.name.startswith(".")]  # no half-written episode
+
+
+def test_the_controller_stage_keeps_every_generation():
+    """A controller's step is a whole CMA-ES generation, so its stage checkpoints after each one; the VAE's
+    steps are cheap and keep studio train's cadence."""
+    from studio.cli import build_parser
+
+    parser = build_parser()
+    controller = parser.parse_args(["dream", "train-controller", "--data", "x", "--steps", "3", "--out", "o"])
+    vae = parser.parse_args(["dream", "train-vae", "--data", "x", "--steps", "3", "--out", "o"])
+    assert controller.checkpoint_every == 1 and vae.checkpoint_every == 500

@@ -60,6 +60,8 @@ def add_all(sub: argparse._SubParsersAction) -> None:
                         f"{SOURCE}:FOLDER or the rollouts FOLDER alone.")
         train_commands.add_train_options(stage)
         stage.set_defaults(run=stage_run, model=model)
+        if model == "controller":  # a step is a whole CMA-ES generation: keep every one
+            stage.set_defaults(checkpoint_every=1)
 
     evaluate = dream_sub.add_parser(
         "evaluate", help="score a trained controller on real tracks",

@@ -11,7 +11,7 @@ torch = pytest.importorskip("torch")
 
 from studio.core.capabilities import ModelError, MusicGenerator, Note  # noqa: E402
 from studio.core.data import DataSplit  # noqa: E402
-from studio.core.music.score import Score, TempoChange, Track  # noqa: E402
+from studio.core.music.score import Score, TempoChange, TimeSignature, Track  # noqa: E402
 from studio_builtins.music.config import EventConfig, MelodyConfig  # noqa: E402
 from studio_builtins.music.events import (  # noqa: E402
     NOTE_OFF,
@@ -25,12 +25,15 @@ from studio_builtins.music.events import (  # noqa: E402
 from studio_builtins.music.melody import (  # noqa: E402
     REST,
     MelodyVocab,
+    bar_positions,
     duration_name,
     melody_tokens,
     note_name,
     pitch_of,
+    timed_tokens,
     top_line,
 )
+from studio_builtins.music.melody_model import MelodyTransformer  # noqa: E402
 from studio_builtins.music.trainer import EventTrainer, MelodyTrainer  # noqa: E402
 
 TINY_MELODY = dict(embedding_dim=32, n_heads=2, key_dim=16, feed_forward_dim=32, seq_len=16, batch_size=16,
@@ -277,6 +280,59 @@ def test_the_melody_vocabulary_comes_from_the_training_data_and_travels_in_the_c
     assert list(loaded.generate(prompt, bars=1, seed=0)) == list(trainer.model.eval().generate(prompt, bars=1, seed=0))
     resumed = MelodyTrainer(trainer.config, hymns, seed=0)  # resuming keeps the token ids
     assert resumed.config.vocab_json == trainer.config.vocab_json
+
+
+def test_each_token_carries_where_in_the_bar_the_next_note_starts():
+    # 3/4 with a pickup on beat 3, then 4/4 from beat 8 (a bar line)
+    notes = [Note(67, 2.0, 1.0), Note(69, 3.0, 2.0), Note(71, 5.0, 1.0), Note(72, 6.0, 1.5), Note(71, 7.5, 0.5),
+             Note(69, 8.0, 3.0), Note(67, 11.0, 1.0)]
+    score = Score(notes, time_signatures=[TimeSignature(0.0, 3, 4), TimeSignature(8.0, 4, 4)])
+    starts = [start for _, _, start in timed_tokens(score.notes)]
+    assert starts == [2.0, 2.0, 3.0, 5.0, 6.0, 7.5, 8.0, 11.0]  # START, then each note
+    # the next note's start in 1/24 beats from its bar line: 2.0, 0, 2.0, 0, 1.5 of 3/4; 0, 3.0 of 4/4; the end 0
+    assert bar_positions(starts, score.length_beats, score.time_signatures, 96) == [48, 0, 48, 0, 36, 0, 72, 0]
+    trainer = MelodyTrainer(MelodyConfig(**TINY_MELODY, transpose=0), DataSplit([score] * 4, [score], "bars"))
+    assert trainer.config.bar_position and trainer.config.bar_steps == 96  # 4 beats at 24 steps a beat
+    assert trainer.train_stream[:8, 2].tolist() == [48, 0, 48, 0, 36, 0, 72, 0]
+    book = MelodyTrainer(MelodyConfig(**TINY_MELODY, transpose=0, bar_position=False),
+                         DataSplit([score] * 4, [score], "x"))
+    assert book.config.bar_steps == 0 and book.train_stream.shape[1] == 2
+
+
+def test_a_continuation_reads_the_bar_positions_training_gave_it(melody_model):
+    seen = []
+    melody_model.bar_embedding.register_forward_hook(lambda module, args, out: seen.append(args[0][0].tolist()))
+    prompt = [Note(60, 1.0, 1.0), Note(62, 2.0, 0.5), Note(64, 2.5, 1.5)]  # a pickup: the bar starts at 0
+    try:
+        made = list(melody_model.generate(prompt, bars=1, seed=0))
+    finally:
+        melody_model.bar_embedding._forward_hooks.clear()
+    expected = bar_positions([1.0, 1.0, 2.0, 2.5], 4.0, [TimeSignature(0.0)], 96)
+    assert seen[0] == expected == [24, 48, 60, 0]
+    time, positions = 4.0, list(expected)
+    for note, window in zip(made[:-1], seen[1:], strict=False):  # no rests: each note starts where one ended
+        time = note.start + note.duration
+        positions.append(round(time * 24) % 96)
+        assert window == positions[-melody_model.config.seq_len:]
+
+
+def test_a_checkpoint_made_before_bar_positions_loads_as_the_book_model(hymns):
+    from studio.core.config import config_dict, config_from_dict
+
+    old = config_dict(MelodyConfig(**TINY_MELODY, transpose=0))
+    del old["bar_position"], old["bar_steps"]
+    book = MelodyTrainer(MelodyConfig(**TINY_MELODY, transpose=0, bar_position=False), hymns, seed=0)
+    old["vocab_json"] = book.config.vocab_json
+    config = config_from_dict(MelodyConfig, old)
+    model = MelodyTransformer(config)
+    assert model.bar_embedding is None
+    model.load_state_dict(book.model.state_dict())  # the book's weights, nothing more or less
+    prompt = hymn(12, bars=1).notes
+    assert list(model.eval().generate(prompt, bars=1, seed=0)) == \
+        list(book.model.eval().generate(prompt, bars=1, seed=0))
+    resumed = MelodyTrainer(config, hymns, seed=0)  # resuming an old one keeps it the book's model
+    assert not resumed.config.bar_position and resumed.config.bar_steps == 0
+    assert resumed.train_stream.shape[1] == 2
 
 
 def test_data_that_is_not_music_is_refused_with_a_reason():

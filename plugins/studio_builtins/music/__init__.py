@@ -26,7 +26,8 @@ def studio_register_models(register):
         factory=f"{_HERE}.melody_model:MelodyTransformer", trainer=f"{_HERE}.trainer:MelodyTrainer",
         data_kind="music", featured=True,
         description="The book's model (chapter 11): the top line of the music as note and duration tokens, "
-                    "one transformer block with two output heads.",
+                    "one transformer block with two output heads; not in the book, it also reads where in the "
+                    "bar each next note starts (bar_position).",
     ))
     register(ModelSpec(
         name="event-transformer", title="Music Transformer (polyphonic events)", family="transformer",

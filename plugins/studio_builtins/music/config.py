@@ -26,6 +26,11 @@ class MelodyConfig:
     seq_len: int = 50  # tokens per training window, and the context generation sees
     transpose: int = 5  # training melodies are transposed by up to this many semitones either way (0: never)
     vocab_json: str = field(default="", metadata=LEARNED)  # the notes and durations seen in training (JSON)
+    # not in the book: an embedding of where in the bar the next note starts, added to the tokens'
+    bar_position: bool = True
+    # the bar positions the model knows (1/24-beat steps of the longest training bar); 0: none, the book's model
+    # (as every checkpoint made before bar_position loads)
+    bar_steps: int = field(default=0, metadata=LEARNED)
     batch_size: int = 64  # windows per optimisation step
     learning_rate: float = 1e-3  # peak AdamW learning rate, after warm-up
     min_learning_rate: float = 1e-4  # the cosine decay ends here at the last step

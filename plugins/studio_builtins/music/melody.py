@@ -10,6 +10,10 @@ music21 spells a MIDI pitch, without importing it.
 The vocabularies are learnt from the training data and kept in the model config
 as JSON; a note or duration the model has never seen is mapped to the nearest one
 it knows when a prompt is read.
+
+Not in the book: with ``bar_position``, each token also carries where in the bar the
+next one starts (:func:`bar_positions`), in steps of the duration grid, from the
+token's times and the piece's time signatures.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from studio.core.capabilities import ModelError, Note
+from studio.core.music.score import TimeSignature
 
 #: The token a piece starts with (note stream) and its duration (duration stream), as in the book.
 START = "START"
@@ -98,10 +103,34 @@ def top_line(notes: Iterable[Note]) -> list[Event]:
 
 def melody_tokens(notes: Iterable[Note]) -> list[tuple[str, str]]:
     """A piece's (note, duration) tokens: ``START`` first, then its top line."""
-    tokens = [(START, START_DURATION)]
-    for event in top_line(notes):
-        tokens.append((REST if event.pitch is None else note_name(event.pitch), duration_name(event.duration)))
+    return [(note, duration) for note, duration, _ in timed_tokens(notes)]
+
+
+def timed_tokens(notes: Iterable[Note]) -> list[tuple[str, str, float]]:
+    """:func:`melody_tokens` with the beat each token starts at (``START``: where the first note does)."""
+    line = top_line(notes)
+    tokens = [(START, START_DURATION, line[0].start if line else 0.0)]
+    for event in line:
+        tokens.append((REST if event.pitch is None else note_name(event.pitch), duration_name(event.duration),
+                       event.start))
     return tokens
+
+
+def bar_step(beat: float, signatures: Sequence[TimeSignature], steps: int) -> int:
+    """Where ``beat`` falls in its bar, in steps of 1/:data:`DURATION_GRID` beat from the bar line (bars
+    counted from the last time signature at or before it, which starts a bar), at most ``steps - 1``."""
+    signature = max((s for s in signatures if s.beat <= beat + 1e-9), key=lambda s: s.beat,
+                    default=TimeSignature(0.0))
+    bar = round(signature.beats_per_bar * DURATION_GRID)
+    return min(steps - 1, round((beat - signature.beat) * DURATION_GRID) % max(1, bar))
+
+
+def bar_positions(starts: Sequence[float], end: float, signatures: Sequence[TimeSignature],
+                  steps: int) -> list[int]:
+    """The bar position each token of a melody is read with: where the next token starts (the last
+    token: ``end``, where it ends). ``starts`` are the tokens' starts; what a token predicts is what
+    comes at the position it carries."""
+    return [bar_step(beat, signatures, steps) for beat in [*starts[1:], end][:len(starts)]]
 
 
 class MelodyVocab:
@@ -160,10 +189,16 @@ class MelodyVocab:
 
     def encode(self, tokens: Iterable[tuple[str, str]]) -> tuple[list[int], list[int]]:
         """Ids of the two streams; rests are left out when the model never saw one."""
-        notes, durations = [], []
-        for note, duration in tokens:
+        notes, durations, _ = self.encode_timed((note, duration, 0.0) for note, duration in tokens)
+        return notes, durations
+
+    def encode_timed(self, tokens: Iterable[tuple[str, str, float]]) -> tuple[list[int], list[int], list[float]]:
+        """:meth:`encode` of :func:`timed_tokens`, with the starts of the tokens kept."""
+        notes, durations, starts = [], [], []
+        for note, duration, start in tokens:
             if note == REST and REST not in self._note_ids:
                 continue
             notes.append(self.note_id(note))
             durations.append(self.duration_id(duration))
-        return notes, durations
+            starts.append(start)
+        return notes, durations, starts

@@ -4,7 +4,10 @@ As the book builds it: each stream has its embedding (half the width each) plus 
 sine position encoding; the two are concatenated and go through one transformer
 block (multi-head causal attention with a key size of its own, then a ReLU
 feed-forward layer, each followed by dropout, a residual and LayerNorm); two
-linear heads predict the next note and the next duration. Generation reruns the
+linear heads predict the next note and the next duration. Not in the book: with a
+config's ``bar_steps`` (``bar_position``), an embedding of where in the bar the next
+note starts is added to the concatenation (the prompt is read in 4/4 bars from beat
+0, the bars ``generate`` counts). Generation reruns the
 last ``seq_len`` tokens for each new pair, as the book does: one block over 50
 tokens costs a millisecond or two.
 """
@@ -19,10 +22,21 @@ import torch.nn.functional as F
 from torch import nn
 
 from studio.core.capabilities import ModelError, Note
+from studio.core.music.score import TimeSignature
 from studio_builtins.text.sampling import choose, evaluating
 
 from .config import MelodyConfig
-from .melody import REST, MelodyVocab, duration_name, duration_value, melody_tokens, note_name, pitch_of
+from .melody import (
+    REST,
+    MelodyVocab,
+    bar_positions,
+    bar_step,
+    duration_name,
+    duration_value,
+    note_name,
+    pitch_of,
+    timed_tokens,
+)
 from .streaming import BEATS_PER_BAR, CONTROLS, check_request, prompt_end, seeded
 
 #: the vocabulary of an untrained model (a trainer learns the real one from its data)
@@ -82,15 +96,22 @@ class MelodyTransformer(nn.Module):
         half = config.embedding_dim // 2
         self.note_embedding = nn.Embedding(len(self.vocab.notes), half)
         self.duration_embedding = nn.Embedding(len(self.vocab.durations), half)
+        self.bar_embedding = nn.Embedding(config.bar_steps, config.embedding_dim) if config.bar_steps > 0 else None
         self.block = TransformerBlock(config)
         self.note_head = nn.Linear(config.embedding_dim, len(self.vocab.notes))
         self.duration_head = nn.Linear(config.embedding_dim, len(self.vocab.durations))
 
-    def forward(self, notes: torch.Tensor, durations: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Logits of the next note and the next duration, each (batch, positions, vocab)."""
+    def forward(self, notes: torch.Tensor, durations: torch.Tensor,
+                bars: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits of the next note and the next duration, each (batch, positions, vocab); ``bars``: where in
+        the bar each next note starts (:func:`~.melody.bar_positions`), read when the model has ``bar_steps``."""
         half = self.config.embedding_dim // 2
         positions = sine_positions(notes.size(1), half, notes.device)
         x = torch.cat([self.note_embedding(notes) + positions, self.duration_embedding(durations) + positions], dim=-1)
+        if self.bar_embedding is not None:
+            if bars is None:
+                raise ModelError("This model reads where in the bar each note starts; give it bars.")
+            x = x + self.bar_embedding(bars)
         x = self.block(x)
         return self.note_head(x), self.duration_head(x)
 
@@ -100,13 +121,19 @@ class MelodyTransformer(nn.Module):
         read now; the model runs as notes are taken. A note that would run past the last bar is
         shortened to end there."""
         check_request(bars, temperature, controls)
-        notes, durations = self.vocab.encode(melody_tokens(prompt))
+        notes, durations, starts = self.vocab.encode_timed(timed_tokens(prompt))
         start = prompt_end(prompt)
+        positions = bar_positions(starts, start, self._metre, max(1, self.config.bar_steps))
         velocity = prompt[-1].velocity if prompt else Note(0, 0, 0).velocity
-        return self._stream(notes, durations, start, start + bars * self.beats_per_bar, velocity, temperature, seed)
+        return self._stream(notes, durations, positions, start, start + bars * self.beats_per_bar, velocity,
+                            temperature, seed)
 
-    def _stream(self, notes: list[int], durations: list[int], time: float, end: float, velocity: int,
-                temperature: float, seed: int) -> Iterator[Note]:
+    @property
+    def _metre(self) -> list[TimeSignature]:
+        return [TimeSignature(0.0, self.beats_per_bar, 4)]
+
+    def _stream(self, notes: list[int], durations: list[int], positions: list[int], time: float, end: float,
+                velocity: int, temperature: float, seed: int) -> Iterator[Note]:
         generator = seeded(seed)
         device = self.note_head.weight.device
         rest = self.vocab.notes.index(REST) if REST in self.vocab.notes else -1
@@ -114,7 +141,8 @@ class MelodyTransformer(nn.Module):
             window = slice(-self.config.seq_len, None)
             with evaluating(self):
                 note_logits, duration_logits = self(torch.tensor([notes[window]], device=device),
-                                                    torch.tensor([durations[window]], device=device))
+                                                    torch.tensor([durations[window]], device=device),
+                                                    torch.tensor([positions[window]], device=device))
             note_logits, duration_logits = note_logits[0, -1], duration_logits[0, -1]
             # START (id 0 of both streams) begins a piece: it is never a continuation
             note_logits[0] = duration_logits[0] = float("-inf")
@@ -126,6 +154,7 @@ class MelodyTransformer(nn.Module):
             if note != rest:
                 yield Note(pitch_of(self.vocab.notes[note]), time, min(length, end - time), velocity)
             time += length
+            positions.append(bar_step(time, self._metre, max(1, self.config.bar_steps)))
 
 
 def _check(config: MelodyConfig) -> None:
@@ -134,5 +163,7 @@ def _check(config: MelodyConfig) -> None:
                          f"not {config.embedding_dim}.")
     if min(config.n_heads, config.key_dim, config.feed_forward_dim, config.seq_len) < 1:
         raise ModelError("n_heads, key_dim, feed_forward_dim and seq_len must all be at least 1.")
+    if config.bar_steps < 0:
+        raise ModelError(f"bar_steps must be 0 (no bar positions) or more, not {config.bar_steps}.")
     if not 0.0 <= config.dropout < 1.0:
         raise ModelError(f"dropout must be at least 0 and below 1, not {config.dropout}.")

@@ -31,7 +31,17 @@ from studio.core.training import TorchTrainer
 
 from .event_model import EventTransformer
 from .events import NOTE_OFF, TIME_SHIFT, score_events
-from .melody import REST, START, MelodyVocab, melody_tokens, note_name, pitch_of
+from .melody import (
+    DURATION_GRID,
+    REST,
+    START,
+    MelodyVocab,
+    bar_positions,
+    melody_tokens,
+    note_name,
+    pitch_of,
+    timed_tokens,
+)
 from .melody_model import MelodyTransformer
 
 
@@ -123,12 +133,18 @@ class MusicTrainer(TorchTrainer):
         self.optimizer.step()
         return {name: value.item() for name, value in losses.items()}
 
-    def validation_losses(self) -> Mapping[str, float]:
-        """Mean cross-entropies (nats per token) over the same evenly spaced validation windows every time."""
+    def validation_windows(self) -> tuple[np.ndarray, int]:
+        """Where the validation windows start in the validation stream, and how many tokens each predicts
+        (the tokens after its first): the same evenly spaced windows every time."""
         ids = self.validation_stream
         length = min(self.context, len(ids) - 1)
         count = max(1, min(self.config.validation_windows, len(ids) - length))
-        starts = np.unique(np.linspace(0, len(ids) - length - 1, num=count).round().astype(np.int64))
+        return np.unique(np.linspace(0, len(ids) - length - 1, num=count).round().astype(np.int64)), length
+
+    def validation_losses(self) -> Mapping[str, float]:
+        """Mean cross-entropies (nats per token) over the same evenly spaced validation windows every time."""
+        ids = self.validation_stream
+        starts, length = self.validation_windows()
         offsets = torch.arange(length + 1)
         totals: dict[str, float] = {}
         for chunk in np.array_split(starts, math.ceil(len(starts) / self.batch_size)):
@@ -149,16 +165,22 @@ class MelodyTrainer(MusicTrainer):
     """The book's model: losses ``loss_notes`` and ``loss_durations``, and their sum ``loss``.
 
     With ``transpose``, the vocabulary covers the training notes moved by every amount it may
-    move them, and each window's notes move together, rests and START staying as they are."""
+    move them, and each window's notes move together, rests and START staying as they are. With
+    ``bar_position``, a third stream holds where in the bar each next note starts (from the scores'
+    time signatures); ``bar_steps`` is learnt as the longest training bar in 1/24-beat steps. A run
+    resumed from a config without bar positions (made before the option) stays the book's model."""
 
     def learn(self, config: Any, train: Sequence[Score]) -> Any:
-        if config.vocab_json:  # resuming: keep the token ids the weights were trained on
+        if config.vocab_json:  # resuming: keep the token ids (and the bar positions) the weights were trained on
             self.vocab = MelodyVocab.from_json(config.vocab_json)
+            config = dataclasses.replace(config, bar_position=config.bar_steps > 0)
         else:
             pieces = [melody_tokens(transposed(score.notes, shift)) for score in train
                       for shift in range(-config.transpose, config.transpose + 1)]
             self.vocab = MelodyVocab.learn(pieces)
-            config = dataclasses.replace(config, vocab_json=self.vocab.to_json())
+            longest = max(s.beats_per_bar for score in train for s in score.time_signatures)
+            config = dataclasses.replace(config, vocab_json=self.vocab.to_json(),
+                                         bar_steps=round(longest * DURATION_GRID) if config.bar_position else 0)
         #: row shift + transpose: each note id moved by shift semitones (to the nearest note the vocabulary has)
         self._moved = torch.tensor([[self._moved_id(name, shift) for name in self.vocab.notes]
                                     for shift in range(-config.transpose, config.transpose + 1)], dtype=torch.long)
@@ -176,11 +198,18 @@ class MelodyTrainer(MusicTrainer):
         return MelodyTransformer(self.config)
 
     def tokens(self, config: Any, score: Score) -> np.ndarray:
-        notes, durations = self.vocab.encode(melody_tokens(score.notes))
-        return np.stack([notes, durations], axis=1).astype(np.int64) if len(notes) > 1 else np.zeros((0, 2), np.int64)
+        """Rows of (note, duration) ids, and with ``bar_steps`` where in the bar the next note starts."""
+        notes, durations, starts = self.vocab.encode_timed(timed_tokens(score.notes))
+        streams = [notes, durations]
+        if config.bar_steps > 0:
+            streams.append(bar_positions(starts, score.length_beats, score.time_signatures, config.bar_steps))
+        if len(notes) < 2:
+            return np.zeros((0, len(streams)), np.int64)
+        return np.stack(streams, axis=1).astype(np.int64)
 
     def losses(self, windows: torch.Tensor) -> dict[str, torch.Tensor]:
-        note_logits, duration_logits = self.train_module(windows[:, :-1, 0], windows[:, :-1, 1])
+        bars = windows[:, :-1, 2] if windows.size(-1) > 2 else None
+        note_logits, duration_logits = self.train_module(windows[:, :-1, 0], windows[:, :-1, 1], bars)
         notes = F.cross_entropy(note_logits.flatten(0, 1), windows[:, 1:, 0].flatten())
         durations = F.cross_entropy(duration_logits.flatten(0, 1), windows[:, 1:, 1].flatten())
         return {"loss": notes + durations, "loss_notes": notes, "loss_durations": durations}

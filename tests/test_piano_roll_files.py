@@ -13,8 +13,9 @@ from studio.core.music.midi import MidiError, read_midi, write_midi, write_midi_
 from studio.core.music.score import Score, TempoChange, Track, note_ticks
 from studio.core.music.wav import write_wav_artifact
 from studio.ui.panels.piano_roll.files import export_artifact, import_midi, suggested_name, write_drag_file
-from studio.ui.panels.piano_roll.generation import ContinueSettings, RollGeneration
+from studio.ui.panels.piano_roll.generation import RollGeneration
 from studio.ui.panels.piano_roll.state import PianoRollState
+from studio.ui.panels.piano_roll.writing import ContinueSettings
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "midi" / "pretty_midi_example.mid"
 

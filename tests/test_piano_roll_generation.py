@@ -12,8 +12,9 @@ from studio.core.digests import file_sha256
 from studio.core.music.midi import read_midi, write_midi_artifact
 from studio.core.music.score import Score, Track
 from studio.ui.panels.piano_roll.files import export_artifact
-from studio.ui.panels.piano_roll.generation import ContinueSettings, RollGeneration
+from studio.ui.panels.piano_roll.generation import RollGeneration
 from studio.ui.panels.piano_roll.state import PianoRollState
+from studio.ui.panels.piano_roll.writing import ContinueSettings
 
 
 class FakeMusic:

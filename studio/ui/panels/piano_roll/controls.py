@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 
 from studio.core.errors import UserError
 from studio.ui.panels.piano_roll.files import write_drag_file
-from studio.ui.panels.piano_roll.generation import MAX_BARS, MAX_SEED, MAX_VARIATIONS, ContinueSettings, RollGeneration
+from studio.ui.panels.piano_roll.generation import RollGeneration
 from studio.ui.panels.piano_roll.transport import (
     SOUND_AUTOMATIC,
     SOUND_BUILTIN,
@@ -39,6 +39,7 @@ from studio.ui.panels.piano_roll.transport import (
     check_sound,
     position_label,
 )
+from studio.ui.panels.piano_roll.writing import MAX_BARS, MAX_SEED, MAX_VARIATIONS, ContinueSettings
 from studio.ui.settings import Setting
 from studio.ui.widgets.fields import button, int_spin
 

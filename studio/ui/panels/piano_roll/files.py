@@ -17,7 +17,8 @@ from studio.core.artifacts import MusicArtifact
 from studio.core.errors import UserError
 from studio.core.music.midi import read_midi, write_midi
 from studio.core.provenance import RestoreError
-from studio.ui.panels.piano_roll.generation import ContinueSettings, RollGeneration
+from studio.ui.panels.piano_roll.generation import RollGeneration
+from studio.ui.panels.piano_roll.writing import ContinueSettings
 
 PANEL = "piano-roll"
 #: what File ▸ Import and a drop take

@@ -8,9 +8,10 @@ from typing import Optional
 
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from studio.ui.panels.piano_roll.generation import MAX_VARIATIONS, RollGeneration, Run
+from studio.ui.panels.piano_roll.generation import RollGeneration, Run
 from studio.ui.panels.piano_roll.grid import pitch_name
 from studio.ui.panels.piano_roll.transport import Transport
+from studio.ui.panels.piano_roll.writing import MAX_VARIATIONS
 
 
 class VariationsView(QWidget):

@@ -39,6 +39,9 @@ class ModelPanel(Panel):
     #: what Esc and Cancel do here, for Help ▸ Keyboard Shortcuts
     cancel_description = "Stop what is running"
     cancel_text = "Cancel"
+    #: the command lines that train a first model here, when that is more than one `studio train` (the
+    #: stages of a pipeline); by default the empty state suggests one `studio train` line
+    train_hint = ""
     #: how often the empty state's word on a model training here is brought up to date, in seconds
     TRAINING_REFRESH_S = 1.0
 
@@ -120,7 +123,10 @@ class ModelPanel(Panel):
         return sorted((m for m in self.models() if m.trainer is not None), key=lambda m: (not m.featured, m.name))
 
     def _train_command(self, trainable: list[ModelSpec]) -> str:
-        """A `studio train` line that would work here, with a built-in data source if there is one."""
+        """A `studio train` line that would work here, with a built-in data source if there is one (or the
+        panel's own :attr:`train_hint`)."""
+        if self.train_hint:
+            return self.train_hint
         spec = trainable[0]
         sources = [s for s in self.context.registry.dataset_sources.values()
                    if s.kind == spec.data_kind and not s.needs_location]

@@ -17,6 +17,7 @@ from studio.cli import train_commands
 from studio.cli.output import print_json
 from studio.core.errors import UserError
 from studio.core.plugins import discover
+from studio.engine.events import format_duration
 
 SOURCE = "carracing-rollouts"
 #: (command, model, what it does) of each training stage
@@ -105,7 +106,7 @@ def collect_run(args: argparse.Namespace) -> int:
     result = collect(args.out, args.episodes, args.steps, workers=args.workers, seed=args.seed,
                      on_progress=line.show)
     line.end()
-    pace = f" in {_duration(result.elapsed_s)} ({result.steps_per_s:.0f} steps/s)" if result.collected else ""
+    pace = f" in {format_duration(result.elapsed_s)} ({result.steps_per_s:.0f} steps/s)" if result.collected else ""
     kept = f", {result.kept} kept from before" if result.kept else ""
     print(f"{result.kept + result.collected} of {args.episodes} episodes in {result.folder}: "
           f"{result.collected} collected, {result.steps:,} steps{pace}{kept}")
@@ -134,7 +135,7 @@ class _ProgressLine:
             return
         self._episodes, self._shown = progress.episodes_done, now
         pace = progress.steps_done / progress.elapsed_s if progress.elapsed_s > 0 else 0.0
-        eta = "" if progress.eta_s is None else f", ETA {_duration(progress.eta_s)}"
+        eta = "" if progress.eta_s is None else f", ETA {format_duration(progress.eta_s)}"
         text = (f"episode {progress.episodes_done}/{progress.episodes_total}, {progress.steps_done:,} steps, "
                 f"{pace:.0f} steps/s{eta}")
         self._stream.write(f"\r{text}\x1b[K" if self._live else f"{text}\n")
@@ -143,17 +144,6 @@ class _ProgressLine:
     def end(self) -> None:
         if self._live and self._episodes >= 0:
             self._stream.write("\n")
-
-
-def _duration(seconds: float) -> str:
-    seconds = round(seconds)
-    if seconds < 60:
-        return f"{seconds}s"
-    minutes, seconds = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes}m {seconds:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h {minutes:02d}m"
 
 
 def stage_run(args: argparse.Namespace) -> int:

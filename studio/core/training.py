@@ -25,6 +25,7 @@ Import this module only from trainer modules: it imports torch.
 from __future__ import annotations
 
 import functools
+import math
 from typing import Any, Callable, Iterator, Mapping, Optional
 
 import numpy as np
@@ -211,6 +212,23 @@ def _load_optimizer(optimizer: torch.optim.Optimizer, prefix: str, saved: Mappin
         for param_id, values in saved.get("numbers", {}).items():
             per_param.setdefault(int(param_id), {}).update(values)
         optimizer.load_state_dict({"state": per_param, "param_groups": saved["param_groups"]})
+
+
+def decay_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """AdamW parameter groups as nanoGPT makes them: weight matrices and embeddings decay, biases and
+    norm gains do not."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    return [{"params": [p for p in params if p.dim() >= 2], "weight_decay": weight_decay},
+            {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
+
+
+def warmup_cosine(step: int, total: int, peak: float, low: float, warmup: int) -> float:
+    """nanoGPT's learning-rate schedule: linear warm-up to ``peak``, then cosine decay to ``low`` at
+    step ``total``."""
+    if step < warmup:
+        return peak * (step + 1) / (warmup + 1)
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return low + 0.5 * (1.0 + math.cos(math.pi * progress)) * (peak - low)
 
 
 def check_image_split(config: Any, data: Any) -> None:

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 
 from studio.core.capabilities import ModelError, TrainProgress
 from studio.core.music.score import Score, transposed
-from studio.core.training import TorchTrainer
+from studio.core.training import TorchTrainer, decay_groups, warmup_cosine
 
 from .event_model import EventTransformer
 from .events import NOTE_OFF, TIME_SHIFT, score_events
@@ -102,13 +102,8 @@ class MusicTrainer(TorchTrainer):
         return torch.from_numpy(np.concatenate(parts) if parts else np.zeros((0, 1), dtype=np.int64))
 
     def build_optimizer(self) -> torch.optim.Optimizer:
-        """AdamW, decaying weight matrices and embeddings but not biases or norm gains."""
-        params = [p for p in self.model.parameters() if p.requires_grad]
-        groups = [
-            {"params": [p for p in params if p.dim() >= 2], "weight_decay": self.config.weight_decay},
-            {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
-        ]
-        return torch.optim.AdamW(groups, lr=self.learning_rate, betas=(0.9, 0.99))
+        return torch.optim.AdamW(decay_groups(self.model, self.config.weight_decay), lr=self.learning_rate,
+                                 betas=(0.9, 0.99))
 
     def train_examples(self) -> int:
         return len(self.train_stream) - self.context
@@ -154,11 +149,8 @@ class MusicTrainer(TorchTrainer):
         return {name: total / len(starts) for name, total in totals.items()}
 
     def learning_rate_at(self, step: int) -> float:
-        peak, low, warmup = self.config.learning_rate, self.config.min_learning_rate, self.config.warmup_steps
-        if step < warmup:
-            return peak * (step + 1) / (warmup + 1)
-        progress = min(1.0, (step - warmup) / max(1, self._total - warmup))
-        return low + 0.5 * (1.0 + math.cos(math.pi * progress)) * (peak - low)
+        c = self.config
+        return warmup_cosine(step, self._total, c.learning_rate, c.min_learning_rate, c.warmup_steps)
 
 
 class MelodyTrainer(MusicTrainer):

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from studio.core.capabilities import ModelError, TrainProgress
-from studio.core.training import TorchTrainer
+from studio.core.training import TorchTrainer, decay_groups, warmup_cosine
 
 from .gpt import GPT
 from .lstm import LSTMModel
@@ -72,13 +72,8 @@ class TextTrainer(TorchTrainer):
         return self.model_class(self.config)
 
     def build_optimizer(self) -> torch.optim.Optimizer:
-        """AdamW, decaying weight matrices and embeddings but not biases or norm gains."""
-        params = [p for p in self.model.parameters() if p.requires_grad]
-        groups = [
-            {"params": [p for p in params if p.dim() >= 2], "weight_decay": self.config.weight_decay},
-            {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
-        ]
-        return torch.optim.AdamW(groups, lr=self.learning_rate, betas=(0.9, self.config.beta2))
+        return torch.optim.AdamW(decay_groups(self.model, self.config.weight_decay), lr=self.learning_rate,
+                                 betas=(0.9, self.config.beta2))
 
     def train_examples(self) -> int:
         return len(self.train_ids) - self.config.block_size
@@ -123,12 +118,8 @@ class TextTrainer(TorchTrainer):
 
     # -- schedule -------------------------------------------------------------------
     def learning_rate_at(self, step: int) -> float:
-        """nanoGPT's schedule: linear warm-up, then cosine decay to ``min_learning_rate`` at the last step."""
-        peak, low, warmup = self.config.learning_rate, self.config.min_learning_rate, self.config.warmup_steps
-        if step < warmup:
-            return peak * (step + 1) / (warmup + 1)
-        progress = min(1.0, (step - warmup) / max(1, self._total - warmup))
-        return low + 0.5 * (1.0 + math.cos(math.pi * progress)) * (peak - low)
+        c = self.config
+        return warmup_cosine(step, self._total, c.learning_rate, c.min_learning_rate, c.warmup_steps)
 
 
 def encode_array(tokenizer: Any, text: str, chunk: int = ENCODE_CHUNK) -> np.ndarray:

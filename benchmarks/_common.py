@@ -33,6 +33,17 @@ def report(area: str, metrics: dict[str, float], notes: dict[str, str] | None = 
     return path
 
 
+def model_checkpoints(items: Sequence[str], kinds: Sequence[str]) -> dict[str, Path]:
+    """The ``--model KIND=CHECKPOINT`` arguments of a benchmark, by kind."""
+    models = {}
+    for item in items:
+        kind, sep, path = item.partition("=")
+        if not sep or not path or kind not in kinds:
+            raise SystemExit(f"--model takes KIND=CHECKPOINT with KIND one of {', '.join(kinds)}, not {item!r}")
+        models[kind] = Path(path)
+    return models
+
+
 def percentile(values: Sequence[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]

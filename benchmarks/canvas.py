@@ -37,7 +37,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 # isort: off
-from _common import report  # noqa: E402  (first: it imports studio, before torch loads)
+from _common import model_checkpoints, report  # noqa: E402  (first: it imports studio, before torch loads)
 # isort: on
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -98,13 +98,7 @@ def canvas_path(model, n: int, steps: int) -> float:
 
 
 def find_models(given: list[str]) -> dict[str, Path]:
-    models = {s.spec: s.checkpoint for s in starters()}
-    for item in given:
-        kind, _, path = item.partition("=")
-        if kind not in KINDS or not path:
-            raise SystemExit(f"--model takes KIND=CHECKPOINT with KIND one of {', '.join(KINDS)}, not {item!r}")
-        models[kind] = Path(path)
-    return models
+    return {**{s.spec: s.checkpoint for s in starters()}, **model_checkpoints(given, KINDS)}
 
 
 def main() -> int:

@@ -52,7 +52,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 # isort: off
-from _common import report  # noqa: E402  (first: it imports studio, before torch loads)
+from _common import model_checkpoints, report  # noqa: E402  (first: it imports studio, before torch loads)
 # isort: on
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -222,16 +222,6 @@ def generated(model, split, args, reference_pitches, suffix: str, melody_only: b
     return metrics
 
 
-def find_models(items: list[str]) -> dict[str, Path]:
-    models = {}
-    for item in items:
-        kind, sep, path = item.partition("=")
-        if not sep or kind not in KINDS:
-            raise SystemExit(f"--model takes KIND=CHECKPOINT with KIND one of {', '.join(KINDS)}, not {item!r}")
-        models[kind] = Path(path)
-    return models
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
@@ -242,7 +232,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.quick:
         args.melody_steps, args.event_steps, args.primers = 20, 10, 3
-    args.models = find_models(args.model)
+    args.models = model_checkpoints(args.model, KINDS)
     if not JSB.is_file():
         raise SystemExit(f"The JSB chorales are not at {JSB}.")
     torch.manual_seed(0)

@@ -111,6 +111,7 @@ class Decoder(nn.Module):
     head): the text GPT's, and the music event model's. ``forward(idx)`` gives logits for training."""
 
     def __init__(self, config: GPTConfig, vocab_size: int) -> None:
+        _check(config)
         super().__init__()
         self.config = config
         self.context_length = config.block_size
@@ -156,7 +157,6 @@ class GPT(Decoder, TokenStreamer):
     """Offers ``SequenceGenerator``: the decoder over its tokenizer's vocabulary."""
 
     def __init__(self, config: GPTConfig) -> None:
-        _check(config)
         tokenizer = tokenizer_for(config)
         super().__init__(config, tokenizer.vocab_size)
         self.tokenizer = tokenizer
@@ -192,6 +192,7 @@ class GPTSession:
 
 
 def _check(config: GPTConfig) -> None:
+    """The decoder's shape (the GPT's, or another config with the same fields)."""
     if config.n_layer < 1 or config.n_head < 1 or config.n_embd < 1 or config.block_size < 1:
         raise ModelError("n_layer, n_head, n_embd and block_size must all be at least 1.")
     if config.n_embd % config.n_head:

@@ -63,6 +63,18 @@ def test_the_paper_vae_codes_64x64_frames_into_its_latent():
         WorldVAE(WorldVAEConfig(image_size=96))
 
 
+def test_a_narrower_v_has_a_quarter_of_the_paper_s_weights_and_the_same_shapes():
+    def weights(vae):
+        return sum(p.numel() for p in vae.parameters())
+
+    paper, narrow = WorldVAE(WorldVAEConfig()), WorldVAE(WorldVAEConfig(width=16))
+    assert 0.2 < weights(narrow) / weights(paper) < 0.3
+    frames = np.zeros((2, 64, 64, 3), np.float32)
+    assert narrow.decode(narrow.encode(frames)).shape == (2, 64, 64, 3)
+    with pytest.raises(ModelError, match="width"):
+        WorldVAE(WorldVAEConfig(width=0))
+
+
 def test_a_few_steps_lower_the_held_out_reconstruction_error(rollouts):
     trainer = WorldVAETrainer(WorldVAEConfig(**TINY), rollouts.split(seed=0), seed=0)
     before = trainer.validate()

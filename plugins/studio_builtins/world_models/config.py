@@ -9,6 +9,7 @@ class WorldVAEConfig:
 
     latent_dim: int = 32  #: the size of z, the compressed frame M and C see
     image_size: int = 64  #: the frames are stored at 64x64; the encoder halves it four times
+    width: int = 32  #: channels of the first convolution, doubling down the encoder (the paper's 32)
     batch_size: int = 64
     learning_rate: float = 1e-3
     kl_weight: float = 1.0  #: weight of the KL term against the reconstruction error

@@ -3,7 +3,8 @@
 :class:`WorldVAE` is the chapter-3 :class:`~studio_builtins.autoencoders.model.Autoencoder` (its posterior
 sampling, ``encode`` / ``decode`` / ``sample`` with numpy in and out) with Ha & Schmidhuber's layers in
 place of the book's: four 4x4 stride-2 convolutions 32/64/128/256 down to 2x2x256, and four transposed
-convolutions (5, 5, 6, 6) back up from a 1x1x1024 column. The chapter-3 layers cannot be set to these,
+convolutions (5, 5, 6, 6) back up from a 1x1x1024 column. ``width`` scales every layer (the paper's is 32;
+16 has a quarter of the weights, what the shipped starter uses). The chapter-3 layers cannot be set to these,
 so the subclass builds its own and keeps the rest.
 
 :class:`WorldVAETrainer` trains it on frames of the training episodes with the paper's loss: the summed
@@ -33,7 +34,6 @@ from studio_builtins.autoencoders.trainer import AutoencoderTrainer
 
 #: The side of a stored frame; the layers are the paper's and fit this size only.
 FRAME_SIZE = 64
-_FLAT = 1024  #: 2x2x256 after the encoder; the decoder starts from a 1024x1x1 column
 #: Held-out frames validation looks at: evenly spread frames of evenly spread validation episodes.
 VALIDATION_EPISODES = 50
 VALIDATION_FRAMES_PER_EPISODE = 40
@@ -47,30 +47,34 @@ class WorldVAE(Autoencoder):
         if config.image_size != FRAME_SIZE:
             raise ModelError(f"World Models' V works on {FRAME_SIZE}x{FRAME_SIZE} frames (the rollouts' size), "
                              f"not {config.image_size}.")
+        if config.width < 1:
+            raise ModelError(f"V's width (channels of its first convolution) must be at least 1, not {config.width}.")
         if config.latent_dim < 1:
             raise ModelError(f"The latent space needs at least one dimension, not {config.latent_dim}.")
         self.config = config
         self.variational = True
         self.latent_dim = config.latent_dim
         self.image_shape = (FRAME_SIZE, FRAME_SIZE, 3)
+        w = config.width
+        self.flat = 32 * w  #: 2x2x(8 w) after the encoder; the decoder starts from a (32 w)x1x1 column
         layers: list[nn.Module] = []
         previous = 3
-        for width in (32, 64, 128, 256):
+        for width in (w, 2 * w, 4 * w, 8 * w):
             layers += [nn.Conv2d(previous, width, 4, stride=2), nn.ReLU()]
             previous = width
         self.encoder = nn.Sequential(*layers, nn.Flatten())
-        self.z_mean = nn.Linear(_FLAT, config.latent_dim)
-        self.z_log_var = nn.Linear(_FLAT, config.latent_dim)
-        self.decoder_input = nn.Linear(config.latent_dim, _FLAT)
+        self.z_mean = nn.Linear(self.flat, config.latent_dim)
+        self.z_log_var = nn.Linear(self.flat, config.latent_dim)
+        self.decoder_input = nn.Linear(config.latent_dim, self.flat)
         layers = []
-        previous = _FLAT
-        for width, kernel in ((128, 5), (64, 5), (32, 6)):
+        previous = self.flat
+        for width, kernel in ((4 * w, 5), (2 * w, 5), (w, 6)):
             layers += [nn.ConvTranspose2d(previous, width, kernel, stride=2), nn.ReLU()]
             previous = width
         self.decoder = nn.Sequential(*layers, nn.ConvTranspose2d(previous, 3, 6, stride=2))
 
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
-        return self.decoder(self.decoder_input(z).view(-1, _FLAT, 1, 1))
+        return self.decoder(self.decoder_input(z).view(-1, self.flat, 1, 1))
 
 
 def episodes_of(part: Any) -> tuple[list[Path], list[int]]:

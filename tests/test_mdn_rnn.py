@@ -24,7 +24,7 @@ def whitened_vae(split):
     """An untrained V whose latents are shifted and scaled to zero mean and unit spread over the training
     frames: random features of the frame, nearly linear in the ground's colour, so in the square's place."""
     torch.manual_seed(0)
-    vae = WorldVAE(WorldVAEConfig(latent_dim=8)).eval()
+    vae = WorldVAE(WorldVAEConfig(latent_dim=8, width=8)).eval()
     frames = np.concatenate([read_episode(p).frames for p in split.train.episodes]).astype(np.float32) / 255
     z = vae.encode(frames)
     mean, std = torch.from_numpy(z.mean(0)), torch.from_numpy(z.std(0))
@@ -60,7 +60,7 @@ def test_the_loss_falls_and_m_beats_copying_the_latent(trained):
     assert after["copy_baseline_nll"] == pytest.approx(before["copy_baseline_nll"])  # the same held-out steps
     assert after["mdn_nll"] < after["copy_baseline_nll"]
     assert set(after) >= {"loss", "reward_mse", "done_bce"}
-    assert trained["trainer"].config.latent_dim == 8  # taken from V
+    assert (trained["trainer"].config.latent_dim, trained["trainer"].config.vae_width) == (8, 8)  # taken from V
 
 
 def test_a_dream_with_a_fixed_seed_and_temperature_is_reproducible(trained):

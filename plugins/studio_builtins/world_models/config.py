@@ -31,6 +31,7 @@ class MDNRNNConfig:
     reward_weight: float = 1.0  #: weight of the reward head's squared error in the loss
     done_weight: float = 1.0  #: weight of the done head's binary cross-entropy in the loss
     latent_dim: int = 32  #: the size of V's z; the trainer sets it from the V it is built on
+    vae_width: int = 32  #: V's width (see WorldVAEConfig.width); the trainer sets it from the V it is built on
 
 
 @dataclass

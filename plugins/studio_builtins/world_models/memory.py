@@ -73,7 +73,7 @@ class MDNRNN(nn.Module):
             raise ModelError(f"The temperature must be 0 or more, not {config.temperature}.")
         self.config = config
         self.latent_dim, self.hidden_size, self.gaussians = config.latent_dim, config.hidden, config.gaussians
-        self.vae = WorldVAE(WorldVAEConfig(latent_dim=config.latent_dim))
+        self.vae = WorldVAE(WorldVAEConfig(latent_dim=config.latent_dim, width=config.vae_width))
         self.lstm = nn.LSTM(config.latent_dim + ACTION_DIM, config.hidden, batch_first=True)
         self.mdn = nn.Linear(config.hidden, 3 * config.latent_dim * config.gaussians + 2)
         self.register_buffer("start_latents", torch.zeros(START_LATENTS, config.latent_dim))
@@ -185,7 +185,7 @@ class MDNRNNTrainer(TorchTrainer):
             raise ModelError("M learns V's latents: train world-vae first and name it with --from world-vae=RUN.")
         if config.seq_len < 1:
             raise ModelError(f"seq_len must be at least 1, not {config.seq_len}.")
-        config = dataclasses.replace(config, latent_dim=vae.latent_dim)
+        config = dataclasses.replace(config, latent_dim=vae.latent_dim, vae_width=vae.config.width)
         self.batch_size, self.learning_rate, self.vae = config.batch_size, config.learning_rate, vae
         train_paths, validation_paths = episodes_of(data.train)[0], episodes_of(data.validation)[0]
         if not train_paths or not validation_paths:

@@ -12,7 +12,8 @@ lists. Panels and the engine talk to models only through these. Conventions:
   cancels by no longer iterating, and the generator is closed.
 - Errors meant for the user are :class:`ModelError` with a readable message.
 - Attributes a protocol added in contract 2 are read through the helpers here
-  (:func:`sampler_info`), which give a contract-1 model their defaults.
+  (:func:`sampler_info`, :func:`world_model_info`, :func:`dream_observes`), which give a model
+  without them their defaults.
 """
 
 from __future__ import annotations
@@ -279,7 +280,14 @@ class DreamStep:
 
 @runtime_checkable
 class Dream(Protocol):
-    """One dream: its own latent and hidden state, independent of every other dream."""
+    """One dream: its own latent and hidden state, independent of every other dream.
+
+    Optional (contract 2; a panel checks for it with :func:`dream_observes`):
+    ``observe(frame) -> np.ndarray`` follows a real frame (uint8 ``(H, W, 3)``): the dream's latent
+    becomes the model's encoding of it while its memory stays, and it returns the model's
+    reconstruction of the frame (float32 in [0, 1]). ``step`` then ``observe`` is the model
+    watching a real rollout: ``step``'s frame is what it predicted, ``observe``'s what it saw.
+    """
 
     def reset(self, *, seed: int, frame: Optional[np.ndarray] = None) -> np.ndarray:
         """Start (again), from a real frame if given; returns the first frame."""
@@ -289,8 +297,33 @@ class Dream(Protocol):
 
 
 @runtime_checkable
+class Environment(Protocol):
+    """A real environment a world model was learnt from, as the studio runs it (contract 2): what
+    :class:`WorldModel`'s optional ``environment()`` returns. Frames are uint8 ``(H, W, 3)`` of the
+    world model's ``frame_shape``; a failure meant for the user is a :class:`ModelError`."""
+
+    def reset(self, *, seed: int) -> np.ndarray:
+        """Start a new episode (``seed`` chooses it); returns its first frame."""
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool]:
+        """Act for one step: the next frame, the reward, and whether the episode ended."""
+
+    def close(self) -> None:
+        """Free what the environment holds (a physics world, a window)."""
+
+
+@runtime_checkable
 class WorldModel(Protocol):
-    """A learned environment an agent (or an artist with a gamepad) can act in."""
+    """A learned environment an agent (or an artist with a gamepad) can act in.
+
+    Optional members (contract 2), which a panel checks for with :func:`world_model_info`:
+
+    - ``environment() -> Environment``: the real environment the model was learnt from, for a
+      model the studio can run it for (imports what it needs only when called; a
+      :class:`ModelError` says what to install when it cannot).
+    - ``drive(dream) -> np.ndarray``: for a model with a controller, the action the controller
+      takes in ``dream``'s current state (a dream of this model), within the action bounds.
+    """
 
     frame_shape: tuple[int, int, int]
     #: shape and bounds of one action, as the real environment's action space.
@@ -301,6 +334,24 @@ class WorldModel(Protocol):
     def dream(self) -> Dream:
         """A new dream (contract 2): its state lives in the returned object, not on the model, so
         two panels (or a panel and a controller's evaluation) can dream at once."""
+
+
+@dataclass(frozen=True)
+class WorldModelInfo:
+    """What a :class:`WorldModel` offers beyond dreaming (its optional members)."""
+
+    has_environment: bool = False  #: ``environment()``: the studio can run the real environment
+    drives: bool = False  #: ``drive(dream)``: a controller can drive
+
+
+def world_model_info(model: Any) -> WorldModelInfo:
+    """Which optional :class:`WorldModel` members ``model`` has."""
+    return WorldModelInfo(callable(getattr(model, "environment", None)), callable(getattr(model, "drive", None)))
+
+
+def dream_observes(dream: Any) -> bool:
+    """Whether ``dream`` can follow a real frame (the optional ``Dream.observe``)."""
+    return callable(getattr(dream, "observe", None))
 
 
 @dataclass(frozen=True)

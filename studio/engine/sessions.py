@@ -15,7 +15,9 @@ session it runs at most one step of a request, and a request submitted while
 sessions run starts after at most one step of each.
 
 ``pace`` is the least time between two steps (0: as often as the thread
-allows); with ``wait_for_input`` a session steps only when an input waits.
+allows); with ``wait_for_input`` a session steps only when an input waits. A
+session may change that itself as it goes (``ctx.wait_for_input(True)``: a
+dream that was paused uses no time until it is told to go on).
 Nothing here imports Qt.
 """
 
@@ -55,6 +57,10 @@ class SessionContext:
     def inputs(self) -> list[Any]:
         """Everything sent since the last call, oldest first (empty when nothing was)."""
         return self._session.take_inputs()
+
+    def wait_for_input(self, on: bool = True) -> None:
+        """From the next step on, step only when an input waits (``on``), or again at the pace."""
+        self._session.wait_for_input = bool(on)
 
 
 class Session:

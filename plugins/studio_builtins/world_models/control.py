@@ -69,6 +69,15 @@ class Controller(nn.Module):
         """M's dream; :meth:`act` on its ``z`` and ``h`` is the controller driving it."""
         return self.memory.dream()
 
+    def environment(self) -> Any:
+        """The real CarRacing (the contract's optional ``WorldModel.environment``)."""
+        return self.memory.environment()
+
+    def drive(self, dream: Any) -> np.ndarray:
+        """The contract's optional ``WorldModel.drive``: the action the controller takes in ``dream`` (one of
+        :meth:`dream`'s) as it is now."""
+        return self.act(dream.z, dream.h)
+
     def act(self, z: np.ndarray, h: np.ndarray) -> np.ndarray:
         """The action the controller takes on [z, h], within CarRacing's bounds, float32 (3,)."""
         weight, bias = unflatten(self.flat(), self.inputs)

@@ -4,7 +4,8 @@ Each step runs one LSTM step on [z, a], samples the next z from the mixture at t
 dream's own seeded generator (numpy, so a seed dreams the same on every device), and decodes it with V.
 The controller does not need frames: :meth:`LatentDream.advance` steps without decoding, and
 :attr:`LatentDream.z` and :attr:`LatentDream.h` are what it reads. :meth:`LatentDream.see` puts a real frame
-in place of the dreamt one, so the same object follows a real rollout.
+in place of the dreamt one, so the same object follows a real rollout; :meth:`LatentDream.observe` (the
+``Dream`` protocol's name for it) also returns V's reconstruction of that frame.
 """
 
 from __future__ import annotations
@@ -81,6 +82,11 @@ class LatentDream:
         between them shows what M predicted instead."""
         z = self.model.vae.encode(self._frame_batch(frame))[0]
         self._z = torch.as_tensor(z, device=self._device).view(1, 1, -1)
+
+    def observe(self, frame: np.ndarray) -> np.ndarray:
+        """The contract's ``Dream.observe``: :meth:`see` ``frame``, then V's reconstruction of it (:meth:`frame`)."""
+        self.see(frame)
+        return self.frame()
 
     def step(self, action: np.ndarray, *, temperature: Optional[float] = None) -> DreamStep:
         """One step and the frame it dreams."""

@@ -96,6 +96,12 @@ class MDNRNN(nn.Module):
     def dream(self) -> LatentDream:
         return LatentDream(self)
 
+    def environment(self) -> Any:
+        """The real CarRacing M was learnt from (the contract's optional ``WorldModel.environment``)."""
+        from studio_builtins.world_models.environment import CarRacing
+
+        return CarRacing()
+
 
 def mixture_nll(mixture: Mixture, target: torch.Tensor) -> torch.Tensor:
     """Negative log-likelihood of ``target`` (..., latent) per latent dimension, (..., latent)."""

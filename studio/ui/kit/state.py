@@ -99,6 +99,14 @@ class PanelState:
         if self.choice is not None:
             self.work.run(name, self.choice.ref, fn, **callbacks)
 
+    def open_session(self, name: str, fn: Callable[[Any, Any], Any], **options: Any) -> bool:
+        """Open the session ``fn(model, ctx)`` on the chosen model (see :meth:`Work.open_session`); it ends
+        when another model is chosen or the panel closes. False without a model."""
+        if self.choice is None:
+            return False
+        self.work.open_session(name, self.choice.ref, fn, **options)
+        return True
+
     # -- provenance ----------------------------------------------------------------------------
     def result_params(self, **settings: Any) -> dict[str, Any]:
         """The parameters of a result of the chosen model made with ``settings`` (the seed among

@@ -15,8 +15,16 @@ decode while the mouse drags) are not. A failure goes to the request's
 ``on_error`` or, without one, to ``events.failed(title, message, detail)``, which
 the panel shows as a message with a Details button.
 
+A *session* (:meth:`Work.open_session`) is a long-lived, two-way request (see
+:mod:`studio.engine.sessions`): a generator on the inference thread that reads the
+inputs :meth:`Work.send` gives it and streams what it yields back. Sessions are
+named too: opening a name again ends the one open under it, and nothing the old
+one still sends arrives. :meth:`Work.reset` and :meth:`Work.close` end them as
+they drop requests; Cancel and Esc do not (a session is no shown task).
+
 The executor is the inference client (``InferenceClient``: callbacks arrive on
-the GUI thread) or, in tests, anything with the same ``submit`` and ``unload``.
+the GUI thread) or, in tests, anything with the same ``submit`` and ``unload``
+(and ``open_session`` for a panel with sessions).
 """
 
 from __future__ import annotations
@@ -37,6 +45,19 @@ class Executor(Protocol):
 
     def unload(self, ref: Any) -> None:
         """Forget the loaded model ``ref`` (its checkpoint was saved again)."""
+
+    def open_session(self, model: Any, fn: Callable[[Any, Any], Any], *, pace: float = 0.0,
+                     wait_for_input: bool = False, on_output: Optional[Callable] = None,
+                     on_error: Optional[Callable] = None, on_closed: Optional[Callable] = None) -> Any:
+        """Start the session ``fn(model, ctx)``; the handle returned has ``send(value)`` and ``cancel()``."""
+
+
+@dataclass
+class OpenSession:
+    """A session this work opened and has not seen end."""
+
+    name: str
+    handle: Any = None
 
 
 @dataclass
@@ -70,6 +91,7 @@ class Work:
         self.events = Events("changed", "failed")
         self.closed = False
         self._tasks: dict[str, Task] = {}
+        self._sessions: dict[str, OpenSession] = {}
 
     # -- running -------------------------------------------------------------------------------
     def run(self, name: str, model: Any, fn: Callable[[Any, Any], Any], *, on_result: Callable[[Any], None],
@@ -121,6 +143,62 @@ class Work:
     def unload(self, ref: Any) -> None:
         self.executor.unload(ref)
 
+    # -- sessions --------------------------------------------------------------------------------
+    def open_session(self, name: str, model: Any, fn: Callable[[Any, Any], Any], *,
+                     on_output: Callable[[Any], None], pace: float = 0.0,
+                     on_error: Optional[Callable[[str, str], None]] = None,
+                     on_closed: Optional[Callable[[str], None]] = None, title: str = "") -> None:
+        """Open the session ``fn(model, ctx)`` on the inference thread (``model`` a ModelRef or None), one
+        step every ``pace`` seconds at most, ending the one open as ``name``. ``on_output(value)`` hears
+        each value it yields; a failure goes to ``on_error`` or, without one, to ``events.failed`` (titled
+        ``title``); ``on_closed(how)`` hears its end (finished, cancelled or failed) unless this work ended
+        it. Callbacks come on the GUI thread, and only while it is the session open as ``name``."""
+        if self.closed:
+            return
+        self.close_session(name)
+        entry = self._sessions[name] = OpenSession(name)
+
+        def current() -> bool:
+            return not self.closed and self._sessions.get(name) is entry
+
+        def output(value: Any) -> None:
+            if current():
+                on_output(value)
+
+        def failed(message: str, detail: str) -> None:
+            if not current():
+                return
+            if on_error is not None:
+                on_error(message, detail)
+            else:
+                self.events.failed.emit(title or "The session stopped", message, detail)
+
+        def ended(how: str) -> None:
+            if current():
+                del self._sessions[name]
+                if on_closed is not None:
+                    on_closed(how)
+
+        entry.handle = self.executor.open_session(model, fn, pace=pace, on_output=output, on_error=failed,
+                                                  on_closed=ended)
+
+    def send(self, name: str, value: Any) -> bool:
+        """Give the session ``name`` an input for its next step; False when none is open."""
+        entry = self._sessions.get(name)
+        if entry is None or self.closed:
+            return False
+        entry.handle.send(value)
+        return True
+
+    def close_session(self, name: str) -> None:
+        """End the session ``name`` without a word (nothing it still sends arrives)."""
+        entry = self._sessions.pop(name, None)
+        if entry is not None:
+            entry.handle.cancel()
+
+    def session_open(self, name: str) -> bool:
+        return name in self._sessions
+
     # -- stopping --------------------------------------------------------------------------------
     def cancel(self, name: Optional[str] = None) -> None:
         """Stop the request ``name`` (or, without one, every shown request: what Cancel and Esc stop;
@@ -138,8 +216,11 @@ class Work:
             self._drop(name)
 
     def reset(self) -> None:
-        """Drop every request without a word (what they were for is gone: another model, say)."""
+        """Drop every request and end every session without a word (what they were for is gone: another
+        model, say)."""
         self.drop(*self._tasks)
+        for name in list(self._sessions):
+            self.close_session(name)
 
     def close(self) -> None:
         """The panel is gone: drop everything, and run nothing more."""

@@ -15,8 +15,9 @@ def _command(argv: list[str]) -> str:
     return ""
 
 
-if _command(sys.argv[1:]) == "train":
-    # First, before the imports: a job cancelled while it starts must not die of SIGTERM's default.
+if _command(sys.argv[1:]) in ("train", "dream"):
+    # First, before the imports: a job (training, collecting, evaluating) cancelled while it starts must not
+    # die of SIGTERM's default.
     from studio.engine.cancel import install_for_process
 
     install_for_process()

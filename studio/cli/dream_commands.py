@@ -8,26 +8,29 @@ loader (its ``tools`` references), never by importing the plugin.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
+import traceback
 from pathlib import Path
 
 from studio.cli import train_commands
 from studio.cli.output import print_json
 from studio.core.errors import UserError
 from studio.core.plugins import discover
-from studio.engine.events import format_duration
+from studio.engine.cancel import CancelRequested, process_signal
+from studio.engine.events import EventLog, format_duration
+from studio.engine.job_kinds import EVALUATE_SEED, ROLLOUTS_SOURCE
+from studio.engine.run_folder import EVENTS_NAME
 
-SOURCE = "carracing-rollouts"
+SOURCE = ROLLOUTS_SOURCE
 #: (command, model, what it does) of each training stage
 STAGES = (
     ("train-vae", "world-vae", "train V, the VAE on the frames of collected rollouts"),
     ("train-rnn", "mdn-rnn", "train M, the MDN-RNN on V's latents of the rollouts (--from world-vae=RUN)"),
     ("train-controller", "controller", "evolve C, the linear controller, with CMA-ES (--from mdn-rnn=RUN)"),
 )
-#: the first track `evaluate` drives by default: far from the seeds collecting starts at (0, 1, 2, ...)
-EVALUATE_SEED = 1_000_000
 
 
 def add_all(sub: argparse._SubParsersAction) -> None:
@@ -43,7 +46,7 @@ def add_all(sub: argparse._SubParsersAction) -> None:
         description="Drive CarRacing with a smooth random policy (actions that drift) and save each episode in "
                     "--out as it ends (episode-00000.npz, ..., and rollouts.json). Episode i is the track of seed "
                     "--seed + i, so the same seed gives the same rollouts whatever --workers. Episodes already in "
-                    "--out are kept: run the same command again to resume after Ctrl+C or a kill.")
+                    "--out are kept: run the same command again to resume after Ctrl+C, SIGTERM or a kill.")
     collect.add_argument("--episodes", type=_positive, required=True, help="episodes the folder should hold")
     collect.add_argument("--steps", type=_positive, default=1000,
                          help="steps per episode at most (default 1000, CarRacing's own limit)")
@@ -75,6 +78,12 @@ def add_all(sub: argparse._SubParsersAction) -> None:
                           help="processes driving tracks at once (default: the cores, at most 4)")
     evaluate.add_argument("--seed", type=int, default=EVALUATE_SEED,
                           help=f"seed of the first track (default {EVALUATE_SEED}, tracks collecting did not use)")
+    evaluate.add_argument("--max-steps", type=_positive, metavar="N",
+                          help="steps per track at most (default: CarRacing's own 1000); fewer only to time the "
+                               "controller, since a shortened track's score is not the task's")
+    evaluate.add_argument("--out", type=Path,
+                          help="keep the scores in OUT/evaluation.json track by track (and the progress in "
+                               "OUT/events.jsonl): the same command again resumes a stopped evaluation")
     evaluate.add_argument("--json", action="store_true", help="machine-readable output (see docs/cli.md)")
     evaluate.set_defaults(run=evaluate_run)
 
@@ -99,21 +108,69 @@ def tool(registry, name: str):
 
 
 def collect_run(args: argparse.Namespace) -> int:
-    collect = tool(discover().registry, "collect")
+    registry = discover().registry
+    collect = tool(registry, "collect")
+    cancel = process_signal()  # a job's SIGTERM (and Ctrl+C under `python -m studio`) stops the workers
+    if args.out.exists() and not args.out.is_dir():  # before its events.jsonl is written there
+        raise UserError(f"{args.out} is a file; rollouts are collected into a folder.")
+    log = EventLog(args.out / EVENTS_NAME, echo=False)
+    events = _CollectEvents(log)
     line = _ProgressLine(sys.stderr)
     print(f"collecting {args.episodes} episodes of at most {args.steps} steps into {args.out} "
           f"with {args.workers} worker{'s' if args.workers > 1 else ''}", file=sys.stderr)
-    result = collect(args.out, args.episodes, args.steps, workers=args.workers, seed=args.seed,
-                     on_progress=line.show)
+    kept = min(_episodes_in(registry, args.out), args.episodes)
+    log.emit("started", step=kept, total=args.episodes, resumed=kept > 0, pid=os.getpid(), unit="episode")
+    try:
+        result = collect(args.out, args.episodes, args.steps, workers=args.workers, seed=args.seed,
+                         on_progress=lambda progress: (line.show(progress), events.show(progress)),
+                         should_stop=cancel.requested.is_set if cancel else None)
+    except Exception as exc:
+        log.emit("error", message=str(exc), detail="" if isinstance(exc, UserError) else traceback.format_exc())
+        raise
     line.end()
+    done = result.kept + result.collected
     pace = f" in {format_duration(result.elapsed_s)} ({result.steps_per_s:.0f} steps/s)" if result.collected else ""
-    kept = f", {result.kept} kept from before" if result.kept else ""
-    print(f"{result.kept + result.collected} of {args.episodes} episodes in {result.folder}: "
-          f"{result.collected} collected, {result.steps:,} steps{pace}{kept}")
+    kept_text = f", {result.kept} kept from before" if result.kept else ""
+    print(f"{done} of {args.episodes} episodes in {result.folder}: "
+          f"{result.collected} collected, {result.steps:,} steps{pace}{kept_text}")
     if result.stopped:
+        log.emit("cancelled", step=done, total=args.episodes)
         print("stopped: run the same command again to collect the rest", file=sys.stderr)
         return 130
+    log.emit("finished", step=done, total=args.episodes, steps=result.steps)
     return 0
+
+
+def _episodes_in(registry, folder: Path) -> int:
+    """The readable episodes a rollouts folder holds already (0 for none, or no folder yet)."""
+    from studio.core.data import DataError
+    from studio.core.specs import resolve
+
+    try:
+        return len(resolve(registry.dataset_source(SOURCE).loader)(str(folder)))
+    except DataError:
+        return 0
+
+
+class _CollectEvents:
+    """Collecting's progress as events (step: episodes done), at most a few a second and at each episode."""
+
+    EVERY_S = 0.5
+
+    def __init__(self, log: EventLog) -> None:
+        self._log = log
+        self._episodes = -1
+        self._written = 0.0
+
+    def show(self, progress) -> None:
+        now = time.monotonic()
+        if progress.episodes_done == self._episodes and now - self._written < self.EVERY_S:
+            return
+        self._episodes, self._written = progress.episodes_done, now
+        pace = progress.steps_done / progress.elapsed_s if progress.elapsed_s > 0 else 0.0
+        eta = None if progress.eta_s is None else round(progress.eta_s, 1)
+        self._log.emit("progress", step=progress.episodes_done, total=progress.episodes_total, unit="episode",
+                       steps=progress.steps_done, items_per_s=round(pace, 2), items="steps", eta_s=eta)
 
 
 class _ProgressLine:
@@ -154,26 +211,64 @@ def stage_run(args: argparse.Namespace) -> int:
 
 
 def evaluate_run(args: argparse.Namespace) -> int:
-    import math
-
     from studio.core.checkpoint import load_model
+    from studio.engine.evaluation import Evaluation
     from studio.engine.run_folder import checkpoint_in
 
     registry = discover().registry
     evaluate = tool(registry, "evaluate")
-    controller = load_model(registry, "controller", checkpoint_in(args.checkpoint), "cpu")
+    checkpoint = checkpoint_in(args.checkpoint)
+    record = Evaluation(str(checkpoint), args.seed, args.episodes)
+    if args.out is not None:
+        record = Evaluation.resume(args.out, str(Path(checkpoint).resolve()), args.seed, args.episodes)
+    log = EventLog(args.out / EVENTS_NAME if args.out else Path(), echo=False, enabled=args.out is not None)
+    controller = load_model(registry, "controller", checkpoint, "cpu")
+    log.emit("started", step=record.done, total=args.episodes, resumed=record.done > 0, pid=os.getpid(),
+             unit="track")
+    started, before = time.monotonic(), record.done
 
-    def heard(index: int, score: float) -> None:
-        if not args.json:
-            print(f"track {args.seed + index}: {score:.1f}", file=sys.stderr)
+    def heard(first: int):
+        def on_episode(index: int, score: float) -> None:
+            record.scores[first + index] = score
+            if args.out is not None:
+                record.save(args.out)
+            scored = record.done - before
+            eta = (args.episodes - record.done) * (time.monotonic() - started) / scored
+            log.emit("progress", step=record.done, total=args.episodes, unit="track", score=score,
+                     mean=record.mean_std()[0], eta_s=round(eta, 1))
+            if not args.json:
+                print(f"track {args.seed + first + index}: {score:.1f}", file=sys.stderr)
+        return on_episode
 
-    scores = evaluate(controller, args.episodes, args.seed, args.workers, on_episode=heard)
-    mean = sum(scores) / len(scores)
-    std = math.sqrt(sum((s - mean) ** 2 for s in scores) / len(scores))
+    extra = {} if args.max_steps is None else {"max_steps": args.max_steps}
+    cancel = process_signal()
+    try:
+        with cancel.interruptible(_stop_evaluating) if cancel else contextlib.nullcontext():
+            for first, count in record.missing():
+                scores = evaluate(controller, count, args.seed + first, args.workers, on_episode=heard(first),
+                                  **extra)
+                record.scores[first:first + count] = scores
+    except (CancelRequested, KeyboardInterrupt):
+        log.emit("cancelled", step=record.done, total=args.episodes)
+        print(f"stopped after {record.done} of {args.episodes} tracks"
+              + (": run the same command again to drive the rest" if args.out else ""), file=sys.stderr)
+        return 130
+    except Exception as exc:
+        log.emit("error", message=str(exc), detail="" if isinstance(exc, UserError) else traceback.format_exc())
+        raise
+    if args.out is not None:
+        record.save(args.out)
+    mean, std = record.mean_std()
+    log.emit("finished", step=args.episodes, total=args.episodes, mean=mean, std=std)
     if args.json:
-        print_json({"checkpoint": str(args.checkpoint), "episodes": len(scores), "seed": args.seed,
-                    "scores": scores, "mean": mean, "std": std})
+        print_json({"checkpoint": str(args.checkpoint), "episodes": args.episodes, "seed": args.seed,
+                    "scores": record.scores, "mean": mean, "std": std})
     else:
-        last = args.seed + len(scores) - 1
-        print(f"score {mean:.1f} ± {std:.1f} over {len(scores)} tracks (seeds {args.seed}..{last})")
+        last = args.seed + args.episodes - 1
+        print(f"score {mean:.1f} ± {std:.1f} over {args.episodes} tracks (seeds {args.seed}..{last})")
     return 0
+
+
+def _stop_evaluating() -> None:
+    """A cancel (SIGTERM, Ctrl+C) while tracks are driven: stop now; the tracks scored so far are kept."""
+    raise CancelRequested()

@@ -57,6 +57,15 @@ class EventLog:
 def describe(record: dict[str, Any]) -> str:
     """One readable line for an event."""
     kind = record["event"]
+    unit = record.get("unit", "step")  #: what a step counts: a training step, a collected episode, a track
+    if kind == "progress" and "losses" not in record:  # collecting, evaluating: no losses
+        eta = record.get("eta_s")
+        text = f"{unit} {record['step']}/{record['total']}"
+        if record.get("score") is not None:
+            text += f"  score {record['score']:.1f}  mean {record['mean']:.1f}"
+        if record.get("items_per_s") is not None:
+            text += f"  {record['items_per_s']:.0f} {record.get('items', 'items')}/s"
+        return text + (f"  ETA {format_duration(eta)}" if eta is not None else "")
     if kind == "progress":
         losses = "  ".join(f"{k} {v:.4f}" for k, v in record["losses"].items())
         eta = record.get("eta_s")
@@ -67,16 +76,18 @@ def describe(record: dict[str, Any]) -> str:
         return f"validation at step {record['step']}: " + "  ".join(
             f"{k} {v:.4f}" for k, v in record["losses"].items())
     if kind == "started":
-        how = "resuming at step" if record.get("resumed") else "starting at step"
-        return f"{how} {record['step']} of {record['total']} on {record['device']}"
+        how = f"resuming at {unit}" if record.get("resumed") else f"starting at {unit}"
+        where = f" on {record['device']}" if record.get("device") else ""
+        return f"{how} {record['step']} of {record['total']}{where}"
     if kind in ("checkpoint", "samples"):
         return f"{kind} at step {record['step']}: {record['path']}"
     if kind == "error":
         return f"studio: error: {record['message']}"
     if kind in ("finished", "cancelled"):
         if record.get("step") is None:
-            return f"{kind} before the first step"
-        return f"{kind} at step {record['step']} of {record['total']}"
+            return f"{kind} before the first {unit}"
+        score = f": score {record['mean']:.1f} ± {record['std']:.1f}" if record.get("mean") is not None else ""
+        return f"{kind} at {unit} {record['step']} of {record['total']}{score}"
     return record.get("message", kind)
 
 

@@ -1,7 +1,9 @@
-"""Training jobs: each in its own process, followed through its events file, kept in the store.
+"""Jobs: each in its own process, followed through its events file, kept in the store.
 
 A job is `studio train ... --out WORKSPACE/jobs/ID` run as a child process, so
-a crash or an out-of-memory error kills the job and not the app. A monitor
+a crash or an out-of-memory error kills the job and not the app; collecting
+rollouts and evaluating a controller run as jobs the same way
+(:mod:`studio.engine.job_kinds`, which builds every kind's command line). A monitor
 thread follows each running job's ``events.jsonl``, updates the store and
 hands every event to ``on_event(job_id, event)`` (called on the monitor
 thread). Jobs keep running if the app quits; the next start finds them again,
@@ -27,11 +29,13 @@ from typing import Any, Callable, Optional
 
 from studio.core.errors import UserError
 from studio.core.store import JobRecord
-from studio.engine.catalogue import JobOptions, RunCatalogue
+from studio.engine import job_kinds
+from studio.engine.catalogue import JobOptions, RunCatalogue, new_job_id
 from studio.engine.events import TERMINAL, EventReader
+from studio.engine.job_kinds import AnyOptions, CollectOptions, EvaluateOptions
 from studio.engine.run_folder import EVENTS_NAME, JOB_FILE, LOG_NAME
 
-__all__ = ["ACTIVE", "JobManager", "JobOptions"]
+__all__ = ["ACTIVE", "CollectOptions", "EvaluateOptions", "JobManager", "JobOptions"]
 
 POLL_S = 0.1
 ACTIVE = ("queued", "running")
@@ -66,11 +70,13 @@ class JobManager:
         self._thread.start()
 
     # -- commands ------------------------------------------------------------------
-    def start(self, options: JobOptions) -> str:
+    def start(self, options: AnyOptions) -> str:
         """Check what can be checked here (model, settings, the models it builds on; the data when
-        it is catalogued), then start the job's process."""
+        it is catalogued), then start the job's process. ``options`` says the kind: a training job
+        (:class:`JobOptions`), or a collect or evaluate job (:mod:`studio.engine.job_kinds`)."""
+        if not isinstance(options, JobOptions):
+            return self._start_tool(options)
         from studio.core.config import apply_overrides
-        from studio.engine.catalogue import new_job_id
         from studio.engine.stages import check_upstream
         from studio.engine.train_request import TrainRequest, check_start_from
 
@@ -86,11 +92,22 @@ class JobManager:
         self._spawn(job_id, out, self._job(job_id).args, resume=False)
         return job_id
 
+    def _start_tool(self, options) -> str:
+        """A collect or evaluate job; a collect job's folder is the rollouts folder, listed as a dataset."""
+        spec, args, total = job_kinds.prepare(self.registry, options)
+        job_id = new_job_id()
+        out = self.workspace.folder("jobs") / job_id
+        self.store.add_job(job_id, spec, str(out), args, total)
+        if args["kind"] == job_kinds.COLLECT:
+            self.store.add_dataset(job_kinds.ROLLOUTS_SOURCE, str(out), "rollouts")
+        self._spawn(job_id, out, args, resume=False)
+        return job_id
+
     def resume(self, job_id: str) -> None:
         job = self._job(job_id)
         if job.status in ACTIVE:
             raise UserError("This job is already running.")
-        self.registry.model(job.spec)  # its plugin must be loaded: the message names one that failed
+        job_kinds.check_installed(self.registry, job_kinds.job_needs(job))  # the message names a plugin that failed
         out = Path(job.out_dir)
         self.store.update_job(job_id, status="queued", exit_code=None, error="", finished=None)
         # from its checkpoint; one stopped before it wrote job.json starts again from the beginning
@@ -129,21 +146,7 @@ class JobManager:
     # -- processes ---------------------------------------------------------------------
     def _spawn(self, job_id: str, out: Path, args: dict, resume: bool) -> None:
         out.mkdir(parents=True, exist_ok=True)
-        command = [self.python, "-m", "studio", "--device", self.device, "train", args["model"],
-                   "--out", str(out), "--no-catalogue", "--seed", str(args["seed"]),
-                   "--checkpoint-every", str(args["checkpoint_every"]), "--sample-every", str(args["sample_every"])]
-        if args.get("first_checkpoint_s") is not None:
-            command += ["--first-checkpoint-after", str(args["first_checkpoint_s"])]
-        if resume:
-            command.append("--resume")
-        else:
-            command += ["--data", args["data"], "--steps", str(args["steps"])]
-            for name, value in args.get("overrides", {}).items():
-                command += ["--set", f"{name}={value}"]
-            for name, path in args.get("upstream", {}).items():
-                command += ["--from", f"{name}={path}"]
-            if args.get("start_from"):
-                command += ["--start-from", args["start_from"]]
+        command = job_kinds.command_line(self.python, self.device, args, out, resume)
         reader = EventReader(out / EVENTS_NAME)
         reader.read_new()  # skip what earlier runs of this job wrote
         with open(out / LOG_NAME, "ab") as log:

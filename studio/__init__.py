@@ -2,14 +2,19 @@
 
 Importing the package is cheap (no torch, no Qt). It forces the Hugging Face
 libraries offline before any of them can be imported: the studio never uses the
-network, from the GUI, the CLI, a training process or a notebook.
+network, from the GUI, the CLI, a training process or a notebook. The GUI and
+every command also install the network guard (:mod:`studio.core.network_guard`),
+which the processes they start inherit.
 """
 
 import os
 
+from studio.core.network_guard import guard_if_inherited
 from studio.core.offline import force_offline
 
 force_offline()
+# A child of a guarded process (a job, a plugin's worker process) is guarded before its own code runs.
+guard_if_inherited()
 # Torch's OpenMP threads spin while they wait. Beside the GUI, the inference
 # thread and other jobs on a few cores, spinning wastes most of the time (a
 # small GPT step: 385 ms spinning, 12 ms passive, on a busy 2-core machine).

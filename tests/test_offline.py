@@ -1,4 +1,5 @@
-"""Start-up and plugin discovery stay off the network and away from torch."""
+"""Start-up and plugin discovery stay off the network and away from torch: the guard the app installs
+(tests/test_network_guard.py) has nothing to block, because nothing even tries."""
 
 import json
 import subprocess
@@ -13,7 +14,9 @@ PROBE = textwrap.dedent("""
             if event == "socket.connect" and args[0].family == socket.AF_UNIX:
                 return
             attempts.append([event, repr(args)[:200]])
-    sys.addaudithook(audit)
+    sys.addaudithook(audit)  # before the guard's: it sees what the guard would block too
+    from studio.core import network_guard
+    network_guard.install()  # as `studio` does first
 
     from studio.core.plugins import discover
     host = discover()
@@ -31,7 +34,8 @@ PROBE = textwrap.dedent("""
     app.exec()
     studio.close()
     print(json.dumps({"attempts": attempts, "torch_after_discovery": torch_after_discovery,
-                      "shown": shown, "hf_offline": __import__("os").environ.get("HF_HUB_OFFLINE")}))
+                      "shown": shown, "hf_offline": __import__("os").environ.get("HF_HUB_OFFLINE"),
+                      "blocked": network_guard.blocked_attempts()}))
 """)
 
 
@@ -41,5 +45,6 @@ def test_startup_opens_no_network_socket_and_discovery_imports_no_torch():
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["shown"]
     assert result["attempts"] == []
+    assert result["blocked"] == 0
     assert result["torch_after_discovery"] is False
     assert result["hf_offline"] == "1"

@@ -14,6 +14,7 @@ from typing import Optional
 from studio import __version__
 from studio.cli import commands
 from studio.cli.errors import USER_ERRORS, fail
+from studio.core import network_guard
 
 
 def _device_choice(value: str) -> str:
@@ -41,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    network_guard.install()  # every command and the GUI: loopback and Unix sockets only (docs/offline.md)
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

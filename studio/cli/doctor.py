@@ -16,6 +16,7 @@ from importlib import metadata
 from typing import Any, Optional
 
 from studio import __version__
+from studio.core import network_guard
 from studio.core.plugins import discover
 from studio.core.specs import CONTRACT_VERSION, resolve
 from studio.core.workspace import WORKSPACE_VARIABLE, Workspace, choose_workspace
@@ -55,6 +56,7 @@ def diagnose(args) -> dict[str, Any]:
         problems.append(f"plugin {info.name} failed to load ({info.summary}): see `studio plugins list`")
     for name in report["plugins"]["not_found"]:
         warnings.append(f"STUDIO_PLUGINS names {name!r}, but no installed plugin has this name")
+    report["network"] = _network(problems)  # last: it counts what the checks above tried
     report["problems"] = problems
     report["warnings"] = warnings
     report["ok"] = not problems
@@ -185,6 +187,17 @@ def _workspace(cli_value, problems: list, warnings: list, saved: Optional[str] =
         workspace.close()
 
 
+def _network(problems: list) -> dict[str, Any]:
+    """The network guard of this process: whether it is installed, what it lets through, and how many
+    accesses it refused while the doctor ran (loading the plugins, say)."""
+    installed = network_guard.installed()
+    if not installed:
+        problems.append("the network guard is not installed in this process: nothing stops a plugin or a library "
+                        "from using the network")
+    return {"guard_installed": installed, "allows": network_guard.allowed() if installed else None,
+            "blocked_attempts": network_guard.blocked_attempts()}
+
+
 def _datasets(host) -> list[dict[str, Any]]:
     found = []
     for spec in sorted(host.registry.dataset_sources.values(), key=lambda s: s.name):
@@ -217,6 +230,13 @@ def print_report(report: dict[str, Any]) -> None:
     workspace = report["workspace"]
     print(f"Workspace: {workspace['path']} (from {workspace['chosen_by']})"
           + ("" if workspace["usable"] else f": {workspace['error']}"))
+    network = report["network"]
+    if network["guard_installed"]:
+        blocked = network["blocked_attempts"]
+        print(f"Network:   guarded, allows only {', '.join(network['allows'])} "
+              f"({blocked} {'attempt' if blocked == 1 else 'attempts'} blocked)")
+    else:
+        print("Network:   not guarded")
     print("Datasets:  " + (", ".join(
         f"{d['name']}{' (not installed)' if d['available'] is False else ''}" for d in report["datasets"]
     ) or "none registered"))

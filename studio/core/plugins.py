@@ -5,6 +5,8 @@ Built-in and third-party plugins alike are entry points in the
 isolation: if its import or any of its hooks raises, it is disabled, whatever it
 registered is withdrawn, and the failure (with its traceback) is kept for the
 Plugins dialog and ``studio plugins list``. Nothing here imports torch or Qt.
+Before a plugin is imported, its modules are named to the network guard
+(:mod:`studio.core.network_guard`), so a network access from them names the plugin.
 
 ``STUDIO_PLUGINS`` is an allow-list of entry-point names (comma separated) that
 recovers from a plugin that breaks start-up: unset loads every plugin, an empty
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import os
 import traceback
+import types
 from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any, Optional
@@ -28,6 +31,7 @@ from typing import Any, Optional
 import pluggy
 
 from studio import hookspecs
+from studio.core import network_guard
 from studio.core.registry import Registry
 from studio.core.specs import CONTRACT_VERSION, SUPPORTED_CONTRACTS, Contributions
 
@@ -59,6 +63,12 @@ class PluginInfo:
     contract: int = 1  #: the plugin contract version it was written for
     error: str = ""  #: the traceback, for failed plugins
     contributes: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def described(self) -> str:
+        """The plugin in a message: "plugin 'markov' (studio-markov 2.0.0)"."""
+        package = " ".join(part for part in (self.distribution, self.version) if part)
+        return f"plugin {self.name!r}" + (f" ({package})" if package else "")
 
     @property
     def summary(self) -> str:
@@ -136,6 +146,7 @@ class PluginHost:
             if self.allowed is not None and ep.name not in self.allowed:
                 info.status = "skipped"
                 continue
+            _claim_modules(info, ep)  # before its import: what that reaches for names the plugin
             try:
                 plugin = ep.load()
             except KeyboardInterrupt:
@@ -151,6 +162,8 @@ class PluginHost:
         """Register a plugin object directly (tests, notebooks); same checks as entry points."""
         info = PluginInfo(name, getattr(plugin, "__name__", type(plugin).__name__), "", version)
         self.plugins[name] = info
+        if isinstance(plugin, types.ModuleType):
+            network_guard.claim(plugin.__name__, info.described)
         self._add(plugin, info)
         return info
 
@@ -243,6 +256,17 @@ def _contract_refusal(plugin: Any, info: PluginInfo) -> str:
         advice = f"Install a release of {info.distribution or info.name} written for contract {CONTRACT_VERSION}."
     return (f"{info.name} was written for plugin contract {declared}, but Generative Studio {__version__} "
             f"supports contracts {supported}. {advice}")
+
+
+def _claim_modules(info: PluginInfo, ep: metadata.EntryPoint) -> None:
+    """Tell the network guard which modules are this plugin's: its entry point's module and, for a
+    third-party package, the top-level packages it installs (its model code may live beside the module
+    its entry point names)."""
+    network_guard.claim(ep.module, info.described)
+    if ep.dist is None or info.distribution == STUDIO_DISTRIBUTION:
+        return  # the studio's own packages hold every built-in plugin and the studio itself
+    for package in (ep.dist.read_text("top_level.txt") or "").split():
+        network_guard.claim(package, info.described)
 
 
 def _dist_name(ep: metadata.EntryPoint) -> str:

@@ -218,9 +218,10 @@ def evaluate_run(args: argparse.Namespace) -> int:
     registry = discover().registry
     evaluate = tool(registry, "evaluate")
     checkpoint = checkpoint_in(args.checkpoint)
-    record = Evaluation(str(checkpoint), args.seed, args.episodes)
+    record = Evaluation(str(checkpoint), args.seed, args.episodes, args.max_steps)
     if args.out is not None:
-        record = Evaluation.resume(args.out, str(Path(checkpoint).resolve()), args.seed, args.episodes)
+        record = Evaluation.resume(args.out, str(Path(checkpoint).resolve()), args.seed, args.episodes,
+                                   args.max_steps)
     log = EventLog(args.out / EVENTS_NAME if args.out else Path(), echo=False, enabled=args.out is not None)
     controller = load_model(registry, "controller", checkpoint, "cpu")
     log.emit("started", step=record.done, total=args.episodes, resumed=record.done > 0, pid=os.getpid(),

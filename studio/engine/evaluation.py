@@ -2,7 +2,7 @@
 
 `studio dream evaluate --out FOLDER` (an evaluate job's folder) writes it after every track::
 
-    {"checkpoint": ".../checkpoint.safetensors", "seed": 1000000, "episodes": 100,
+    {"checkpoint": ".../checkpoint.safetensors", "seed": 1000000, "episodes": 100, "max_steps": null,
      "scores": [812.3, null, ...],   # track seed + i's score; null: not driven yet
      "mean": 845.1, "std": 40.2}     # once every track is scored
 
@@ -22,25 +22,28 @@ EVALUATION_FILE = "evaluation.json"
 
 
 class Evaluation:
-    """The scores of ``episodes`` tracks from ``seed`` for one controller checkpoint."""
+    """The scores of ``episodes`` tracks from ``seed`` for one controller checkpoint (``max_steps`` per track at
+    most; None: CarRacing's own limit)."""
 
-    def __init__(self, checkpoint: str, seed: int, episodes: int, scores: Optional[list[Optional[float]]] = None):
-        self.checkpoint, self.seed, self.episodes = checkpoint, seed, episodes
+    def __init__(self, checkpoint: str, seed: int, episodes: int, max_steps: Optional[int] = None,
+                 scores: Optional[list[Optional[float]]] = None):
+        self.checkpoint, self.seed, self.episodes, self.max_steps = checkpoint, seed, episodes, max_steps
         self.scores: list[Optional[float]] = list(scores) if scores is not None else [None] * episodes
 
     @classmethod
-    def resume(cls, folder: Path, checkpoint: str, seed: int, episodes: int) -> Evaluation:
+    def resume(cls, folder: Path, checkpoint: str, seed: int, episodes: int,
+               max_steps: Optional[int] = None) -> Evaluation:
         """The evaluation kept in ``folder``, or a new one; a :class:`UserError` when the folder holds the
-        evaluation of another checkpoint, seed or number of tracks."""
+        evaluation of another checkpoint, seed, number of tracks or steps per track."""
         report = read(folder)
         if not report:
-            return cls(checkpoint, seed, episodes)
-        asked = {"checkpoint": checkpoint, "seed": seed, "episodes": episodes}
+            return cls(checkpoint, seed, episodes, max_steps)
+        asked = {"checkpoint": checkpoint, "seed": seed, "episodes": episodes, "max_steps": max_steps}
         changed = [f"{key} {report.get(key)!r}" for key in asked if report.get(key) != asked[key]]
         if changed:
             raise UserError(f"{folder / EVALUATION_FILE} holds an evaluation with {', '.join(changed)}; to resume it, "
                             "evaluate with the same settings, or evaluate into another --out.")
-        return cls(checkpoint, seed, episodes, report["scores"])
+        return cls(checkpoint, seed, episodes, max_steps, report["scores"])
 
     @property
     def done(self) -> int:
@@ -68,7 +71,7 @@ class Evaluation:
 
     def report(self) -> dict[str, Any]:
         report: dict[str, Any] = {"checkpoint": self.checkpoint, "seed": self.seed, "episodes": self.episodes,
-                                  "scores": self.scores}
+                                  "max_steps": self.max_steps, "scores": self.scores}
         if self.done == self.episodes:
             report["mean"], report["std"] = self.mean_std()
         return report

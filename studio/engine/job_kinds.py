@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Optional, Union
 
 from studio.core.errors import UserError
 from studio.engine.catalogue import JobOptions
@@ -49,6 +49,7 @@ class EvaluateOptions:
     episodes: int = 100  #: tracks
     workers: int = 2
     seed: int = EVALUATE_SEED
+    max_steps: Optional[int] = None  #: steps per track at most; None: CarRacing's own 1000 (the task's score)
     title: str = ""
 
 
@@ -63,8 +64,8 @@ def kind_of(job: Any) -> str:
 def prepare(registry: Any, options: Union[CollectOptions, EvaluateOptions]) -> tuple[str, dict[str, Any], int]:
     """What the store records for a new collect or evaluate job: (its spec column, its args, its total steps).
     Raises :class:`UserError` for settings that cannot work, before anything starts."""
-    for name in ("episodes", "workers") + (("steps",) if isinstance(options, CollectOptions) else ()):
-        if getattr(options, name) < 1:
+    for name in ("episodes", "workers", "steps", "max_steps"):
+        if getattr(options, name, None) is not None and getattr(options, name) < 1:
             raise UserError(f"The {name} setting must be at least 1, not {getattr(options, name)}.")
     check_installed(registry, ROLLOUTS_SOURCE)
     if isinstance(options, CollectOptions):
@@ -79,7 +80,7 @@ def prepare(registry: Any, options: Union[CollectOptions, EvaluateOptions]) -> t
     spec = read_header(checkpoint).spec
     title = options.title or f"evaluate {Path(checkpoint).parent.name} on {options.episodes} tracks"
     args = {"kind": EVALUATE, "title": title, "checkpoint": str(checkpoint.resolve()), "episodes": options.episodes,
-            "workers": options.workers, "seed": options.seed}
+            "workers": options.workers, "seed": options.seed, "max_steps": options.max_steps}
     return spec, args, options.episodes
 
 
@@ -107,9 +108,9 @@ def command_line(python: str, device: str, args: dict[str, Any], out: Path, resu
         return command + ["dream", "collect", "--episodes", str(args["episodes"]), "--steps", str(args["steps"]),
                           "--workers", str(args["workers"]), "--seed", str(args["seed"]), "--out", str(out)]
     if kind == EVALUATE:
-        return command + ["dream", "evaluate", "--checkpoint", args["checkpoint"], "--episodes",
-                          str(args["episodes"]), "--workers", str(args["workers"]), "--seed", str(args["seed"]),
-                          "--out", str(out)]
+        command += ["dream", "evaluate", "--checkpoint", args["checkpoint"], "--episodes", str(args["episodes"]),
+                    "--workers", str(args["workers"]), "--seed", str(args["seed"]), "--out", str(out)]
+        return command + (["--max-steps", str(args["max_steps"])] if args.get("max_steps") else [])
     command += ["train", args["model"], "--out", str(out), "--no-catalogue", "--seed", str(args["seed"]),
                 "--checkpoint-every", str(args["checkpoint_every"]), "--sample-every", str(args["sample_every"])]
     if args.get("first_checkpoint_s") is not None:

@@ -1,4 +1,5 @@
-"""The Jobs dock: every training job with its progress, ETA, cancel/resume, loss curves and samples."""
+"""The Jobs dock: every job with its progress, ETA, cancel/resume, and for training its loss curves and samples
+(collecting rollouts and evaluating a controller have neither: their log shows how they go)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from studio.core.errors import UserError
+from studio.engine import job_kinds
 from studio.engine.catalogue import death_message
 from studio.engine.events import describe, format_duration
 from studio.engine.stages import stage_of
@@ -48,6 +50,7 @@ class JobsDock(QDockWidget):
         self._selected: Optional[str] = None
         self._shown_until = 0.0  #: the time of the last event of the selected job shown from its history
         self._error_shown = False  #: the selected job's current run logged its error
+        self._logged_step: Optional[int] = None  #: the step of the selected job's last progress logged
         self._detached = False
 
         self.train_button = QPushButton("Train…")
@@ -140,7 +143,7 @@ class JobsDock(QDockWidget):
             on = "".join(f"\nbuilt on: {parent.args.get('title', parent.spec)}" for parent in built_on)
             title.setToolTip((job.error or job.out_dir) + on)
             self.table.setItem(row, 0, title)
-            missing = job.spec not in self.context.registry.models
+            missing = not _installed(self.context.registry, job)
             status = f"{STATUS_TEXT.get(job.status, job.status)}, model's plugin missing" if missing else \
                 STATUS_TEXT.get(job.status, job.status)
             self.table.setItem(row, 1, QTableWidgetItem(status))
@@ -202,15 +205,22 @@ class JobsDock(QDockWidget):
         self.samples.setText("Sample grids appear here as the model trains.")
         self._shown_until = 0.0
         self._error_shown = False
+        self._logged_step = None
         if job_id is None:
             return
         history = self.jobs.manager.history(job_id)
         # drawn at once: a long job has thousands of events
-        self.plot.replay(history)
+        self.plot.replay(e for e in history if _plotted(e))
+        job = self.jobs.manager.store.job(job_id)
+        trains = job is not None and job_kinds.kind_of(job) == job_kinds.TRAIN
+        self.details.setTabEnabled(0, trains)
+        self.details.setTabEnabled(1, trains)
+        if not trains:
+            self.details.setCurrentWidget(self.log)
         lines = []
         for event in history:
             self._note_run(event)
-            text = _log_text(event)
+            text = self._log_line(event)
             if text is not None:
                 lines.append(text)
         if lines:
@@ -220,7 +230,6 @@ class JobsDock(QDockWidget):
             self._show_samples(samples[-1]["path"])
         if history:
             self._shown_until = history[-1]["time"]  # live events up to here are already shown
-        job = self.jobs.manager.store.job(job_id)
         if job and job.status not in ("queued", "running"):
             self._show_end(job)
 
@@ -246,7 +255,7 @@ class JobsDock(QDockWidget):
 
     def _show(self, event: dict) -> None:
         kind = event["event"]
-        if kind == "progress":
+        if kind == "progress" and _plotted(event):
             self.plot.add(event["step"], event["losses"])
         elif kind == "validation":
             self.plot.add(event["step"], event["losses"], validation=True)
@@ -255,7 +264,7 @@ class JobsDock(QDockWidget):
         elif kind == "samples":
             self._show_samples(event["path"])
         self._note_run(event)
-        text = _log_text(event)
+        text = self._log_line(event)
         if text is not None:
             self.log.appendPlainText(text)
 
@@ -263,8 +272,18 @@ class JobsDock(QDockWidget):
         """Whether the current run has written its error (then its end need not repeat it)."""
         if event["event"] == "started":
             self._error_shown = False
+            self._logged_step = None
         elif event["event"] == "error":
             self._error_shown = True
+
+    def _log_line(self, event: dict) -> Optional[str]:
+        """The event's line in the log; a progress event that is logged (an episode collected, a track driven)
+        only when its step moved on: between two, the events only bring the ETA up to date."""
+        if event["event"] == "progress" and not _plotted(event):
+            if event["step"] == self._logged_step:
+                return None
+            self._logged_step = event["step"]
+        return _log_text(event)
 
     def _show_end(self, job) -> None:
         """How the job ended, when it did not end well: its error was in the log already (then
@@ -289,10 +308,25 @@ class JobsDock(QDockWidget):
         TrainDialog(self.context, self).exec()
 
 
+def _installed(registry, job) -> bool:
+    """Whether the plugin a job needs is loaded (its model's, or for collect and evaluate their source's)."""
+    try:
+        job_kinds.check_installed(registry, job_kinds.job_needs(job))
+    except UserError:
+        return False
+    return True
+
+
+def _plotted(event: dict) -> bool:
+    """Events with losses are plotted (collecting and evaluating report none)."""
+    return event["event"] not in ("progress", "validation") or "losses" in event
+
+
 def _log_text(event: dict) -> Optional[str]:
-    """An event's lines in the job's log (progress is plotted, not logged); an error with its traceback."""
+    """An event's lines in the job's log (a training's progress is plotted, not logged; a track's or an
+    episode's is logged); an error with its traceback."""
     kind = event["event"]
-    if kind == "progress":
+    if kind == "progress" and _plotted(event):
         return None
     text = describe(event)
     if kind == "error" and event.get("detail"):

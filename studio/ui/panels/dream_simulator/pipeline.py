@@ -111,7 +111,9 @@ class Pipeline:
             finder.walk_up(start[0], nodes)
             finder.walk_down(start[0], nodes)
         shown = [self._stage(key, nodes.get(key), live) for key in ORDER]
-        return _with_runs(shown)
+        collected = [job for job in finder.jobs if _stage_key(job) == COLLECT and job.status == "finished"]
+        newest = max(collected, key=lambda j: j.created).out_dir if collected else None
+        return _with_runs(shown, newest)
 
     def _stage(self, key: str, node: Optional[_Node], live: Mapping[str, Mapping]) -> Stage:
         stage = Stage(key, TITLES[key], unit={COLLECT: "episode", EVALUATE: "track"}.get(key, "step"))
@@ -181,7 +183,7 @@ class _Finder:
             if found is None or found[0] != before:  # gone (made on another machine, a starter's), or unknown
                 if not node.shipped:
                     return
-                found = (before, self._shipped_part(before, source))
+                found = (before, self._shipped_part(before, node.rollouts))
             nodes[before] = found[1]
             key = before
 
@@ -222,17 +224,21 @@ class _Finder:
                      upstream=made.get("upstream", {}).get(before),
                      settings={"steps": made.get("steps"), **made.get("config", {})})
 
-    def _shipped_part(self, key: str, source: str) -> _Node:
+    def _shipped_part(self, key: str, rollouts: Optional[str]) -> _Node:
         """A stage of a starter's pipeline that is not here: a starter of its own, or done where the starter
-        was made (its model is inside the starter: C holds M, M holds V)."""
+        was made (its model is inside the starter: C holds M, M holds V), on the same ``rollouts``."""
         starter = next((s for s in self.starters.values() if s.spec == key), None)
         if starter is not None:
             return self._made_elsewhere(key, Path(starter.checkpoint), shipped=True)
-        return _Node(shipped=True, rollouts=source if key == COLLECT else None)
+        return _Node(shipped=True, rollouts=rollouts)
 
 
-def _with_runs(stages: list[Stage]) -> list[Stage]:
-    """Each stage with whether it may run now: the stage before must be done and have made what it needs."""
+def _with_runs(stages: list[Stage], collected: Optional[str]) -> list[Stage]:
+    """Each stage with whether it may run now: the stage before must be done and have made what it needs.
+    A new run trains on the pipeline's rollouts, or (a starter's pipeline, collected elsewhere) on
+    ``collected``, the newest rollouts collected here."""
+    collect = stages[0]
+    rollouts = collect.product if collect.state == DONE and collect.product else collected
     shown = []
     for index, stage in enumerate(stages):
         if stage.state in ACTIVE_STATES:
@@ -242,7 +248,6 @@ def _with_runs(stages: list[Stage]) -> list[Stage]:
             shown.append(replace(stage, runnable=True))
             continue
         before = stages[index - 1]
-        rollouts = next((s.product for s in stages if s.key == COLLECT and s.state == DONE and s.product), None)
         why_not = _why_not(stage.key, before, rollouts)
         upstream = before.product if stage.key != VISION else None
         shown.append(replace(stage, runnable=not why_not, why_not=why_not,

@@ -1,7 +1,9 @@
-"""Run a stage: its main settings, then the job built on the stage before (:meth:`StageDialog.options`)."""
+"""Run a stage: its main settings and how long they will take here, then the job built on the stage before
+(:meth:`StageDialog.options`)."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 from typing import Any, Optional
@@ -10,8 +12,9 @@ from PySide6.QtWidgets import QComboBox, QDialog, QDialogButtonBox, QFormLayout,
 
 from studio.engine.catalogue import JobOptions
 from studio.engine.job_kinds import ROLLOUTS_SOURCE, CollectOptions, EvaluateOptions
+from studio.ui.bridge import GuiRelay
 from studio.ui.kit.panel import PanelContext
-from studio.ui.panels.dream_simulator import pipeline
+from studio.ui.panels.dream_simulator import estimate, pipeline
 from studio.ui.panels.dream_simulator.pipeline import Stage
 
 #: the processes a stage runs at once by default: the cores, at most 4 (each holds an environment or a dream)
@@ -71,6 +74,14 @@ class StageDialog(QDialog):
         inputs = QLabel(_inputs_text(stage))
         inputs.setWordWrap(True)
         inputs.setStyleSheet("color: #555;")
+        self.estimate = QLabel()
+        self.estimate.setObjectName("StageEstimate")
+        self.estimate.setWordWrap(True)
+        self._relay = GuiRelay(self)
+        self._paces: dict[Any, estimate.Pace] = {}  #: measured, by what changes a pace (C: dream or real)
+        self._probe: Optional[estimate.Probe] = None
+        self._probing: Any = None  #: what the running probe measures
+        self._failed: dict[Any, str] = {}  #: why a probe showed no pace, by what it measured
         buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
         buttons.button(QDialogButtonBox.Ok).setText("Start")
         buttons.accepted.connect(self.accept)
@@ -79,7 +90,71 @@ class StageDialog(QDialog):
         layout.addWidget(QLabel(pipeline.ABOUT[stage.key] + "."))
         layout.addLayout(form)
         layout.addWidget(inputs)
+        layout.addWidget(self.estimate)
         layout.addWidget(buttons)
+        for box in self.fields.values():
+            box.valueChanged.connect(self.update_estimate)
+        if self.where is not None:
+            self.where.currentIndexChanged.connect(self.update_estimate)
+        self.update_estimate()
+
+    # -- the time estimate ------------------------------------------------------------------------------
+    def full_settings(self) -> dict[str, Any]:
+        """The settings as the job will run: the chosen ones over the model's config (C's rollouts per
+        candidate and steps per rollout come from there)."""
+        return {**self._config(), **self.settings()}
+
+    def _config(self) -> dict[str, Any]:
+        """The stage's model's default config ({} for Collect and Evaluate, which train no model)."""
+        if self.stage.key in (pipeline.COLLECT, pipeline.EVALUATE):
+            return {}
+        return dataclasses.asdict(self.context.registry.model(self.stage.key).config())
+
+    def update_estimate(self) -> None:
+        """Say how long the chosen settings take, from a pace measured here (past jobs, else a probe)."""
+        settings = self.full_settings()
+        variant = settings.get("in_dream")
+        pace = self._paces.get(variant)
+        if pace is None:
+            pace = estimate.from_history(self.stage.key, settings, self.jobs, self.context.jobs.manager.history,
+                                         self._config())
+            if pace is not None:
+                self._paces[variant] = pace
+        if pace is not None:
+            self.estimate.setText(estimate.estimate(self.stage.key, settings, pace).text())
+        elif variant in self._failed:
+            self.estimate.setText(f"No time estimate: {self._failed[variant]}.")
+        else:
+            if self._probing != variant or self._probe is None:
+                self._start_probe(settings, variant)
+            self.estimate.setText("Measuring how fast this runs on this machine (a short trial run)…")
+
+    def _start_probe(self, settings: dict[str, Any], variant: Any) -> None:
+        if self._probe is not None:
+            self._probe.cancel()
+        manager = self.context.jobs.manager
+        self._probing = variant
+        self._probe = estimate.Probe.of(self.stage.key, settings, self.stage, manager.python, manager.device,
+                                        self._relay.wrap(lambda pace, error: self._probed(variant, pace, error)))
+        self._probe.start()
+
+    def _probed(self, variant: Any, pace: Optional[estimate.Pace], error: str) -> None:
+        if variant != self._probing:
+            return  # a probe of settings no longer chosen
+        self._probe = None
+        self._probing = None
+        if pace is None:
+            self._failed[variant] = error
+        else:
+            self._paces[variant] = pace
+        self.update_estimate()
+
+    def done(self, result: int) -> None:
+        """The dialog closes: a probe still running stops."""
+        if self._probe is not None:
+            self._probe.cancel()
+            self._probe = None
+        super().done(result)
 
     def settings(self) -> dict[str, Any]:
         """The settings as chosen: numbers by name, and for C where it is scored (``in_dream``)."""

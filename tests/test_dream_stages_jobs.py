@@ -1,0 +1,106 @@
+"""Collecting rollouts and evaluating a controller as jobs of the JobManager: progress in the store and the
+events, cancel, resume, and the evaluation's scores kept in the job's folder."""
+
+import os
+import signal
+import time
+
+import pytest
+from dream_stages_support import tiny_world
+
+from studio.core.errors import UserError
+from studio.core.plugins import discover
+from studio.core.workspace import Workspace
+from studio.engine import evaluation
+from studio.engine.jobs import CollectOptions, EvaluateOptions, JobManager
+from studio_builtins.world_models.rollouts import load_rollouts
+
+
+@pytest.fixture
+def manager(tmp_path):
+    workspace = Workspace.open(tmp_path / "ws")
+    events = []
+    m = JobManager(workspace, discover().registry, device="cpu", on_event=lambda job, e: events.append((job, e)))
+    m.heard = events
+    yield m
+    for job in m.jobs():  # a job's process group: its worker processes too
+        if job.pid:
+            try:
+                os.killpg(job.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    m.close()
+    workspace.close()
+
+
+def wait_for(predicate, timeout=60, what="condition"):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def ended(m, job_id):
+    return m.store.job(job_id).status not in ("queued", "running")
+
+
+def test_a_collect_job_reports_progress_stops_on_cancel_and_resumes_to_the_episodes_asked(manager):
+    job_id = manager.start(CollectOptions(episodes=6, steps=60, workers=1))
+    job = manager.store.job(job_id)
+    assert (job.spec, job.args["kind"], job.total_steps) == ("carracing-rollouts", "collect", 6)
+    first = wait_for(lambda: [e for j, e in manager.heard if j == job_id and e["event"] == "progress"
+                              and e["step"] >= 1], what="an episode collected")[0]
+    assert first["total"] == 6 and first["eta_s"] is not None and first["steps"] >= 60
+    manager.cancel(job_id)
+    wait_for(lambda: ended(manager, job_id), 30, "the cancel")
+    job = manager.store.job(job_id)
+    kept = load_rollouts(job.out_dir)  # the job's folder is the rollouts folder: its log and events are no episodes
+    assert job.status == "cancelled" and 1 <= len(kept) < 6 and job.step == len(kept)
+    assert {"events.jsonl", "log.txt"} <= {p.name for p in (kept.episodes[0].parent).iterdir()}
+    assert ("carracing-rollouts", job.out_dir) in {(d["source"], d["location"]) for d in manager.store.datasets()}
+
+    manager.resume(job_id)
+    wait_for(lambda: ended(manager, job_id), 60, "the resumed collect")
+    job = manager.store.job(job_id)
+    assert job.status == "finished" and job.step == 6 and len(load_rollouts(job.out_dir)) == 6
+    history = manager.history(job_id)
+    resumed = [e for e in history if e["event"] == "started"][-1]
+    assert resumed["resumed"] and resumed["step"] == len(kept)
+
+
+def test_an_evaluate_job_keeps_each_score_and_their_mean_and_std(manager, tmp_path):
+    world = tiny_world(tmp_path / "world")
+    job_id = manager.start(EvaluateOptions(checkpoint=str(world["controller"]), episodes=3, workers=1, max_steps=15))
+    wait_for(lambda: ended(manager, job_id), 120, "the evaluation")
+    job = manager.store.job(job_id)
+    assert job.status == "finished", job.error
+    report = evaluation.read(job.out_dir)
+    scores = report["scores"]
+    assert len(scores) == 3 and None not in scores
+    mean = sum(scores) / 3
+    assert report["mean"] == pytest.approx(mean)
+    assert report["std"] == pytest.approx((sum((s - mean) ** 2 for s in scores) / 3) ** 0.5)
+    finished = manager.history(job_id)[-1]
+    assert finished["event"] == "finished" and finished["mean"] == pytest.approx(mean)
+    assert [e["step"] for e in manager.history(job_id) if e["event"] == "progress"] == [1, 2, 3]
+
+
+def test_an_evaluation_resumes_with_the_tracks_it_is_missing(tmp_path):
+    kept = evaluation.Evaluation("c.safetensors", 5, 6, scores=[1.0, None, None, 4.0, None, 6.0])
+    kept.save(tmp_path)
+    again = evaluation.Evaluation.resume(tmp_path, "c.safetensors", 5, 6)
+    assert again.missing() == [(1, 2), (4, 1)] and again.done == 3
+    assert "mean" not in evaluation.read(tmp_path)
+    with pytest.raises(UserError, match="evaluate with the same settings, or evaluate into another --out"):
+        evaluation.Evaluation.resume(tmp_path, "c.safetensors", 5, 10)
+
+
+def test_settings_that_cannot_work_are_refused_before_a_job_starts(manager, tmp_path):
+    with pytest.raises(UserError, match="The workers setting must be at least 1, not 0"):
+        manager.start(CollectOptions(episodes=2, workers=0))
+    with pytest.raises(UserError):
+        manager.start(EvaluateOptions(checkpoint=str(tmp_path / "missing.safetensors")))
+    assert manager.jobs() == []

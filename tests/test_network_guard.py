@@ -206,12 +206,12 @@ def observed(guard):
     _MADE.clear()
 
 
-@pytest.mark.parametrize("when, source, stage", [
-    ("registering", FETCHES_WHILE_REGISTERING, "studio_register_models"),
-    ("importing", FETCHES_ON_IMPORT, "import"),
+@pytest.mark.parametrize("source, stage", [
+    pytest.param(FETCHES_WHILE_REGISTERING, "studio_register_models", id="registering"),
+    pytest.param(FETCHES_ON_IMPORT, "import", id="importing"),
 ])
 def test_a_plugin_that_fetches_a_url_is_disabled_with_the_guards_message_and_the_app_starts(
-        when, source, stage, make_plugin_dist, guard, observed, studio_app):
+        source, stage, make_plugin_dist, guard, observed, studio_app):
     make_plugin_dist("test_plugin_fetch", source)
     before = network_guard.blocked_attempts()
     app = studio_app()

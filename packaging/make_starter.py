@@ -28,6 +28,8 @@ import numpy as np
 
 def make_starter(run: Path, dest: Path, title: str, map_data: str | None, description: str,
                  half: bool = False) -> None:
+    import torch
+
     from studio.core.capabilities import TrainState
     from studio.core.checkpoint import read_checkpoint, save_checkpoint
     from studio.core.config import config_from_dict
@@ -40,7 +42,8 @@ def make_starter(run: Path, dest: Path, title: str, map_data: str | None, descri
     config = config_from_dict(spec.config, checkpoint.config)
     kept = {k: v for k, v in checkpoint.state.tensors.items() if k.startswith(("model.", "rng."))}
     if half:
-        kept = {k: v.half() if k.startswith("model.") and v.is_floating_point() else v for k, v in kept.items()}
+        # float32 weights only: a controller's float64 parameters are CMA-ES's exact candidate, and small
+        kept = {k: v.half() if k.startswith("model.") and v.dtype == torch.float32 else v for k, v in kept.items()}
     meta = {k: v for k, v in checkpoint.state.meta.items() if k not in ("optimizer", "optimizers")}
     dest.mkdir(parents=True, exist_ok=True)
     save_checkpoint(dest / "checkpoint.safetensors", spec.name, config, checkpoint.step, TrainState(kept, meta))
@@ -57,12 +60,13 @@ def make_starter(run: Path, dest: Path, title: str, map_data: str | None, descri
 
 def _command(spec, job: dict) -> str:
     """The `studio train` command of a run, from its job.json: settings other than the defaults as --set
-    (the fields the trainer learns, a tokenizer, are left out)."""
+    (the fields the trainer learns, a tokenizer, are left out), and a --from for each model it is built on."""
     defaults = dataclasses.asdict(spec.config())
     learned = {f.name for f in dataclasses.fields(spec.config) if f.metadata.get("learned")}
     sets = [f"--set {k}={v}" for k, v in job["config"].items() if k not in learned and defaults.get(k) != v]
+    upstream = [f"--from {name}=RUN_OF_{name.upper()}" for name in job.get("upstream", {})]
     words = ["studio train", spec.name, "--data", job["data"], "--steps", str(job["steps"]), "--seed",
-             str(job["seed"]), *sets, "--out", "RUN"]
+             str(job["seed"]), *sets, *upstream, "--out", "RUN"]
     return " ".join(words)
 
 

@@ -260,6 +260,7 @@ def test_a_sampler_that_fetches_fails_that_request_and_the_next_one_works(make_p
         worker.stop()
     (first, message), (second, images) = outcomes
     assert first == "error"
+    assert message.startswith(BLOCKED)  # as the guard wrote it, not wrapped in urllib's URLError
     assert f"{BLOCKED}: plugin 'test_plugin_sampler' (test_plugin_sampler 0.1) tried to look up " \
            "styles.example.com:80" in message
     assert second == "result" and images.shape == (2, 4, 4, 1)

@@ -128,6 +128,19 @@ def blocked_attempts() -> int:
     return _state.blocked
 
 
+def network_blocked(exc: BaseException) -> Optional[NetworkBlocked]:
+    """The guard's error behind ``exc`` when a library wrapped it (urllib's ``URLError`` keeps it as its
+    ``reason``; others raise from it), else None."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, NetworkBlocked):
+            return exc
+        seen.add(id(exc))
+        reason = getattr(exc, "reason", None)
+        exc = reason if isinstance(reason, BaseException) else (exc.__cause__ or exc.__context__)
+    return None
+
+
 def claim(module: str, owner: str) -> None:
     """Say that ``module`` (a package: every module in it) is ``owner``'s, e.g. "plugin 'markov'
     (studio-markov 2.0.0)": a blocked call from it then names ``owner``."""

@@ -33,6 +33,7 @@ from typing import Any, Optional
 
 from studio.core.capabilities import Cancelled
 from studio.core.errors import UserError
+from studio.core.network_guard import network_blocked
 from studio.engine.machine import free_memory, is_out_of_memory, model_bytes, use_inference_threads
 from studio.engine.sessions import (
     CANCELLED,
@@ -298,7 +299,7 @@ class InferenceWorker:
         if session.cancelled.is_set():
             self._close_session(session, CANCELLED)
             return
-        session.last_step = time.monotonic()
+        session.start_step(time.monotonic())
         error = None
         try:
             if session.stream is None:
@@ -360,6 +361,9 @@ class InferenceWorker:
                     f"smaller images{advice}.", detail)
         if isinstance(exc, UserError):  # written for the artist: no traceback to show
             return str(exc), ""
+        blocked = network_blocked(exc)
+        if blocked is not None:  # a library wrapped the guard's error (urllib's URLError): show it as written
+            return str(blocked), detail
         return f"Unexpected error: {type(exc).__name__}: {exc}", detail
 
 

@@ -14,6 +14,11 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import pytest  # noqa: E402
 
 import studio  # noqa: E402,F401  (sets the environment torch must see: offline, passive threads)
+from studio.core import network_guard  # noqa: E402
+
+# Every test runs guarded, as every studio process does (and as a test calling the CLI's main() in-process
+# would leave the rest of the session): a test that reaches past loopback fails with the guard's message.
+network_guard.install()
 
 #: fixtures: a trained VAE and the Latent Explorer showing its map; fake models for panel states
 pytest_plugins = ["latent_support", "panel_support"]

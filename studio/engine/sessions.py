@@ -102,6 +102,13 @@ class Session:
         with self._lock:
             return bool(self._inbox)
 
+    def start_step(self, now: float) -> None:
+        """A step starts ``now``. The next is due a pace after this one was due, not after it started, so
+        the thread's wake-up delays do not add up and a paced session keeps its rate; a step later than a
+        whole pace (it waited for input, the thread was busy) counts from now."""
+        due = self.last_step + self.pace
+        self.last_step = due if 0 <= now - due < self.pace else now
+
     def due_in(self, now: float) -> Optional[float]:
         """Seconds until the next step is due (0 or less: now); None while it waits for input."""
         if self.cancelled.is_set():

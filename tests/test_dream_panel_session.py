@@ -184,9 +184,9 @@ def test_a_real_track_shows_the_real_frame_v_s_reconstruction_and_m_s_prediction
 class Broken(Watched):
     """A world model with a fake real environment that cannot start (``at_start``) or fails on step ``fail_at``."""
 
-    def __init__(self, model, at_start=False, fail_at=3):
+    def __init__(self, model, at_start=False, fail_at=3, ends_at=None):
         super().__init__(model)
-        self.at_start, self.fail_at, self.closed = at_start, fail_at, []
+        self.at_start, self.fail_at, self.ends_at, self.closed = at_start, fail_at, ends_at, []
 
     def environment(self):
         if self.at_start:
@@ -203,7 +203,7 @@ class Broken(Watched):
                 self.steps += 1
                 if self.steps == owner.fail_at:
                     raise RuntimeError("the physics broke")
-                return np.full((64, 64, 3), self.steps, np.uint8), -0.1, False
+                return np.full((64, 64, 3), self.steps, np.uint8), -0.1, self.steps == owner.ends_at
 
             def close(self):
                 owner.closed.append(True)
@@ -247,10 +247,23 @@ def test_at_an_episode_s_end_the_session_waits_and_a_reset_starts_the_next():
     end = next(session)
     assert end.done and end.step == 1 and ctx.waiting
     assert next(session) is None  # (the engine does not ask for steps while it waits)
+    ctx.inbox = [Play(True)]  # a dream dreams on past its end when told to
+    assert next(session).step == 2 and ctx.waiting
     ctx.inbox = [Reset(DREAM, 9), Play(True)]
     start = next(session)
     assert start.step == 0 and start.seed == 9 and not ctx.waiting
     assert next(session).step == 1
+    session.close()
+
+
+def test_a_real_track_s_end_is_the_end_until_a_reset():
+    ctx = Ctx()
+    session = dream_session(Start(seed=1, playing=True, mode=REAL))(Broken(tiny_memory(), fail_at=None, ends_at=2),
+                                                                     ctx)
+    next(session), next(session)
+    assert [next(session).step for _ in range(2)] == [1, 2] and ctx.waiting
+    ctx.inbox = [Play(True)]
+    assert next(session) is None and ctx.waiting  # CarRacing cannot go on after its end
     session.close()
 
 

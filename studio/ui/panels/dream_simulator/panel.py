@@ -1,6 +1,38 @@
-"""The Dream Simulator: drive inside a world model's dream."""
+"""The Dream Simulator: drive inside a world model's dream, or on a real track beside it.
 
+Rows, top to bottom: the model (picker and task bar), the controls (:class:`~.controls.DreamControls`),
+then the drive view (:class:`~.views.DriveView`: the real frame, V's reconstruction and the dream) with
+its readouts, and at the right the pipeline's stages (``stages_column``).
+
+The dream is a session on the inference thread (:mod:`.session`), opened while the panel is shown and
+paused while it is hidden. A recording, when it stops (or reaches its cap), asks where to save it: an
+animated GIF through the exporter registry, then, if wanted, its frames as numbered PNGs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QFileDialog, QFrame, QHBoxLayout, QLabel, QMessageBox, QScrollArea, QVBoxLayout, QWidget
+
+from studio.core.errors import UserError
+from studio.ui.export import export_artifact
 from studio.ui.kit.model_panel import ModelPanel
+from studio.ui.kit.panel import PanelContext
+from studio.ui.panels.dream_simulator.controls import SETTINGS, TAU_STEPS, DreamControls, Readouts
+from studio.ui.panels.dream_simulator.recording import Recording
+from studio.ui.panels.dream_simulator.session import CONTROLLER, KEYBOARD, REAL
+from studio.ui.panels.dream_simulator.stages import StagesView
+from studio.ui.panels.dream_simulator.state import MAX_TEMPERATURE, DreamState
+from studio.ui.panels.dream_simulator.views import DriveView
+
+#: how much [ and ] change tau
+TAU_KEY_STEP = 0.1
+#: the drive view's keys, listed in Help ▸ Keyboard Shortcuts (the view handles them itself)
+DRIVING_HELP = (("Left", "Steer left (hold)"), ("Right", "Steer right (hold)"), ("Up", "Gas (hold)"),
+                ("Down", "Brake (hold)"), ("Space", "Brake (hold)"))
 
 
 class DreamSimulatorPanel(ModelPanel):
@@ -11,3 +43,143 @@ class DreamSimulatorPanel(ModelPanel):
                   "<code>studio dream train-vae --data rollouts --out vae</code>, <code>studio dream train-rnn "
                   "--data rollouts --from world-vae=vae --out rnn</code> and <code>studio dream train-controller "
                   "--data rollouts --from mdn-rnn=rnn --out controller</code>")
+    declared_settings = SETTINGS
+    state_class = DreamState
+    state: DreamState
+
+    def __init__(self, context: PanelContext, spec, parent: Optional[QWidget] = None) -> None:
+        super().__init__(context, spec, parent)
+        self.state.events.recorded.connect(self._recorded)
+
+    def make_state(self) -> DreamState:
+        context = self.context
+        return DreamState(context.inference, context.registry, context.workspace.store)
+
+    def build_content(self) -> QWidget:
+        state = self.state
+        self.drive_view = DriveView(state)
+        self.controls = DreamControls(state, self.context.settings)
+        self.readouts = Readouts(state)
+        state.set_next_seed_each_time(self.controls.next_seed.isChecked())
+        state.events.playing.connect(lambda playing: playing and self.drive_view.setFocus(Qt.OtherFocusReason))
+
+        model_row = QHBoxLayout()
+        model_row.addWidget(QLabel("Model"))
+        model_row.addWidget(self.picker, 2)
+        model_row.addStretch(1)
+        model_row.addWidget(self.task_bar)
+        drive_column = QVBoxLayout()
+        drive_column.addWidget(self.drive_view, 1)
+        drive_column.addWidget(self.readouts)
+        #: the pipeline's stages, at the right (scrolled when the panel is short: they never set its height)
+        self.stages_column = QVBoxLayout()
+        self.stages = StagesView(self.context, self)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.NoFrame)
+        scroll.setWidget(self.stages)
+        self.stages_column.addWidget(scroll)
+        body = QHBoxLayout()
+        body.addLayout(drive_column, 3)
+        body.addLayout(self.stages_column, 1)
+        content = QWidget()
+        layout = QVBoxLayout(content)
+        layout.addLayout(model_row)
+        layout.addWidget(self.controls)
+        layout.addLayout(body, 1)
+        self._shortcuts(content)
+        return content
+
+    def _shortcuts(self, content: QWidget) -> None:
+        state = self.state
+        self.add_shortcut("P", state.toggle_play, "Play or pause the dream", content)
+        self.add_shortcut("N", state.new_dream, "A new dream (from the seed shown)", content)
+        self.add_shortcut("T", self.controls.reset_to_real, "Reset to a real track", content)
+        self.add_shortcut("R", state.toggle_recording, "Start or stop recording", content)
+        self.add_shortcut("C", self._switch_driver, "Switch the driver: you or the controller", content)
+        self.add_shortcut("[", lambda: self._nudge_tau(-TAU_KEY_STEP), "Lower tau (a calmer dream)", content)
+        self.add_shortcut("]", lambda: self._nudge_tau(TAU_KEY_STEP), "Raise tau (a wilder dream)", content)
+        for keys, description in DRIVING_HELP:
+            # listed only: the drive view reads these keys itself (it needs their releases too)
+            self.add_shortcut(keys, lambda: None, description, self.drive_view).setEnabled(False)
+
+    def _switch_driver(self) -> None:
+        try:
+            self.state.set_driver(KEYBOARD if self.state.driver == CONTROLLER else CONTROLLER)
+        except ValueError as exc:
+            self.state.set_notice(str(exc))
+
+    def _nudge_tau(self, change: float) -> None:
+        value = round((self.state.temperature + change) * TAU_STEPS) / TAU_STEPS
+        self.state.set_temperature(min(MAX_TEMPERATURE, max(0.0, value)))
+
+    # -- shown or not ----------------------------------------------------------------------------------
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt naming)
+        super().showEvent(event)
+        self.state.activate(True)
+        QTimer.singleShot(0, lambda: self.has_content() and self.drive_view.setFocus(Qt.OtherFocusReason))
+
+    def hideEvent(self, event) -> None:  # noqa: N802
+        super().hideEvent(event)
+        self.state.activate(False)
+
+    # -- recordings -------------------------------------------------------------------------------------
+    def export(self) -> Optional[str]:
+        """File ▸ Export: the recording (stopping the one running), saved as a recording is."""
+        if self.state.recording is not None:
+            self.state.finish_recording()  # its save dialog follows from the state's event
+            return None
+        if self.state.last_recording is None:
+            return ("The Dream Simulator has nothing to export yet: press Record (R) while the dream runs, "
+                    "then stop it.")
+        self.save_recording(self.state.last_recording)
+        return None
+
+    def _recorded(self, recording: Recording) -> None:
+        self.state.pause()  # the artist's eyes are on the dialog now
+        if recording.stopped:
+            self.context.show_status(recording.stopped)
+        if not len(recording):
+            self.context.show_status("Nothing was recorded.")
+            return
+        QTimer.singleShot(0, lambda: self.save_recording(recording))
+
+    def save_recording(self, recording: Recording) -> Optional[Path]:
+        """Ask where to save ``recording`` as a GIF (or a PNG sheet), then whether to save its frames as
+        numbered PNGs too; the path of the file, or None if the artist gave up (it stays for File ▸ Export)."""
+        try:
+            artifact = recording.artifact()
+        except UserError as exc:
+            self.context.show_status(str(exc))
+            return None
+        path = export_artifact(self, self.context, artifact, _suggested_name(recording))
+        if path is None:
+            self.context.show_status(f"The recording ({len(recording):,} frames) is kept: File ▸ Export saves it.")
+            return None
+        answer = QMessageBox.question(self, "Save the frames too?",
+                                      f"Also save the {len(recording):,} frames as numbered PNGs in a folder?",
+                                      QMessageBox.Yes | QMessageBox.No, QMessageBox.No)
+        if answer == QMessageBox.Yes:
+            self._save_frames(recording, path)
+        return path
+
+    def _save_frames(self, recording: Recording, beside: Path) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "A folder for the frames", str(beside.parent))
+        if not folder:
+            return
+        try:
+            paths = recording.save_pngs(Path(folder))
+        except UserError as exc:
+            QMessageBox.warning(self, "Save the frames", str(exc))
+            return
+        self.context.show_status(f"Saved {len(paths):,} frames in {folder}")
+
+    def shutdown(self) -> None:
+        self.state.events.recorded.disconnect(self._recorded)  # the window is closing: no dialog now
+        super().shutdown()
+
+
+def _suggested_name(recording: Recording) -> str:
+    params = recording.params
+    where = "real-track" if recording.layout == REAL else "dream"
+    return f"{where}-seed{params.get('seed', 0)}-tau{params.get('temperature', 1.0):.2f}.gif"

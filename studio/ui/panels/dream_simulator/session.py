@@ -11,7 +11,9 @@ One real step is: ``predicted = dream.step(action).frame`` (M's prediction of th
 follows the real frame, its memory stays). In the dream there is no real frame.
 
 Decoding happens here, so the GUI only turns arrays into images. The session is paced at
-:data:`STEPS_PER_S`; paused or at an episode's end it waits for an input and uses no time. A
+:data:`STEPS_PER_S`; paused or at an episode's end it waits for an input and uses no time. Told to play
+after its end, a dream dreams on past it (M's done head is a prediction like any other); a real track
+has to be reset. A
 problem with the real environment (no Gymnasium, a crash in Box2D) comes back as a :class:`Notice`
 and the dream goes on; an error of the model itself ends the session.
 """
@@ -22,7 +24,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Optional, Union
 
 import numpy as np
@@ -112,6 +114,7 @@ class DreamFrame:
     driver: str
     temperature: float
     at: float  #: time.monotonic() when the step was taken
+    took: float = 0.0  #: seconds the step's work took (the model, the environment, the decode)
 
 
 @dataclass(frozen=True)
@@ -170,6 +173,8 @@ class DreamRun:
                     self.driver = value.driver
             elif isinstance(value, Play):
                 self.playing = value.playing
+                if value.playing and self.mode == DREAM:
+                    self.ended = False  # a dream goes on past its end when asked (a real track cannot)
             elif isinstance(value, Reset):
                 shown.append(self.reset(value.mode, value.seed))
         return shown
@@ -268,9 +273,12 @@ def dream_session(start: Start) -> Callable[[Any, Any], Iterator[Output]]:
                 first = dreaming.reset(DREAM, start.seed)
             yield first
             while True:
+                began = time.perf_counter()
                 shown = dreaming.take(ctx.inputs())
                 if not shown and dreaming.playing and not dreaming.ended:
                     shown = dreaming.advance()
+                took = time.perf_counter() - began
+                shown = [replace(v, took=took) if isinstance(v, DreamFrame) else v for v in shown]
                 shown = shown or [None]  # nothing new (an input that changes nothing shown)
                 for index, value in enumerate(shown):
                     # after the last output, paused or at an episode's end: no steps until the panel says more

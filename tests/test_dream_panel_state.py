@@ -134,11 +134,13 @@ def test_a_dream_s_end_pauses_it_and_play_dreams_on(dreams, qtbot):
     dreams.play()
     shown(qtbot, lambda: showing(dreams) and dreams.frame.done)
     assert not dreams.playing and "done head" in dreams.ended and dreams.frame.step == 1
-    dreams.press("gas")  # at the end a key does not go on: the artist reads why it stopped
-    assert not dreams.playing
     dreams.play()
     at_step(dreams, qtbot, 2)
     assert dreams.frame.seed == 0  # the same dream, on past its end
+    shown(qtbot, lambda: not dreams.playing)  # (which this M ends again at once)
+    dreams.press("gas")  # driving on past it
+    assert dreams.playing
+    at_step(dreams, qtbot, 3)
     dreams.new_dream()
     shown(qtbot, lambda: dreams.frame.step == 0)
 
@@ -152,6 +154,8 @@ def test_a_real_track_s_end_pauses_it_and_play_starts_the_next_track(dreams, qtb
     shown(qtbot, lambda: showing(dreams) and dreams.frame.done)
     # the opening dream had seed 0, this track 1
     assert not dreams.playing and "track ended at step 3" in dreams.ended and dreams.frame.seed == 1
+    dreams.press("gas")  # a real track that ended waits for Play
+    assert not dreams.playing
     dreams.play()
     shown(qtbot, lambda: dreams.frame.mode == REAL and dreams.frame.seed == 2 and dreams.frame.step >= 1)
     assert dreams.playing and not dreams.ended

@@ -162,11 +162,19 @@ def test_stopping_a_recording_saves_it_as_a_gif_and_the_frames_as_pngs(studio_ap
     assert panel.controls.record_button.isChecked()
     qtbot.waitUntil(lambda: len(panel.state.recording) >= 8, timeout=WAIT_MS)
     panel.controls.record_button.click()
-    qtbot.waitUntil(lambda: gif.exists() and len(list(frames.glob("*.png"))) > 0, timeout=WAIT_MS)
+    status = panel.app.window.statusBar()
+    qtbot.waitUntil(lambda: status.currentMessage().startswith("Saved"), timeout=WAIT_MS)  # written in the background
     recording = panel.state.last_recording
+    assert str(gif) in status.currentMessage() and f"{len(recording)} frames in {frames}" in status.currentMessage()
     assert "Animated GIF (*.gif)" in asked[0] and not panel.state.playing  # paused while it is saved
     with Image.open(gif) as image:
         assert image.n_frames == len(recording) and json.loads(image.info["comment"])["mode"] == "dream"
     assert len(list(frames.glob("frame-*.png"))) == len(recording)
     assert panel.app.workspace.store.artifacts()[-1]["path"] == str(gif)  # catalogued as every export is
     assert not panel.controls.record_button.isChecked() and panel.controls.record_button.text() == "● Record"
+    # File ▸ Export saves it again; the frames' folder now holds frames, which are never overwritten
+    warned = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda _parent, _title, text: warned.append(text))
+    assert panel.export() is None
+    qtbot.waitUntil(lambda: bool(warned), timeout=WAIT_MS)
+    assert "already holds frames" in warned[0] and gif.exists()

@@ -22,9 +22,26 @@ class ExportError(UserError):
 
 def export_artifact(parent: QWidget, context, artifact: Any, suggested: str) -> Optional[Path]:
     """Ask where and in which format, write the file, record it; None if the user gave up or it failed."""
-    exporters = context.registry.exporters_for(artifact.kind)
+    chosen = ask_export_path(parent, context, artifact.kind, suggested)
+    if chosen is None:
+        return None
+    exporter, path = chosen
+    try:
+        path = write_artifact(context, exporter, artifact, path)
+    except ExportError as exc:
+        QMessageBox.critical(parent, "Export failed", str(exc))
+        return None
+    context.show_status(f"Exported {path}")
+    return path
+
+
+def ask_export_path(parent: QWidget, context, kind: str, suggested: str) -> Optional[tuple[Any, Path]]:
+    """Ask where, and in which of the formats the exporters of ``kind`` write, to export: (the exporter, the
+    path), or None if the user gave up (or no exporter writes ``kind``). For a caller that writes later, or
+    off the GUI thread, with :func:`write_artifact`."""
+    exporters = context.registry.exporters_for(kind)
     if not exporters:
-        QMessageBox.information(parent, "Export", f"No installed exporter writes {artifact.kind} files.")
+        QMessageBox.information(parent, "Export", f"No installed exporter writes {kind} files.")
         return None
     filters = [f"{e.title} ({' '.join('*' + x for x in e.extensions)})" for e in exporters]
     folder = context.workspace.folder("exports")
@@ -37,13 +54,7 @@ def export_artifact(parent: QWidget, context, artifact: Any, suggested: str) -> 
         return None
     exporter = _exporter_for(exporters, Path(path)) or (exporters[filters.index(chosen)] if chosen in filters
                                                          else exporters[0])
-    try:
-        path = write_artifact(context, exporter, artifact, Path(path))
-    except ExportError as exc:
-        QMessageBox.critical(parent, "Export failed", str(exc))
-        return None
-    context.show_status(f"Exported {path}")
-    return path
+    return exporter, Path(path)
 
 
 def _exporter_for(exporters: list, path: Path) -> Optional[Any]:

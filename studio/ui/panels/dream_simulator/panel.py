@@ -6,24 +6,23 @@ its readouts, and at the right the pipeline's stages (``stages_column``).
 
 The dream is a session on the inference thread (:mod:`.session`), opened while the panel is shown and
 paused while it is hidden. A recording, when it stops (or reaches its cap), asks where to save it: an
-animated GIF through the exporter registry, then, if wanted, its frames as numbered PNGs.
+animated GIF through the exporter registry, then, if wanted, its frames as numbered PNGs; they are written
+in the background (:mod:`.saving`).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Optional
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QFileDialog, QFrame, QHBoxLayout, QLabel, QMessageBox, QScrollArea, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QMessageBox, QScrollArea, QVBoxLayout, QWidget
 
-from studio.core.errors import UserError
-from studio.ui.export import export_artifact
 from studio.ui.kit.model_panel import ModelPanel
 from studio.ui.kit.panel import PanelContext
 from studio.ui.panels.dream_simulator.controls import SETTINGS, TAU_STEPS, DreamControls, Readouts
 from studio.ui.panels.dream_simulator.recording import Recording
-from studio.ui.panels.dream_simulator.session import CONTROLLER, KEYBOARD, REAL
+from studio.ui.panels.dream_simulator.saving import RecordingSaver, Saved
+from studio.ui.panels.dream_simulator.session import CONTROLLER, KEYBOARD
 from studio.ui.panels.dream_simulator.stages import StagesView
 from studio.ui.panels.dream_simulator.state import MAX_TEMPERATURE, DreamState
 from studio.ui.panels.dream_simulator.views import DriveView
@@ -49,6 +48,7 @@ class DreamSimulatorPanel(ModelPanel):
 
     def __init__(self, context: PanelContext, spec, parent: Optional[QWidget] = None) -> None:
         super().__init__(context, spec, parent)
+        self.saver = RecordingSaver(self, context, self._saved)
         self.state.events.recorded.connect(self._recorded)
 
     def make_state(self) -> DreamState:
@@ -137,49 +137,27 @@ class DreamSimulatorPanel(ModelPanel):
 
     def _recorded(self, recording: Recording) -> None:
         self.state.pause()  # the artist's eyes are on the dialog now
-        if recording.stopped:
-            self.context.show_status(recording.stopped)
         if not len(recording):
             self.context.show_status("Nothing was recorded.")
             return
         QTimer.singleShot(0, lambda: self.save_recording(recording))
 
-    def save_recording(self, recording: Recording) -> Optional[Path]:
-        """Ask where to save ``recording`` as a GIF (or a PNG sheet), then whether to save its frames as
-        numbered PNGs too; the path of the file, or None if the artist gave up (it stays for File ▸ Export)."""
-        try:
-            artifact = recording.artifact()
-        except UserError as exc:
-            self.context.show_status(str(exc))
-            return None
-        path = export_artifact(self, self.context, artifact, _suggested_name(recording))
-        if path is None:
-            self.context.show_status(f"The recording ({len(recording):,} frames) is kept: File ▸ Export saves it.")
-            return None
-        answer = QMessageBox.question(self, "Save the frames too?",
-                                      f"Also save the {len(recording):,} frames as numbered PNGs in a folder?",
-                                      QMessageBox.Yes | QMessageBox.No, QMessageBox.No)
-        if answer == QMessageBox.Yes:
-            self._save_frames(recording, path)
-        return path
+    def save_recording(self, recording: Recording) -> None:
+        """Ask where to save ``recording``, then write it in the background (see :mod:`.saving`)."""
+        why = f"{recording.stopped} " if recording.stopped else ""  # its cap, another model
+        if self.saver.save(recording):
+            self.context.show_status(f"{why}Saving the recording ({len(recording):,} frames)…")
+        else:
+            self.context.show_status(f"{why}The recording ({len(recording):,} frames) is kept: File ▸ Export "
+                                     "saves it.")
 
-    def _save_frames(self, recording: Recording, beside: Path) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "A folder for the frames", str(beside.parent))
-        if not folder:
+    def _saved(self, saved: Saved) -> None:
+        if saved.problem:
+            QMessageBox.warning(self, "Save the recording", saved.problem)
             return
-        try:
-            paths = recording.save_pngs(Path(folder))
-        except UserError as exc:
-            QMessageBox.warning(self, "Save the frames", str(exc))
-            return
-        self.context.show_status(f"Saved {len(paths):,} frames in {folder}")
+        frames = f", and {len(saved.frames):,} frames in {saved.frames[0].parent}" if saved.frames else ""
+        self.context.show_status(f"Saved {saved.path}{frames}")
 
     def shutdown(self) -> None:
         self.state.events.recorded.disconnect(self._recorded)  # the window is closing: no dialog now
         super().shutdown()
-
-
-def _suggested_name(recording: Recording) -> str:
-    params = recording.params
-    where = "real-track" if recording.layout == REAL else "dream"
-    return f"{where}-seed{params.get('seed', 0)}-tau{params.get('temperature', 1.0):.2f}.gif"

@@ -314,8 +314,8 @@ class DreamState(PanelState):
         self.hold(frozenset())
 
     def hold(self, keys: Any) -> None:
-        """The driving keys held now (of :data:`KEYS`). A key newly down while the dream is paused (not at an
-        episode's end) and you drive sets it going."""
+        """The driving keys held now (of :data:`KEYS`). A key newly down while the dream is paused and you
+        drive sets it going (past a dream's end too; a real track that ended waits for Play)."""
         keys = frozenset(keys)
         unknown = sorted(keys - set(KEYS))
         if unknown:
@@ -326,7 +326,8 @@ class DreamState(PanelState):
         self.keys = keys
         self._send(Steer(action_for(keys)))
         self.events.keys.emit(keys)
-        if pressed and self.driver == KEYBOARD and not self.playing and not self.ended and self.open:
+        track_ended = self.ended and self.mode == REAL
+        if pressed and self.driver == KEYBOARD and not self.playing and not track_ended and self.open:
             self.play()
 
     @property

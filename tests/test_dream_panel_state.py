@@ -235,3 +235,41 @@ def test_a_dream_recording_is_the_dream_frame_alone(dreams, qtbot):
     recording = dreams.finish_recording()
     assert recording.layout == DREAM and recording.image(0).shape == (64 * SCALE, 64 * SCALE, 3)
     assert isinstance(dreams.frames[0], DreamFrame) and not recording.stopped
+
+
+class Failing(Broken):
+    """A world model whose dream fails on its third step (a bug in its plugin) and that has no environment."""
+
+    environment = None
+
+    def dream(self):
+        dream, steps = self.model.dream(), []
+        step = dream.step
+
+        def failing(action, **options):
+            steps.append(action)
+            if len(steps) == 3:
+                raise RuntimeError("the plugin's dream broke")
+            return step(action, **options)
+
+        dream.step = failing
+        return dream
+
+
+def test_a_model_failing_stops_the_dream_with_its_reason_and_play_starts_a_new_one(dreams, qtbot):
+    failed = []
+    dreams.work.events.failed.connect(lambda title, message, detail: failed.append((title, message, detail)))
+    dreams.choose("m", Failing(tiny_memory()))
+    dreams.activate(True)
+    shown(qtbot, lambda: dreams.abilities)
+    assert not dreams.abilities.real and "no real environment" in dreams.abilities.why_not_real
+    with pytest.raises(ValueError, match="no real environment"):
+        dreams.reset_to_real()
+    dreams.play()
+    shown(qtbot, lambda: failed)
+    title, message, detail = failed[0]
+    assert title == "The dream stopped" and "the plugin's dream broke" in message and "RuntimeError" in detail
+    assert not dreams.playing and not dreams.open and "stopped" in dreams.stopped
+    dreams.play()  # a new session, from the start
+    shown(qtbot, lambda: dreams.open and showing(dreams) and dreams.frame.step == 0)
+    assert dreams.stopped == ""

@@ -134,10 +134,10 @@ def collect_run(args: argparse.Namespace) -> int:
     print(f"{done} of {args.episodes} episodes in {result.folder}: "
           f"{result.collected} collected, {result.steps:,} steps{pace}{kept_text}")
     if result.stopped:
-        log.emit("cancelled", step=done, total=args.episodes)
+        log.emit("cancelled", step=done, total=args.episodes, unit="episode")
         print("stopped: run the same command again to collect the rest", file=sys.stderr)
         return 130
-    log.emit("finished", step=done, total=args.episodes, steps=result.steps)
+    log.emit("finished", step=done, total=args.episodes, unit="episode", steps=result.steps)
     return 0
 
 
@@ -250,7 +250,7 @@ def evaluate_run(args: argparse.Namespace) -> int:
                                   **extra)
                 record.scores[first:first + count] = scores
     except (CancelRequested, KeyboardInterrupt):
-        log.emit("cancelled", step=record.done, total=args.episodes)
+        log.emit("cancelled", step=record.done, total=args.episodes, unit="track")
         print(f"stopped after {record.done} of {args.episodes} tracks"
               + (": run the same command again to drive the rest" if args.out else ""), file=sys.stderr)
         return 130
@@ -260,7 +260,7 @@ def evaluate_run(args: argparse.Namespace) -> int:
     if args.out is not None:
         record.save(args.out)
     mean, std = record.mean_std()
-    log.emit("finished", step=args.episodes, total=args.episodes, mean=mean, std=std)
+    log.emit("finished", step=args.episodes, total=args.episodes, unit="track", mean=mean, std=std)
     if args.json:
         print_json({"checkpoint": str(args.checkpoint), "episodes": args.episodes, "seed": args.seed,
                     "scores": record.scores, "mean": mean, "std": std})

@@ -36,6 +36,9 @@ NEEDS = {VISION: "Collect rollouts first: V learns their frames.",
          CONTROLLER: "Train M first: C is evolved in M's dream.",
          EVALUATE: "Evolve C first: Evaluate drives it on real tracks."}
 
+#: what a step of each stage's job counts (a training step otherwise)
+UNITS = {COLLECT: "episode", CONTROLLER: "generation", EVALUATE: "track"}
+
 NOT_STARTED, QUEUED, RUNNING, DONE, INTERRUPTED, FAILED = (
     "not started", "queued", "running", "done", "interrupted", "failed")
 ACTIVE_STATES = (QUEUED, RUNNING)
@@ -53,7 +56,7 @@ class Stage:
     job_id: Optional[str] = None
     step: int = 0
     total: int = 0
-    unit: str = "step"  #: what step counts: a training step (a CMA-ES generation for C), an episode, a track
+    unit: str = "step"  #: what a step counts (:data:`UNITS`)
     eta_s: Optional[float] = None  #: while running, from the job's last progress event
     message: str = ""  #: why it failed or stopped
     product: Optional[str] = None  #: what it made: the rollouts folder, a checkpoint file
@@ -116,7 +119,7 @@ class Pipeline:
         return _with_runs(shown, newest)
 
     def _stage(self, key: str, node: Optional[_Node], live: Mapping[str, Mapping]) -> Stage:
-        stage = Stage(key, TITLES[key], unit={COLLECT: "episode", EVALUATE: "track"}.get(key, "step"))
+        stage = Stage(key, TITLES[key], unit=UNITS.get(key, "step"))
         if node is None:
             return stage
         episodes = self._episodes_in(node.rollouts) if node.rollouts and not node.shipped else None

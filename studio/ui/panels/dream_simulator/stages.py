@@ -42,6 +42,8 @@ class StagesView(QWidget):
         self._live: dict[str, dict] = {}  #: each job's last progress event
         self._drawn_at = 0.0
         self._rows: dict[str, _StageRow] = {}
+        self._detached = False
+        self._stale = True  #: the jobs changed while the list was hidden
 
         title = QLabel("<b>Pipeline</b>")
         self.summary = QLabel()
@@ -63,12 +65,24 @@ class StagesView(QWidget):
         if context.jobs is not None:
             context.jobs.job_event.connect(self._job_event)
             context.jobs.jobs_changed.connect(self.refresh)
-        models = getattr(getattr(parent, "state", None), "models", None)  # inside a model panel: its picker
-        if models is not None:
-            models.events.chosen.connect(self._chosen)
-            if models.current is not None:
-                self.anchor = models.current.ref.checkpoint
+        self._models = getattr(getattr(parent, "state", None), "models", None)  # inside a model panel: its picker
+        if self._models is not None:
+            self._models.events.chosen.connect(self._chosen)
+            if self._models.current is not None:
+                self.anchor = self._models.current.ref.checkpoint
         self.refresh()
+
+    def detach(self) -> None:
+        """Stop following the jobs and the picker (the panel is shutting down: the workspace may close next)."""
+        if self._detached:
+            return
+        self._detached = True
+        self._redraw_timer.stop()
+        if self.context.jobs is not None:
+            self.context.jobs.job_event.disconnect(self._job_event)
+            self.context.jobs.jobs_changed.disconnect(self.refresh)
+        if self._models is not None:
+            self._models.events.chosen.disconnect(self._chosen)
 
     # -- what is shown --------------------------------------------------------------------
     def show_pipeline_of(self, path: Optional[str]) -> None:
@@ -80,11 +94,24 @@ class StagesView(QWidget):
         return next(s for s in self.stages if s.key == key)
 
     def refresh(self) -> None:
+        """Work the stages out again and draw them; while the list is hidden (another panel shown, the window
+        closed), only once it is shown again."""
+        if self._detached:
+            return
+        if not self.isVisible():
+            self._stale = True
+            return
+        self._stale = False
         self._drawn_at = time.monotonic()
         self.stages = self.pipeline.stages(self.anchor, self._live)
         for stage in self.stages:
             self._rows[stage.key].show(stage)
         self.summary.setText(_summary(self.stages))
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt naming)
+        super().showEvent(event)
+        if self._stale:
+            self.refresh()
 
     def _chosen(self, choice: Any) -> None:
         self.show_pipeline_of(choice.ref.checkpoint if choice is not None else None)
@@ -198,14 +225,18 @@ def details_text(stage: Stage) -> str:
     parts = []
     if stage.job_id:
         parts.append(f"job {stage.job_id}")
-    if stage.rollouts and stage.key != pipeline.COLLECT:
-        count = f" ({stage.episodes:,} episodes)" if stage.episodes is not None else ""
-        parts.append(f"trained on {Path(stage.rollouts).name}{count}")
-    elif stage.key == pipeline.COLLECT and stage.rollouts:
-        count = f"{stage.episodes:,} episodes in " if stage.episodes is not None else ""
-        parts.append(f"{count}{stage.rollouts}")
+    count = f"{stage.episodes:,} episodes" if stage.episodes is not None else "rollouts"
+    if stage.key == pipeline.COLLECT and stage.rollouts:
+        where = " (where the starter was made)" if stage.shipped else ""
+        parts.append(f"{count} in {stage.rollouts}{where}")
+    elif stage.rollouts and stage.key != pipeline.EVALUATE:
+        parts.append(f"trained on {count} ({Path(stage.rollouts).name})")
+    if stage.key == pipeline.CONTROLLER and stage.settings.get("in_dream") is not None:
+        in_dream = str(stage.settings["in_dream"]).lower() in ("true", "1")
+        parts.append("evolved in M's dream" if in_dream else "evolved in the real CarRacing")
     if stage.built_on:
-        parts.append(f"built on {_short(stage.built_on)}")
+        before = pipeline.TITLES[pipeline.ORDER[pipeline.ORDER.index(stage.key) - 1]].split(" · ")[0]
+        parts.append(f"built on {before} of {Path(stage.built_on).parent.name}")
     if stage.result.get("mean") is not None:
         parts.append(f"score {stage.result['mean']:.1f} ± {stage.result['std']:.1f} over "
                      f"{len(stage.result['scores'])} tracks")
@@ -214,12 +245,6 @@ def details_text(stage: Stage) -> str:
     if not stage.runnable and stage.why_not and stage.action == "run":
         parts.append(stage.why_not)
     return " · ".join(parts)
-
-
-def _short(path: str) -> str:
-    """A checkpoint by its run's folder name (the folders of the studio's jobs are named by their ids)."""
-    checkpoint = Path(path)
-    return f"{checkpoint.parent.name}/{checkpoint.name}"
 
 
 def _summary(stages: list[Stage]) -> str:

@@ -1,8 +1,8 @@
 """The Dream Simulator's controls: Play/Pause, New dream and its seed, Reset to a real track, who drives, tau,
 Record; and the readouts under the frames (step, reward, total, the pace reached, why the episode ended).
 
-Every control draws the state and changes it through its methods; none takes the keyboard focus when
-clicked, so the arrows go on driving (Tab still reaches them).
+Every control draws the state and changes it through its methods; none but the seed (which is typed into)
+takes the keyboard focus when clicked, so the arrows go on driving (Tab still reaches them).
 """
 
 from __future__ import annotations
@@ -48,18 +48,19 @@ class DreamControls(QWidget):
     def __init__(self, state: DreamState, settings, parent: Optional[QWidget] = None) -> None:
         super().__init__(parent)
         self.state = state
+        self.settings = settings
         self.play_button = _quiet(QPushButton("Play"))
         self.play_button.setObjectName("DreamPlay")
         self.play_button.clicked.connect(state.toggle_play)
         self.new_button = _quiet(QPushButton("New dream"))
         self.new_button.setToolTip("Start a new dream from the seed shown (N)")
         self.new_button.clicked.connect(state.new_dream)
-        self.seed = _quiet(int_spin(0, MAX_SEED, state.seed, "DreamSeed"))
+        self.seed = int_spin(0, MAX_SEED, state.seed, "DreamSeed")  # typed into: it takes the focus
         self.seed.setToolTip("The seed of the next dream or real track: the same seed and tau dream the same")
         self.seed.valueChanged.connect(state.set_seed)
         self.next_seed = _quiet(QCheckBox("+1 each time"))
         self.next_seed.setToolTip("After each New dream or real track, the seed moves on by one (else it stays)")
-        self.next_seed.toggled.connect(lambda on: (state.set_next_seed_each_time(on), settings.set(NEXT_SEED.key, on)))
+        self.next_seed.toggled.connect(self._next_seed_toggled)
         self.real_button = _quiet(QPushButton("Reset to a real track"))
         self.real_button.setToolTip("Drive the real CarRacing: see its frame, V's reconstruction and M's "
                                     "prediction side by side (T)")
@@ -154,6 +155,10 @@ class DreamControls(QWidget):
         except ValueError as exc:
             self.state.set_notice(str(exc))
 
+    def _next_seed_toggled(self, on: bool) -> None:
+        self.state.set_next_seed_each_time(on)
+        self.settings.set(NEXT_SEED.key, on)
+
     def _driver_chosen(self, index: int) -> None:
         try:
             self.state.set_driver(self.driver.itemData(index))
@@ -187,9 +192,9 @@ class Readouts(QWidget):
         if frame is None:
             self.numbers.setText("")
         else:
-            rate, typical = state.steps_per_s, state.typical_pace
-            pace = (f" · {rate:4.1f} steps/s, a step's work {typical[1] * 1000:.0f} ms"
-                    if rate is not None and typical is not None and state.playing else "")
+            rate, work = state.steps_per_s, state.step_work_s
+            pace = (f" · {rate:4.1f} steps/s, a step's work {work * 1000:.0f} ms"
+                    if rate is not None and work is not None and state.playing else "")
             where = "dream" if frame.mode == "dream" else "real track"
             self.numbers.setText(f"{where} · seed {frame.seed} · step {frame.step:5d} · reward {frame.reward:+7.2f} "
                                  f"· total {frame.total:+8.2f}{pace}")

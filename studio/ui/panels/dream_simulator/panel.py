@@ -60,7 +60,6 @@ class DreamSimulatorPanel(ModelPanel):
         self.drive_view = DriveView(state)
         self.controls = DreamControls(state, self.context.settings)
         self.readouts = Readouts(state)
-        state.set_next_seed_each_time(self.controls.next_seed.isChecked())
         state.events.playing.connect(lambda playing: playing and self.drive_view.setFocus(Qt.OtherFocusReason))
 
         model_row = QHBoxLayout()

@@ -55,15 +55,12 @@ class Recording:
         """How long it plays."""
         return len(self.panes) / STEPS_PER_S
 
-    def add(self, frame: DreamFrame) -> bool:
-        """Keep ``frame``'s images; False when the recording is full (nothing kept)."""
-        if self.full:
-            return False
+    def add(self, frame: DreamFrame) -> None:
+        """Keep ``frame``'s images (the owner stops adding when it is :attr:`full`)."""
         real = None if frame.real is None else to_uint8(frame.real)
         reconstruction = None if frame.reconstruction is None else to_uint8(frame.reconstruction)
         self.panes.append((to_uint8(frame.dream), real, reconstruction))
         self.steps.append(frame.step)
-        return True
 
     def image(self, index: int, scale: int = SCALE) -> np.ndarray:
         """Frame ``index`` as written: uint8 (H, W, 3)."""

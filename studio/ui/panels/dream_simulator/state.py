@@ -164,13 +164,14 @@ class DreamState(PanelState):
                           f"The track ended at step {frame.step} (the lap done, the car off the field, or "
                           "CarRacing's 1,000 steps). Play starts the next track.")
             self._set_playing(False)
+        self.events.frame.emit(frame)
         if self.recording is not None:
-            if not self.recording.add(frame):
+            self.recording.add(frame)
+            if self.recording.full:
                 self.finish_recording(f"The recording reached its cap of {self.recording.limit:,} frames "
                                       f"({self.recording.seconds:.0f} s) and stopped.")
             else:
                 self.events.recording.emit(self.recording)
-        self.events.frame.emit(frame)
 
     def _failed(self, message: str, detail: str) -> None:
         self.stopped = f"The dream stopped: {message}"
@@ -194,15 +195,10 @@ class DreamState(PanelState):
         self._took.clear()
 
     @property
-    def typical_pace(self) -> Optional[tuple[float, float]]:
-        """Over the last steps, the typical steps per second (from the median time between two steps: what the
-        dream does when the machine is not busy elsewhere) and the median time one step's work takes, in seconds;
-        None until there are some."""
-        times = self._times
-        if len(times) < 2:
-            return None
-        gaps = np.diff(np.asarray(times))
-        return 1.0 / max(float(np.median(gaps)), 1e-9), float(np.median(np.asarray(self._took)))
+    def step_work_s(self) -> Optional[float]:
+        """How long one step's work takes (the model, the environment, the decode), the median over the last
+        steps, in seconds; None until there are some. What the pace leaves spare is the rest of 1/30 s."""
+        return float(np.median(np.asarray(self._took))) if self._took else None
 
     # -- playing ---------------------------------------------------------------------------------------
     def _set_playing(self, playing: bool) -> None:

@@ -340,3 +340,21 @@ def test_closing_the_session_closes_its_real_environment():
         assert model.closed == [True]
     finally:
         w.stop()
+
+
+@pytest.mark.parametrize("missing", ["gymnasium", "Box2D"])
+def test_without_gymnasium_or_box2d_the_real_track_says_what_to_install(monkeypatch, missing):
+    import gymnasium.error
+
+    from studio_builtins.world_models import environment
+
+    def make_env():
+        if missing == "gymnasium":
+            raise ImportError("No module named 'gymnasium'")
+        raise gymnasium.error.DependencyNotInstalled('Box2D is not installed, run `pip install "gymnasium[box2d]"`')
+
+    monkeypatch.setattr(environment, "make_env", make_env)
+    with pytest.raises(ModelError, match=r'pip install "gymnasium\[box2d\]"'):
+        tiny_memory().environment()
+    with pytest.raises(ModelError, match="Gymnasium|Box2D"):
+        tiny_controller().environment()

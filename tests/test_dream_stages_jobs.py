@@ -71,21 +71,34 @@ def test_a_collect_job_reports_progress_stops_on_cancel_and_resumes_to_the_episo
     assert resumed["resumed"] and resumed["step"] == len(kept)
 
 
-def test_an_evaluate_job_keeps_each_score_and_their_mean_and_std(manager, tmp_path):
+def test_an_evaluate_job_stops_on_cancel_resumes_and_keeps_each_score_with_their_mean_and_std(manager, tmp_path):
     world = tiny_world(tmp_path / "world")
-    job_id = manager.start(EvaluateOptions(checkpoint=str(world["controller"]), episodes=3, workers=1, max_steps=15))
-    wait_for(lambda: ended(manager, job_id), 120, "the evaluation")
+    job_id = manager.start(EvaluateOptions(checkpoint=str(world["controller"]), episodes=5, workers=1, max_steps=60))
+    wait_for(lambda: [e for j, e in manager.heard if j == job_id and e["event"] == "progress"], 60, "a track")
+    manager.cancel(job_id)
+    wait_for(lambda: ended(manager, job_id), 30, "the cancel")
+    job = manager.store.job(job_id)
+    kept = evaluation.read(job.out_dir)["scores"]
+    assert job.status == "cancelled" and 1 <= job.step < 5 and job.step == sum(s is not None for s in kept)
+    assert "mean" not in evaluation.read(job.out_dir)
+
+    manager.resume(job_id)
+    wait_for(lambda: ended(manager, job_id), 120, "the resumed evaluation")
     job = manager.store.job(job_id)
     assert job.status == "finished", job.error
     report = evaluation.read(job.out_dir)
     scores = report["scores"]
-    assert len(scores) == 3 and None not in scores
-    mean = sum(scores) / 3
+    assert len(scores) == 5 and None not in scores
+    assert all(scores[i] == score for i, score in enumerate(kept) if score is not None)
+    history = manager.history(job_id)
+    resumed = max(i for i, e in enumerate(history) if e["event"] == "started")
+    assert history[resumed]["resumed"] and history[resumed]["step"] == sum(s is not None for s in kept)
+    driven_again = [e for e in history[resumed:] if e["event"] == "progress"]
+    assert len(driven_again) == 5 - history[resumed]["step"]  # only the tracks it was missing
+    mean = sum(scores) / 5
     assert report["mean"] == pytest.approx(mean)
-    assert report["std"] == pytest.approx((sum((s - mean) ** 2 for s in scores) / 3) ** 0.5)
-    finished = manager.history(job_id)[-1]
-    assert finished["event"] == "finished" and finished["mean"] == pytest.approx(mean)
-    assert [e["step"] for e in manager.history(job_id) if e["event"] == "progress"] == [1, 2, 3]
+    assert report["std"] == pytest.approx((sum((s - mean) ** 2 for s in scores) / 5) ** 0.5)
+    assert history[-1]["event"] == "finished" and history[-1]["mean"] == pytest.approx(mean)
 
 
 def test_an_evaluation_resumes_with_the_tracks_it_is_missing(tmp_path):

@@ -6,13 +6,14 @@ import signal
 import time
 
 import pytest
-from dream_stages_support import tiny_world
+from dream_stages_support import add_collect, add_evaluation, add_training, tiny_world
 
 from studio.core.errors import UserError
 from studio.core.plugins import discover
 from studio.core.workspace import Workspace
 from studio.engine import evaluation
 from studio.engine.jobs import CollectOptions, EvaluateOptions, JobManager
+from studio.engine.stages import stage_of
 from studio_builtins.world_models.rollouts import load_rollouts
 
 
@@ -117,3 +118,24 @@ def test_settings_that_cannot_work_are_refused_before_a_job_starts(manager, tmp_
     with pytest.raises(UserError):
         manager.start(EvaluateOptions(checkpoint=str(tmp_path / "missing.safetensors")))
     assert manager.jobs() == []
+
+
+def test_collecting_is_the_first_stage_and_evaluating_the_last_in_the_job_list(tmp_path):
+    workspace = Workspace.open(tmp_path / "ws")
+    try:
+        store = workspace.store
+        jobs = tmp_path / "jobs"
+        checkpoint = "checkpoint.safetensors"
+        collect = add_collect(store, jobs / "c")
+        vae = add_training(store, "world-vae", jobs / "v", jobs / "c")
+        memory = add_training(store, "mdn-rnn", jobs / "m", jobs / "c", upstream={"world-vae": jobs / "v" / checkpoint})
+        controller = add_training(store, "controller", jobs / "ctl", jobs / "c",
+                                  upstream={"mdn-rnn": jobs / "m" / checkpoint})
+        evaluate = add_evaluation(store, jobs / "e", jobs / "ctl" / checkpoint, [1.0])
+        records = store.jobs()
+        found = {job.id: stage_of(job, records) for job in records}
+        assert [found[j.id][0] for j in (collect, vae, memory, controller, evaluate)] == [1, 2, 3, 4, 5]
+        assert [p.id for p in found[vae.id][1]] == [collect.id]
+        assert [p.id for p in found[evaluate.id][1]] == [controller.id]
+    finally:
+        workspace.close()

@@ -56,11 +56,23 @@ def load_upstream(registry: Any, upstream: dict[str, str], device: str) -> dict[
 
 
 def stage_of(job: Any, jobs: list[Any]) -> tuple[int, list[Any]]:
-    """Which stage of its pipeline a job is (1 when it builds on nothing), and the jobs whose
-    checkpoints it builds on, found by their folders among ``jobs`` (store records)."""
+    """Which stage of its pipeline a job is (1 when it builds on nothing), and the jobs it builds on, found by
+    their folders among ``jobs`` (store records): the checkpoints a training job starts from, and the collect
+    job whose folder is its data (then collecting is the first stage); the controller an evaluate job drives."""
+    from studio.engine import job_kinds
+
+    sources = [Path(path).parent for path in job.args.get("upstream", {}).values()]
+    kind = job_kinds.kind_of(job)
+    if kind == job_kinds.EVALUATE:
+        sources.append(Path(job.args["checkpoint"]).parent)
+    collected = {str(Path(j.out_dir).resolve()) for j in jobs if job_kinds.kind_of(j) == job_kinds.COLLECT}
+    if kind == job_kinds.TRAIN and job.args.get("data"):
+        location = job.args["data"].partition(":")[2] or job.args["data"]
+        if str(Path(location).expanduser().resolve()) in collected:
+            sources.append(Path(location).expanduser())
     parents = []
-    for path in job.args.get("upstream", {}).values():
-        folder = str(Path(path).parent.resolve())
+    for source in sources:
+        folder = str(source.resolve())
         parents += [j for j in jobs if j.id != job.id and str(Path(j.out_dir).resolve()) == folder]
     if not parents:
         return 1, []

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from studio.core.errors import UserError
 from studio.engine.events import format_duration
@@ -187,13 +187,17 @@ class _StageRow(QFrame):
         self.button = QPushButton()
         self.button.setObjectName("StageButton")
         self.button.clicked.connect(lambda: view.act(key))
+        self.state.setWordWrap(True)
+        heading = QHBoxLayout()  # the name and its state, wrapping in a narrow column
+        heading.setSpacing(6)
+        heading.addWidget(self.title)
+        heading.addWidget(self.state, 1)
         grid = QGridLayout(self)
         grid.setContentsMargins(6, 4, 6, 4)
-        grid.addWidget(self.title, 0, 0)
-        grid.addWidget(self.state, 0, 1)
-        grid.addWidget(self.button, 0, 2)
-        grid.addWidget(self.details, 1, 0, 1, 3)
-        grid.setColumnStretch(1, 1)
+        grid.addLayout(heading, 0, 0)
+        grid.addWidget(self.button, 0, 1)
+        grid.addWidget(self.details, 1, 0, 1, 2)
+        grid.setColumnStretch(0, 1)
 
     def show(self, stage: Stage) -> None:
         colour = STATE_COLOURS.get(stage.state, "#333")

@@ -159,4 +159,5 @@ class DreamSimulatorPanel(ModelPanel):
 
     def shutdown(self) -> None:
         self.state.events.recorded.disconnect(self._recorded)  # the window is closing: no dialog now
+        self.stages.detach()  # the jobs' events stop reaching the stage list (the workspace closes next)
         super().shutdown()

@@ -229,12 +229,15 @@ def details_text(stage: Stage) -> str:
     parts = []
     if stage.job_id:
         parts.append(f"job {stage.job_id}")
-    count = f"{stage.episodes:,} episodes" if stage.episodes is not None else "rollouts"
-    if stage.key == pipeline.COLLECT and stage.rollouts:
-        where = " (where the starter was made)" if stage.shipped else ""
-        parts.append(f"{count} in {stage.rollouts}{where}")
+    if stage.shipped and stage.episodes is None:
+        parts.append("made where the starter was trained")
+    elif stage.key == pipeline.COLLECT and stage.rollouts:
+        count = f"{stage.episodes:,} episodes in " if stage.episodes is not None else ""
+        parts.append(f"{count}{stage.rollouts}")
     elif stage.rollouts and stage.key != pipeline.EVALUATE:
-        parts.append(f"trained on {count} ({Path(stage.rollouts).name})")
+        name = Path(stage.rollouts).name
+        parts.append(f"trained on {stage.episodes:,} episodes ({name})" if stage.episodes is not None else
+                     f"trained on the rollouts in {name}")
     if stage.key == pipeline.CONTROLLER and stage.settings.get("in_dream") is not None:
         in_dream = str(stage.settings["in_dream"]).lower() in ("true", "1")
         parts.append("evolved in M's dream" if in_dream else "evolved in the real CarRacing")

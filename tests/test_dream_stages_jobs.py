@@ -4,6 +4,7 @@ events, cancel, resume, and the evaluation's scores kept in the job's folder."""
 import os
 import signal
 import time
+from pathlib import Path
 
 import pytest
 from dream_stages_support import add_collect, add_evaluation, add_training, tiny_world
@@ -44,6 +45,14 @@ def wait_for(predicate, timeout=60, what="condition"):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def group_alive(pgid):
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 def ended(m, job_id):
     return m.store.job(job_id).status not in ("queued", "running")
 
@@ -70,6 +79,24 @@ def test_a_collect_job_reports_progress_stops_on_cancel_and_resumes_to_the_episo
     history = manager.history(job_id)
     resumed = [e for e in history if e["event"] == "started"][-1]
     assert resumed["resumed"] and resumed["step"] == len(kept)
+
+
+def test_a_killed_collect_job_leaves_no_worker_behind_and_resumes_to_the_episodes_asked(manager):
+    job_id = manager.start(CollectOptions(episodes=4, steps=150, workers=2))  # seconds of driving left
+    wait_for(lambda: [e for j, e in manager.heard if j == job_id and e["event"] == "progress"], what="driving")
+    pid = manager.store.job(job_id).pid
+    os.kill(pid, signal.SIGKILL)  # the job's process alone, as the out-of-memory killer would
+    wait_for(lambda: ended(manager, job_id), 30, "the job's end to be seen")
+    job = manager.store.job(job_id)
+    assert job.status == "failed" and "killed by signal 9" in job.error
+    wait_for(lambda: not group_alive(pid), 2, "its workers to go with it (nothing drives on unwatched)")
+    kept = len(load_rollouts(job.out_dir)) if list(Path(job.out_dir).glob("episode-*.npz")) else 0
+
+    manager.resume(job_id)
+    wait_for(lambda: ended(manager, job_id), 60, "the resumed collect")
+    job = manager.store.job(job_id)
+    assert job.status == "finished" and len(load_rollouts(job.out_dir)) == 4
+    assert [e for e in manager.history(job_id) if e["event"] == "started"][-1]["step"] == kept
 
 
 def test_an_evaluate_job_stops_on_cancel_resumes_and_keeps_each_score_with_their_mean_and_std(manager, tmp_path):

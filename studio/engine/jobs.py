@@ -185,9 +185,16 @@ class JobManager:
 
     def _poll(self, job: _Running) -> None:
         self._follow(job)
-        exit_code = job.process.poll() if job.process else (None if _alive(job.pid, job.out) else -1)
-        if exit_code is None:
+        if job.process is not None:
+            if not _exited(job.process):
+                return
+            if job.process.returncode is None:  # not collected yet: the number is still the job's
+                _end_group(job.process.pid)
+            exit_code = job.process.wait()
+        elif _alive(job.pid, job.out):
             return
+        else:
+            exit_code = -1
         self._follow(job)  # what it wrote just before exiting
         with self._lock:
             self._running.pop(job.job_id, None)
@@ -214,6 +221,26 @@ class JobManager:
         if job is None:
             raise UserError(f"No job {job_id} in this workspace.")
         return job
+
+
+def _exited(process: subprocess.Popen) -> bool:
+    """Whether a job's process has ended, without collecting its exit (its number stays taken until then)."""
+    if not hasattr(os, "waitid"):
+        return process.poll() is not None
+    try:
+        return os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:  # collected already (then its returncode says so)
+        return True
+
+
+def _end_group(pid: int) -> None:
+    """End what an ended job's process left running: its worker processes (collecting, scoring) outlive a job
+    killed from outside (SIGKILL, out of memory) and would go on driving. The job led its own process group,
+    whose number is the job's own while its ended process is not collected yet."""
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def _alive(pid: Optional[int], out: Path) -> bool:

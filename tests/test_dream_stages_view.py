@@ -100,3 +100,24 @@ def test_collect_from_the_list_measures_its_pace_then_runs_cancels_resumes_and_l
     assert "5 episodes in" in row(view, "collect").details.text()
     assert row(view, "world-vae").button.isEnabled()
     assert view.stage("world-vae").run_rollouts == view.context.workspace.store.job(collect.job_id).out_dir
+
+
+def test_c_and_evaluate_jobs_take_their_settings_and_the_stage_before_s_checkpoint(view, monkeypatch, tmp_path):
+    monkeypatch.setattr(stage_dialog.StageDialog, "update_estimate", lambda dialog: None)  # options only, here
+    memory = str(tmp_path / "m" / "checkpoint.safetensors")
+    stage = pipeline.Stage("controller", "C", runnable=True, run_rollouts=str(tmp_path / "r"), run_upstream=memory)
+    dialog = stage_dialog.StageDialog(view.context, stage, [], view)
+    dialog.fields["steps"].setValue(40)
+    dialog.fields["population"].setValue(24)
+    dialog.where.setCurrentIndex(dialog.where.findData(False))
+    options = dialog.options()
+    assert (options.model, options.steps, options.checkpoint_every) == ("controller", 40, 1)
+    assert options.upstream == {"mdn-rnn": memory} and options.data == f"carracing-rollouts:{tmp_path / 'r'}"
+    assert options.overrides == {"population": "24", "workers": "2", "in_dream": "false"}
+
+    controller = str(tmp_path / "c" / "checkpoint.safetensors")
+    stage = pipeline.Stage("evaluate", "Evaluate", runnable=True, run_upstream=controller)
+    dialog = stage_dialog.StageDialog(view.context, stage, [], view)
+    dialog.fields["episodes"].setValue(7)
+    options = dialog.options()
+    assert (options.checkpoint, options.episodes, options.max_steps) == (controller, 7, None)

@@ -47,6 +47,7 @@ import torch  # noqa: E402
 
 from studio.core.checkpoint import load_model  # noqa: E402
 from studio.core.plugins import discover  # noqa: E402
+from studio.engine.job_kinds import EVALUATE_SEED  # noqa: E402
 from studio_builtins.world_models.collect import SmoothRandomPolicy  # noqa: E402
 from studio_builtins.world_models.config import ControllerConfig, MDNRNNConfig  # noqa: E402
 from studio_builtins.world_models.control import ControllerTrainer, evaluate  # noqa: E402
@@ -55,8 +56,8 @@ from studio_builtins.world_models.rollouts import load_rollouts, make_env  # noq
 from studio_builtins.world_models.scoring import ENV_EPISODE_STEPS  # noqa: E402
 from studio_builtins.world_models.vision import WorldVAETrainer  # noqa: E402
 
-#: the first track evaluated (the CLI's `studio dream evaluate` default, away from every training seed)
-TRACKS_SEED = 10_000
+#: the first track evaluated: `studio dream evaluate`'s default, away from every seed collecting and training use
+TRACKS_SEED = EVALUATE_SEED
 PAPER = "906 ± 21 (Ha & Schmidhuber 2018)"
 CONTROLLERS = {"real_score": "controller", "dream_trained_real_score": "controller-dream",
                "v_only_score": "controller-v-only"}

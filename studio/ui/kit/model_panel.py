@@ -18,6 +18,7 @@ from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from studio.core.specs import ModelSpec, PanelSpec
 from studio.engine.events import format_duration
+from studio.engine.job_kinds import TRAIN, kind_of
 from studio.engine.jobs import ACTIVE
 from studio.engine.run_folder import training_job
 from studio.ui.kit.messages import warn
@@ -155,7 +156,8 @@ class ModelPanel(Panel):
         """A word on each job training a model that works here: how far it is, and when it can be used."""
         jobs = self.context.jobs
         names = {m.name for m in self.models()}
-        running = [] if jobs is None else [j for j in jobs.manager.jobs() if j.status in ACTIVE and j.spec in names]
+        running = [] if jobs is None else [j for j in jobs.manager.jobs()
+                                           if j.status in ACTIVE and j.spec in names and kind_of(j) == TRAIN]
         lines = []
         for job in running:
             title = job.args.get("title", job.spec)

@@ -2,6 +2,10 @@
 and reading the episodes back, on a few episodes of a few dozen steps."""
 
 import json
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -159,3 +163,44 @@ def test_a_bare_rollouts_folder_is_a_data_argument(tmp_path, make_studio_host):
     save_episode(tmp_path / episode_name(0), _episode())
     spec, location = resolve_data_argument(make_studio_host().registry, "rollouts", str(tmp_path))
     assert spec.name == "carracing-rollouts" and location == str(tmp_path)
+
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (an orphan's exit may stay unreaped in a container)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_a_collect_killed_outright_takes_its_workers_with_it(tmp_path):
+    """SIGKILL to the collecting process alone (no one ends its process group): its workers see their parent
+    gone and stop, rather than driving on unseen."""
+    out = tmp_path / "r"
+    process = subprocess.Popen([sys.executable, "-m", "studio", "dream", "collect", "--episodes", "20", "--steps",
+                                "1000", "--workers", "1", "--out", str(out)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while '"progress"' not in ((out / "events.jsonl").read_text() if (out / "events.jsonl").exists() else ""):
+            assert process.poll() is None and time.monotonic() < deadline, "collecting never began"
+            time.sleep(0.2)
+        workers = _children(process.pid)
+        assert workers, "no worker process to watch"
+        process.kill()
+        process.wait()
+        deadline = time.monotonic() + 60
+        while any(_running(pid) for pid in workers):
+            assert time.monotonic() < deadline, "a worker drove on after its parent was killed"
+            time.sleep(0.2)
+    finally:
+        if process.poll() is None:
+            process.kill()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import multiprocessing
+import os
 import queue
 import signal
 import time
@@ -295,17 +296,23 @@ class _Workers:
 
 
 def _work(folder: str, tasks, results, stop, steps: int, seed: int, policy: SmoothRandomPolicy) -> None:
-    """A worker: drive and save episodes until the queue's end or a stop. Ctrl+C reaches the whole process
+    """A worker: drive and save episodes until the queue's end, a stop, or its parent's death (a collect killed
+    with SIGKILL while nobody watched: its workers must not drive on unseen). Ctrl+C reaches the whole process
     group; the parent alone handles it and sets ``stop``."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    parent = os.getppid()
+
+    def stopped() -> bool:
+        return stop.is_set() or os.getppid() != parent
+
     env = None
     try:
         env = make_env()
-        while not stop.is_set():
+        while not stopped():
             index = tasks.get()
             if index is None:
                 break
-            episode = drive_episode(env, policy, seed + index, steps, stop=stop.is_set,
+            episode = drive_episode(env, policy, seed + index, steps, stop=stopped,
                                     on_steps=lambda n: results.put(("steps", n)))
             if episode is None:
                 break

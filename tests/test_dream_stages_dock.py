@@ -55,3 +55,4 @@ def test_the_controller_s_scores_per_generation_are_plotted(studio_app, tmp_path
     assert dock.details.isTabEnabled(0)
     series = dock.plot.series()
     assert series["best_score"] == ([1.0, 2.0], [5.0, 10.0]) and series["mean_score"] == ([1.0, 2.0], [-2.0, -1.0])
+    assert dock.plot._plot.getPlotItem().getAxis("left").labelText.startswith("score")  # not called a loss

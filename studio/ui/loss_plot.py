@@ -119,6 +119,9 @@ class LossPlot(QWidget):
         plot = self._ensure_plot()
         if not self._log_y:
             plot.setLogMode(y=False)
+        # what a run reports need not be a loss: CMA-ES reports scores, where higher is better
+        scores = any("score" in name for name in self._colours)
+        plot.setLabel("left", "score (dots: held-out data)" if scores else "loss (dots: held-out data)")
         for key in keys:
             xs, ys = (np.asarray(v, dtype=float) for v in self._data[key])
             curve = self._curves.get(key)

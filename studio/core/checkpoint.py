@@ -75,8 +75,10 @@ def _header(path: Path, metadata: dict[str, str]) -> CheckpointHeader:
         raise CheckpointError(f"{path.name} is a safetensors file but not a Generative Studio checkpoint "
                               "(it lacks the studio metadata).")
     try:
-        return CheckpointHeader(path, metadata["studio.model"], json.loads(metadata["studio.config"]),
-                                int(metadata["studio.step"]))
+        config = json.loads(metadata["studio.config"])
+        if not isinstance(config, dict):
+            raise ValueError(f"its config is a JSON {type(config).__name__}, not an object")
+        return CheckpointHeader(path, metadata["studio.model"], config, int(metadata["studio.step"]))
     except (KeyError, ValueError) as exc:
         raise CheckpointError(f"The studio metadata of {path.name} is incomplete or damaged ({exc}).") from exc
 
@@ -138,15 +140,20 @@ def model_weights(state: TrainState) -> dict[str, Any]:
     return {k[len(MODEL_PREFIX):]: v for k, v in state.tensors.items() if k.startswith(MODEL_PREFIX)}
 
 
-def build_model(spec, config: Any, weights: dict[str, Any], device: str) -> Any:
-    """Build ``spec``'s model from ``config`` and load ``weights`` into it."""
+def build_model(spec, config: Any, weights: dict[str, Any], device: str, name: str = "The checkpoint") -> Any:
+    """Build ``spec``'s model from ``config`` and load ``weights`` into it; ``name`` (the checkpoint's file) is
+    what a :class:`CheckpointError` names when the settings cannot build the model or the weights do not fit."""
     from studio.core.specs import resolve
 
-    model = resolve(spec.factory)(config)
+    try:  # settings read from a damaged file can make a model's constructor fail in any way
+        model = resolve(spec.factory)(config)
+    except Exception as exc:
+        raise CheckpointError(f"The settings saved in {name} cannot build the {spec.title} model ({exc}). "
+                              "Choose another checkpoint; nothing was changed.") from exc
     try:
         model.load_state_dict(weights)
     except Exception as exc:
-        raise CheckpointError(f"The checkpoint's weights do not fit the {spec.title} model: {exc}") from exc
+        raise CheckpointError(f"The weights in {name} do not fit the {spec.title} model: {exc}") from exc
     if hasattr(model, "to"):
         model = model.to(device)
     if hasattr(model, "eval"):
@@ -164,5 +171,9 @@ def load_model(registry, spec_name: str, path: Union[str, Path], device: str = "
     checkpoint = read_checkpoint(path, weights_only=True)
     if checkpoint.spec != spec_name:
         raise CheckpointError(f"{Path(path).name} holds a {checkpoint.spec!r} model, not {spec_name!r}.")
-    config = config_from_dict(spec.config, checkpoint.config)
-    return build_model(spec, config, model_weights(checkpoint.state), device)
+    name = Path(path).name
+    try:
+        config = config_from_dict(spec.config, checkpoint.config)
+    except (UserError, TypeError) as exc:  # TypeError: a value or a config that is not an object
+        raise CheckpointError(f"The settings saved in {name} do not fit the {spec.title} model: {exc}") from exc
+    return build_model(spec, config, model_weights(checkpoint.state), device, name)

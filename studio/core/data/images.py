@@ -9,6 +9,7 @@ Qt-free and torch-free: the CLI, a training process and a panel all use it.
 from __future__ import annotations
 
 import gzip
+import warnings
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -248,8 +249,13 @@ def load_digits(location=None, *, size: int, channels: int) -> ImageSet:
 
 
 def open_image(path: Path, size: int, channels: int) -> np.ndarray:
-    """One file as uint8 ``(size, size, channels)``: transparency onto white, centre square, resized."""
-    with Image.open(path) as image:
+    """One file as uint8 ``(size, size, channels)``: transparency onto white, centre square, resized.
+    An image of more pixels than PIL's limit (a decompression bomb: a small file that decodes to gigabytes)
+    is refused with PIL's warning as the error, not decoded."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        image = Image.open(path)
+    with image:
         image.load()
         if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
             rgba = image.convert("RGBA")

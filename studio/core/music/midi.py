@@ -33,6 +33,8 @@ PathLike = Union[str, Path]
 #: the text meta event that carries the studio's generation parameters starts with this
 PARAMS_PREFIX = "studio:"
 DRUM_CHANNEL = 9
+#: a time signature's lowest note value that a file may give (a 1/128 note); beyond is damage
+MAX_DENOMINATOR = 128
 
 
 class MidiError(UserError):
@@ -151,8 +153,14 @@ def _score(midi: mido.MidiFile, path: Path) -> Score:
             elif kind == "program_change":
                 programs.append((tick, index, message.channel, message.program))
             elif kind == "set_tempo":
+                if message.tempo < 1:
+                    raise MidiError(f"{path} is a damaged MIDI file: its tempo change at tick {tick} gives a beat "
+                                    "0 microseconds.")
                 tempos.append((tick, _bpm(message.tempo)))
             elif kind == "time_signature":
+                if message.numerator < 1 or message.denominator > MAX_DENOMINATOR:
+                    raise MidiError(f"{path} is a damaged MIDI file: its time signature at tick {tick} is "
+                                    f"{message.numerator}/{message.denominator}.")
                 signatures.append((tick, message.numerator, message.denominator))
             elif kind == "track_name" and index not in names and message.name.strip():
                 names[index] = message.name.strip()

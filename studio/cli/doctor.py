@@ -19,7 +19,8 @@ from studio import __version__
 from studio.core import network_guard
 from studio.core.plugins import discover
 from studio.core.specs import CONTRACT_VERSION, resolve
-from studio.core.workspace import WORKSPACE_VARIABLE, Workspace, choose_workspace
+from studio.core.workspace import WORKSPACE_VARIABLE, choose_workspace
+from studio.engine.rebuild import open_workspace
 
 PACKAGES = (
     "torch", "PySide6-Essentials", "pyqtgraph", "numpy", "pillow", "safetensors", "pluggy",
@@ -173,7 +174,7 @@ def _workspace(cli_value, problems: list, warnings: list, saved: Optional[str] =
     entry = {"path": str(path), "chosen_by": chosen_by, "usable": False, "schema_version": None,
              "counts": None, "error": None}
     try:
-        workspace = Workspace.open(path)
+        workspace = open_workspace(path)  # a damaged catalogue is rebuilt, and the warning says so
     except Exception as exc:
         problems.append(f"workspace {path} cannot be used: {exc}")
         entry["error"] = str(exc)

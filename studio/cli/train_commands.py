@@ -122,17 +122,20 @@ def _recorder(args: argparse.Namespace, registry, request):
     training goes on."""
     import os
 
-    from studio.core.workspace import Workspace, choose_workspace
+    from studio.core.workspace import choose_workspace
     from studio.engine.catalogue import RunCatalogue, RunRecorder
+    from studio.engine.rebuild import open_workspace
 
     if int(os.environ.get("RANK", "0")) != 0:
         return None, None
     root = choose_workspace(args.workspace)
     try:
-        workspace = Workspace.open(root)
+        workspace = open_workspace(root)
     except (OSError, UserError) as exc:
         print(f"studio: warning: the run is not listed in the workspace {root}: {exc}", file=sys.stderr)
         return None, None
+    if workspace.store.recovery_message:  # its catalogue was damaged, and rebuilt
+        print(f"studio: warning: {workspace.store.recovery_message}", file=sys.stderr)
     try:
         return workspace, RunRecorder.start(RunCatalogue(workspace.store), registry, request, os.getpid())
     except Exception:

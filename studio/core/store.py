@@ -5,8 +5,14 @@ The schema version is SQLite's ``user_version``; :mod:`studio.core.schema`'s
 migrations bring any older catalogue up to date inside one transaction. A corrupt database (SQLite
 says it is not a database or is malformed, or its quick check fails) is moved
 aside (never overwritten) and a fresh one is made, with a message saying where
-the old one went. A catalogue that is merely locked or cannot be opened is left
-alone and reported as a :class:`StoreError`.
+the old one went (:mod:`studio.engine.rebuild` then fills it from the workspace's
+files). A catalogue that is merely locked, cannot be opened or is from a newer
+studio is left alone and reported as a :class:`StoreError`.
+
+Beside the database, ``<name>-runs.txt`` lists the folder of every job ever
+catalogued, one a line, appended as each job is added: a run trained from the
+command line may write anywhere, and this plain file is how a rebuild finds it
+again when the database itself is lost.
 """
 
 from __future__ import annotations
@@ -24,6 +30,8 @@ from typing import Any, Optional
 from studio.core.errors import UserError
 from studio.core.schema import SCHEMA_VERSION, migrate
 
+#: the plain-text list of job folders beside a catalogue ``X.sqlite``: ``X-runs.txt``
+RUNS_SUFFIX = "-runs.txt"
 JOB_STATUSES = ("queued", "running", "finished", "cancelled", "failed", "interrupted")
 
 
@@ -62,6 +70,9 @@ class Store:
         self._lock = threading.RLock()
         #: said to the user when a corrupt catalogue was moved aside; "" otherwise
         self.recovery_message = recovery_message
+        #: where the corrupt catalogue was moved to, when it was (this one then starts empty), and why
+        self.recovered_from: Optional[Path] = None
+        self.damage = ""
 
     # -- opening -------------------------------------------------------------
     @classmethod
@@ -74,11 +85,11 @@ class Store:
         """
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        recovery_message = ""
+        recovery_message, aside, damage = "", None, ""
         try:
             conn = _connect_checked(path, timeout)
         except _Corrupt as exc:
-            aside = _move_aside(path)
+            aside, damage = _move_aside(path), str(exc)
             recovery_message = (
                 f"The workspace catalogue could not be read ({exc}). It was moved to {aside.name} "
                 "and a new, empty catalogue was created; your files in the workspace are untouched."
@@ -104,7 +115,14 @@ class Store:
         except BaseException:
             conn.close()
             raise
-        return cls(path, conn, recovery_message)
+        store = cls(path, conn, recovery_message)
+        store.recovered_from, store.damage = aside, damage
+        return store
+
+    @property
+    def runs_file(self) -> Path:
+        """The plain-text list of every job folder this catalogue was told of (see the module's docstring)."""
+        return runs_file_of(self.path)
 
     def close(self) -> None:
         with self._lock:
@@ -133,13 +151,33 @@ class Store:
 
     # -- jobs ------------------------------------------------------------------
     def add_job(self, job_id: str, spec: str, out_dir: str, args: dict, total_steps: int,
-                model_id: Optional[int] = None) -> None:
+                model_id: Optional[int] = None, created: Optional[float] = None) -> None:
+        """Catalogue a queued job (``created``: when it was made, now by default) and note its folder
+        in :attr:`runs_file`."""
         with self._write() as c:
             c.execute(
                 "INSERT INTO jobs (id, spec, status, out_dir, args_json, total_steps, created, model_id) "
                 "VALUES (?,?,?,?,?,?,?,?)",
-                (job_id, spec, "queued", out_dir, json.dumps(args), total_steps, time.time(), model_id),
+                (job_id, spec, "queued", out_dir, json.dumps(args), total_steps, created or time.time(), model_id),
             )
+            self._note_run_folder(out_dir)
+
+    def _note_run_folder(self, out_dir: str) -> None:
+        """Append ``out_dir`` to :attr:`runs_file` (inside the job's transaction: a failure adds no job)."""
+        folder = str(Path(out_dir).resolve())
+        try:
+            known = self.runs_file.read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            known = []
+        except OSError as exc:
+            raise StoreError(f"Could not read {self.runs_file}: {exc.strerror or exc}") from exc
+        if folder in known:
+            return
+        try:
+            with open(self.runs_file, "a", encoding="utf-8") as f:
+                f.write(folder + "\n")
+        except OSError as exc:
+            raise StoreError(f"Could not note the job's folder in {self.runs_file}: {exc.strerror or exc}") from exc
 
     def update_job(self, job_id: str, **fields: Any) -> None:
         allowed = {"status", "step", "total_steps", "finished", "pid", "exit_code", "error", "started", "args"}
@@ -166,11 +204,11 @@ class Store:
             c.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
 
     # -- models, datasets, checkpoints -------------------------------------------
-    def add_model(self, name: str, spec: str, config: dict) -> int:
+    def add_model(self, name: str, spec: str, config: dict, created: Optional[float] = None) -> int:
         """Catalogue a model being trained (a job's product); returns its id."""
         with self._write() as c:
             cursor = c.execute("INSERT INTO models (name, spec, config_json, created) VALUES (?,?,?,?)",
-                               (name, spec, json.dumps(config), time.time()))
+                               (name, spec, json.dumps(config), created or time.time()))
             return cursor.lastrowid
 
     def add_dataset(self, source: str, location: Optional[str], kind: str) -> None:
@@ -185,14 +223,15 @@ class Store:
         rows = self._query("SELECT source, location, kind FROM datasets ORDER BY id DESC")
         return [dict(zip(("source", "location", "kind"), r, strict=True)) for r in rows]
 
-    def add_checkpoint(self, spec: str, path: str, step: int, model_id: Optional[int] = None) -> None:
+    def add_checkpoint(self, spec: str, path: str, step: int, model_id: Optional[int] = None,
+                       created: Optional[float] = None) -> None:
         """Record a checkpoint (or update the record of one rewritten in place; its hash is then stale)."""
         with self._write() as c:
             c.execute(
                 "INSERT INTO checkpoints (model_id, spec, path, step, created) VALUES (?,?,?,?,?) "
                 "ON CONFLICT(path) DO UPDATE SET step = excluded.step, sha256 = NULL, sha256_version = NULL, "
                 "created = excluded.created",
-                (model_id, spec, path, step, time.time()),
+                (model_id, spec, path, step, created or time.time()),
             )
 
     def set_checkpoint_hash(self, path: str, sha256: str, version: str) -> None:
@@ -219,12 +258,12 @@ class Store:
         return [dict(zip(("spec", "path", "step", "sha256", "created", "model"), r, strict=True)) for r in rows]
 
     def add_artifact(self, kind: str, path: str, params: dict, spec: Optional[str] = None,
-                     checkpoint_sha256: Optional[str] = None) -> None:
+                     checkpoint_sha256: Optional[str] = None, created: Optional[float] = None) -> None:
         with self._write() as c:
             c.execute(
                 "INSERT INTO artifacts (kind, path, spec, checkpoint_sha256, params_json, created) "
                 "VALUES (?,?,?,?,?,?)",
-                (kind, path, spec, checkpoint_sha256, json.dumps(params), time.time()),
+                (kind, path, spec, checkpoint_sha256, json.dumps(params), created or time.time()),
             )
 
     def artifacts(self) -> list[dict]:
@@ -254,6 +293,11 @@ class Store:
     def counts(self) -> dict[str, int]:
         tables = ("models", "checkpoints", "datasets", "jobs", "artifacts")
         return {t: self._query_one(f"SELECT COUNT(*) FROM {t}")[0] for t in tables}
+
+
+def runs_file_of(catalogue: Path) -> Path:
+    """The job-folder list kept beside the catalogue file ``catalogue``."""
+    return catalogue.with_name(catalogue.stem + RUNS_SUFFIX)
 
 
 def _job(row: tuple) -> JobRecord:

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
 from studio.core.plugins import PluginHost, StudioContext, discover
 from studio.core.workspace import Workspace, choose_workspace
 from studio.engine.inference import InferenceWorker, ModelRef
+from studio.engine.rebuild import open_workspace
 from studio.ui.bridge import InferenceClient
 from studio.ui.display import start_qt_or_exit
 from studio.ui.jobs import JobsController
@@ -49,7 +50,7 @@ class StudioApp:
         """
         while True:
             try:
-                workspace = Workspace.open(root)
+                workspace = open_workspace(root)  # a damaged catalogue: rebuilt from the files
                 break
             except Exception as exc:
                 QMessageBox.critical(None, "Cannot open workspace", f"{exc}\n\nChoose another folder.")

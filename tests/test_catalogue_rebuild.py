@@ -1,0 +1,246 @@
+"""A damaged catalogue is rebuilt from the workspace's files: every run with its history, its checkpoints,
+the exports with their parameters, and a message that counts them and says what could not come back."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from safetensors.numpy import save_file
+
+from studio.core.artifacts import ImageArtifact, TextArtifact, write_png, write_text
+from studio.core.checkpoint import FORMAT
+from studio.core.music.midi import write_midi
+from studio.core.music.score import Score
+from studio.core.plugins import discover
+from studio.core.schema import SCHEMA_VERSION
+from studio.core.store import StoreError
+from studio.core.workspace import CATALOGUE_NAME, Workspace
+from studio.engine import job_kinds
+from studio.engine.events import EventLog
+from studio.engine.jobs import JobManager
+from studio.engine.rebuild import open_workspace
+from studio.engine.run_folder import CHECKPOINT_NAME, JOB_FILE
+from studio.ui.kit.models import ModelList
+
+
+@pytest.fixture(scope="module")
+def registry():
+    return discover().registry
+
+
+def _checkpoint(path: Path, spec: str, step: int) -> Path:
+    save_file({"model.w": np.zeros(2, np.float32)}, str(path),
+              metadata={"studio.format": FORMAT, "studio.model": spec, "studio.config": "{}", "studio.step": str(step)})
+    return path
+
+
+def _training_run(out: Path, spec: str, steps: int, done: int, end: str | None, pid: int = 0) -> Path:
+    """A run folder as `studio train` writes it: job.json, events with losses, a checkpoint at ``done``."""
+    out.mkdir(parents=True)
+    (out / JOB_FILE).write_text(json.dumps({"model": spec, "data": "digits", "steps": steps, "seed": 3,
+                                            "config": {}, "upstream": {}, "start_from": None}))
+    log = EventLog(out / "events.jsonl", echo=False)
+    log.emit("started", step=0, total=steps, resumed=False, device="cpu", pid=pid or 4_000_000, world_size=1)
+    for step in range(10, done + 1, 10):
+        log.emit("progress", step=step, total=steps, losses={"loss": 1.0 / step})
+    log.emit("checkpoint", step=done, path=str(out / CHECKPOINT_NAME))
+    _checkpoint(out / CHECKPOINT_NAME, spec, done)
+    if end:
+        log.emit(end, step=done, total=steps)
+    return out
+
+
+def _collect_job(out: Path) -> Path:
+    out.mkdir(parents=True)
+    (out / "rollouts.json").write_text(json.dumps({"seed": 7, "steps": 300, "requested": 4, "episodes": 4}))
+    log = EventLog(out / "events.jsonl", echo=False)
+    log.emit("started", step=0, total=4, resumed=False, pid=4_000_001, unit="episode")
+    log.emit("finished", step=4, total=4, unit="episode", steps=1200)
+    return out
+
+
+def _evaluation(out: Path, controller: Path) -> Path:
+    out.mkdir(parents=True)
+    (out / "evaluation.json").write_text(json.dumps({"checkpoint": str(controller), "seed": 1_000_000, "episodes": 2,
+                                                     "max_steps": None, "scores": [812.0, 790.0]}))
+    log = EventLog(out / "events.jsonl", echo=False)
+    log.emit("started", step=0, total=2, resumed=False, pid=4_000_002, unit="track")
+    log.emit("finished", step=2, total=2, unit="track", mean=801.0, std=11.0)
+    return out
+
+
+def _params(checkpoint: Path, spec: str, panel: str) -> dict:
+    return {"panel": panel, "model": spec, "checkpoint": str(checkpoint), "checkpoint_sha256": "ab" * 32,
+            "step": 40, "seed": 5}
+
+
+@pytest.fixture
+def used_workspace(tmp_path):
+    """A workspace with a finished app job, an interrupted one, a CLI run outside it, a collect job and an
+    evaluation, four exports (PNG, text, MIDI, a WAV without parameters), catalogued as the app and the CLI
+    do; then closed."""
+    root = tmp_path / "ws"
+    ws = Workspace.open(root)
+    jobs = ws.folder("jobs")
+    finished = _training_run(jobs / "20260101-100000-aaaaaa", "vae", 40, 40, "finished")
+    interrupted = _training_run(jobs / "20260101-110000-bbbbbb", "dcgan", 100, 30, None)
+    cli_run = _training_run(tmp_path / "elsewhere" / "my-run", "autoencoder", 20, 20, "finished")
+    collect = _collect_job(jobs / "20260101-120000-cccccc")
+    controller = _training_run(jobs / "20260101-130000-dddddd", "controller", 10, 10, "finished")
+    evaluate = _evaluation(jobs / "20260101-140000-eeeeee", controller / CHECKPOINT_NAME)
+    for folder in (finished, interrupted, cli_run, collect, controller, evaluate):
+        ws.store.add_job(folder.name, "x", str(folder), {}, 1)  # as the app and `studio train` list them
+    exports = ws.folder("exports")
+    write_png(ImageArtifact(np.zeros((4, 4, 3), np.uint8), _params(finished / CHECKPOINT_NAME, "vae", "image")),
+              exports / "grid.png")
+    write_text(TextArtifact("once upon", _params(cli_run / CHECKPOINT_NAME, "autoencoder", "text")),
+               exports / "story.txt")
+    write_midi(Score(params=_params(finished / CHECKPOINT_NAME, "vae", "piano")), exports / "tune.mid")
+    (exports / "tune.wav").write_bytes(b"RIFF0000WAVE")
+    ws.close()
+    return root
+
+
+def _damage(catalogue: Path, how: str) -> bytes:
+    data = catalogue.read_bytes()
+    damaged = {"garbage": b"not a database at all " * 200, "truncated": data[: len(data) // 2],
+               "zeroed page": data[:4096] + bytes(4096) + data[8192:]}[how]
+    catalogue.write_bytes(damaged)
+    return damaged
+
+
+@pytest.mark.parametrize("how", ["garbage", "truncated", "zeroed page"])
+def test_a_damaged_catalogue_is_rebuilt_with_every_run_and_its_history(used_workspace, registry, how):
+    damaged = _damage(used_workspace / CATALOGUE_NAME, how)
+
+    ws = open_workspace(used_workspace)
+    try:
+        store = ws.store
+        jobs = {Path(j.out_dir).name: j for j in store.jobs()}
+        assert set(jobs) == {"20260101-100000-aaaaaa", "20260101-110000-bbbbbb", "my-run", "20260101-120000-cccccc",
+                             "20260101-130000-dddddd", "20260101-140000-eeeeee"}
+        done, cut = jobs["20260101-100000-aaaaaa"], jobs["20260101-110000-bbbbbb"]
+        assert (done.status, done.step, done.total_steps, done.spec) == ("finished", 40, 40, "vae")
+        assert (cut.status, cut.step, cut.total_steps) == ("interrupted", 30, 100)
+        assert "not watching" in cut.error
+        assert jobs["my-run"].status == "finished" and jobs["my-run"].spec == "autoencoder"
+        assert job_kinds.kind_of(jobs["20260101-120000-cccccc"]) == job_kinds.COLLECT
+        assert jobs["20260101-120000-cccccc"].args["seed"] == 7 and jobs["20260101-120000-cccccc"].status == "finished"
+        evaluation = jobs["20260101-140000-eeeeee"]
+        assert job_kinds.kind_of(evaluation) == job_kinds.EVALUATE and evaluation.spec == "controller"
+        # the interrupted run resumes from its checkpoint, as any job the app lists
+        command = job_kinds.command_line("python", "cpu", cut.args, Path(cut.out_dir), resume=True)
+        assert "--resume" in command and command[command.index("train") + 1] == "dcgan"
+
+        manager = JobManager(ws, registry)  # what the Jobs dock plots: the losses, from the run's events
+        try:
+            losses = [e["losses"]["loss"] for e in manager.history(done.id) if e["event"] == "progress"]
+        finally:
+            manager.close()
+        assert losses == [1.0 / s for s in (10, 20, 30, 40)]
+
+        offered = ModelList(registry, store, "ImageSampler")
+        offered.refresh()
+        steps = {(c.spec.name, c.step) for c in offered.choices if not c.starter}
+        assert steps == {("vae", 40), ("dcgan", 30), ("autoencoder", 20)}
+
+        artifacts = {Path(a["path"]).name: a for a in store.artifacts()}
+        assert set(artifacts) == {"grid.png", "story.txt", "tune.mid"}
+        assert artifacts["grid.png"]["params"]["seed"] == 5 and artifacts["tune.mid"]["kind"] == "notes"
+
+        message = store.recovery_message
+        assert "Recovered 6 runs (4 training runs, 1 collect job, 1 evaluation), 4 checkpoints and 3 exports" \
+            in message
+        assert "1 run had stopped without finishing" in message
+        assert "1 file in" in message and "carries no studio parameters" in message
+        aside = [p for p in used_workspace.iterdir() if ".corrupt-" in p.name and not p.name.endswith(("-wal", "-shm"))]
+        assert len(aside) == 1 and aside[0].read_bytes() == damaged and aside[0].name in message
+    finally:
+        ws.close()
+
+
+def test_a_cli_run_from_before_the_runs_list_is_found_through_an_export_that_names_it(tmp_path):
+    root = tmp_path / "ws"
+    Workspace.open(root).close()
+    run = _training_run(tmp_path / "old-cli-run", "vae", 20, 20, "finished")
+    lost = _training_run(tmp_path / "forgotten-run", "vae", 20, 20, "finished")
+    write_png(ImageArtifact(np.zeros((4, 4, 3), np.uint8), _params(run / CHECKPOINT_NAME, "vae", "image")),
+              root / "exports" / "from-cli.png")
+    (root / CATALOGUE_NAME).write_bytes(b"\x00garbage" * 300)
+
+    ws = open_workspace(root)
+    try:
+        assert [Path(j.out_dir) for j in ws.store.jobs()] == [run.resolve()]
+        assert str(lost) not in json.dumps([j.out_dir for j in ws.store.jobs()])
+        message = ws.store.recovery_message
+        assert "Recovered 1 run (1 training run), 1 checkpoint and 1 export" in message
+        assert "outside the workspace" in message and "kept no list of run folders" in message
+    finally:
+        ws.close()
+
+
+def test_a_run_still_going_is_listed_running_and_a_broken_run_is_named(used_workspace, tmp_path):
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "--out", str(tmp_path / "live")])
+    try:
+        _training_run(tmp_path / "live", "vae", 50, 10, None, pid=alive.pid)
+        ws = Workspace.open(used_workspace)
+        ws.store.add_job("live", "vae", str(tmp_path / "live"), {}, 1)
+        ws.close()
+        broken = used_workspace / "jobs" / "20260101-150000-ffffff"
+        broken.mkdir()
+        EventLog(broken / "events.jsonl", echo=False).emit("started", step=0, total=5, pid=1)
+        (used_workspace / "jobs" / "20260101-100000-aaaaaa" / CHECKPOINT_NAME).write_bytes(b"\x00" * 64)
+        _damage(used_workspace / CATALOGUE_NAME, "garbage")
+
+        ws = open_workspace(used_workspace)
+        try:
+            live = next(j for j in ws.store.jobs() if Path(j.out_dir).name == "live")
+            assert (live.status, live.pid, live.step) == ("running", alive.pid, 10)
+            message = ws.store.recovery_message
+            assert "Recovered 7 runs (5 training runs, 1 collect job, 1 evaluation), 4 checkpoints" in message
+            assert f"the run in {broken} (a run that stopped before it wrote its job.json" in message
+            assert "checkpoint.safetensors is damaged" in message
+        finally:
+            ws.close()
+    finally:
+        alive.kill()
+        alive.wait()
+
+
+def test_a_catalogue_from_a_newer_studio_is_refused_and_not_rebuilt(used_workspace):
+    catalogue = used_workspace / CATALOGUE_NAME
+    conn = sqlite3.connect(catalogue)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.close()
+    before = catalogue.read_bytes()
+    with pytest.raises(StoreError, match="newer Generative Studio"):
+        open_workspace(used_workspace)
+    assert catalogue.read_bytes() == before
+    assert not [p for p in used_workspace.iterdir() if ".corrupt-" in p.name]
+
+
+def test_the_cli_says_what_was_recovered(used_workspace):
+    _damage(used_workspace / CATALOGUE_NAME, "garbage")
+    env = {**os.environ, "STUDIO_WORKSPACE": str(used_workspace)}
+    result = subprocess.run([sys.executable, "-m", "studio", "doctor"], capture_output=True, text=True, env=env,
+                            timeout=120)
+    assert "rebuilt from the workspace's files" in result.stdout
+    assert "Recovered 6 runs" in result.stdout
+
+
+def test_the_app_shows_the_rebuild_once_at_start_up(used_workspace, studio_app, qtbot, monkeypatch):
+    _damage(used_workspace / CATALOGUE_NAME, "garbage")
+    monkeypatch.setenv("STUDIO_WORKSPACE", str(used_workspace))
+    shown = []
+    monkeypatch.setattr("studio.ui.app.QMessageBox.warning", lambda parent, title, text: shown.append((title, text)))
+    app = studio_app()
+    qtbot.waitUntil(lambda: bool(shown))
+    assert len(shown) == 1 and "Recovered 6 runs" in shown[0][1]
+    assert len(app.workspace.store.jobs()) == 6

@@ -125,7 +125,8 @@ def test_ctrl_c_stops_collecting_promptly_and_keeps_the_finished_episodes(tmp_pa
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
     assert process.returncode == 130, err
-    assert time.monotonic() - interrupted < 5  # workers stop within a step, not at the end of their episode
+    # workers stop within a step, not at the end of their episode: 0.17 s here, thirty times that is allowed
+    assert time.monotonic() - interrupted < 5
     assert "run the same command again to collect the rest" in err
     kept = load_rollouts(str(out))
     assert 1 <= len(kept) < 6 and not kept.skipped

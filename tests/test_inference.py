@@ -5,6 +5,7 @@ import threading
 import time
 
 import pytest
+from waiting import wait_for
 
 from studio.core.capabilities import ModelError
 from studio.engine.inference import Callbacks, InferenceWorker, ModelRef
@@ -70,7 +71,7 @@ def test_cancel_stops_at_the_next_step(worker):
         on_result=lambda r: (outcome.setdefault("result", r), finished.set()),
         on_cancelled=lambda: (outcome.setdefault("cancelled", True), finished.set())))
     wait(started)
-    time.sleep(0.05)
+    wait_for(lambda: len(steps) >= 3, what="a few steps")
     request.cancel()
     cancelled_at = len(steps)
     wait(finished)
@@ -191,7 +192,7 @@ def test_relay_wakes_the_gui_once_for_a_burst_and_keeps_the_order(qtbot):
     assert got == list(range(2000))
     assert len(wakes) < 50  # not one Qt event per call
 
-    time.sleep(0.05)  # after a quiet spell a single call is delivered at once
+    time.sleep(0.05)  # a quiet spell, three frames long: after it a single call is delivered at once
     started = time.monotonic()
     threading.Thread(target=lambda: relay.call(got.append, "late")).start()
     qtbot.waitUntil(lambda: got[-1] == "late")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from conftest import kill_jobs
+from waiting import process_ended
 
 from studio.core.plugins import discover
 from studio.core.workspace import Workspace
@@ -59,15 +60,16 @@ def progress_at_least(m, job_id, step):
     return [e for e in events(m, job_id) if e["event"] == "progress" and e["step"] >= step]
 
 
-def test_cancel_stops_a_job_within_a_second(manager):
+def test_cancel_stops_a_job_promptly_not_at_its_end(manager):
     m = manager()
     job_id = m.start(vae_job())
     wait_for(lambda: progress_at_least(m, job_id, 3), what="training to run")
     asked = time.time()
     m.cancel(job_id)
-    stopped = wait_for(lambda: [e for e in events(m, job_id) if e["event"] == "cancelled"], 10, "the cancel")
-    assert stopped[0]["time"] - asked < 1.0
-    wait_for(lambda: m.store.job(job_id).status == "cancelled", 5, "the status")
+    stopped = wait_for(lambda: [e for e in events(m, job_id) if e["event"] == "cancelled"], 30, "the cancel")
+    # measured 0.03 s here on 2 shared cores; a bound of 1 s failed on a loaded machine; 100,000 steps take minutes
+    assert stopped[0]["time"] - asked < 5.0
+    wait_for(lambda: m.store.job(job_id).status == "cancelled", 30, "the status")
     assert m.store.job(job_id).step == stopped[0]["step"]
 
 
@@ -83,7 +85,7 @@ def test_cancel_right_after_start_ends_as_cancelled_and_can_start_again(manager,
     m.resume(job_id)
     wait_for(lambda: progress_at_least(m, job_id, 1), what="the job to train after all")
     m.cancel(job_id)
-    wait_for(lambda: m.store.job(job_id).status == "cancelled", 10, "the second cancel")
+    wait_for(lambda: m.store.job(job_id).status == "cancelled", 30, "the second cancel")
 
 
 def test_killed_job_resumes_from_its_last_checkpoint_with_its_loss(manager):
@@ -91,7 +93,7 @@ def test_killed_job_resumes_from_its_last_checkpoint_with_its_loss(manager):
     job_id = m.start(vae_job())
     wait_for(lambda: progress_at_least(m, job_id, 40), what="40 steps")
     os.kill(m.store.job(job_id).pid, signal.SIGKILL)
-    wait_for(lambda: m.store.job(job_id).status == "failed", 10, "the kill to be noticed")
+    wait_for(lambda: m.store.job(job_id).status == "failed", 30, "the kill to be noticed")
     job = m.store.job(job_id)
     assert "killed by signal 9" in job.error
 
@@ -166,15 +168,16 @@ def test_jobs_and_their_history_survive_a_restart(manager):
     assert any(e["event"] == "validation" for e in second.history(done))
     assert second.store.job(running).status == "running"  # found again
     second.cancel(running)
-    wait_for(lambda: second.store.job(running).status == "cancelled", 10, "the cancel after restart")
+    wait_for(lambda: second.store.job(running).status == "cancelled", 30, "the cancel after restart")
 
 
 def test_a_job_found_again_does_not_replay_its_past_events(manager):
     first = manager()
     job_id = first.start(vae_job())
     wait_for(lambda: len([e for e in events(first, job_id) if e["event"] == "checkpoint"]) >= 2, what="checkpoints")
+    written = len(first.history(job_id))
     first.close()
-    time.sleep(0.5)  # it goes on while nobody watches
+    wait_for(lambda: len(first.history(job_id)) > written, what="the job to go on while nobody watches")
     seen = []
     history = first.history(job_id)  # what it has written so far (it goes on writing)
     restarted = time.time()
@@ -183,7 +186,7 @@ def test_a_job_found_again_does_not_replay_its_past_events(manager):
     assert second.store.job(job_id).step >= max(e["step"] for e in history if e["event"] == "checkpoint")
     wait_for(lambda: [e for e in seen if e["event"] == "checkpoint"], what="a new checkpoint")
     second.cancel(job_id)
-    wait_for(lambda: second.store.job(job_id).status == "cancelled", 10, "the cancel")
+    wait_for(lambda: second.store.job(job_id).status == "cancelled", 30, "the cancel")
     old = [e for e in seen if e["time"] < restarted - 0.01]
     assert old == [], f"{len(old)} past events handed on again"
     times = [e["time"] for e in seen]
@@ -195,8 +198,9 @@ def test_job_that_died_unwatched_is_interrupted_and_resumable(manager):
     job_id = first.start(vae_job())
     wait_for(lambda: [e for e in events(first, job_id) if e["event"] == "checkpoint"], what="a checkpoint")
     first.close()
-    os.kill(first.store.job(job_id).pid, signal.SIGKILL)
-    time.sleep(0.3)
+    pid = first.store.job(job_id).pid
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: process_ended(pid), 30, "the killed process to end")
 
     second = manager()
     job = second.store.job(job_id)

@@ -1,7 +1,6 @@
 """The Jobs dock: start a job from Train…, watch it, cancel and resume it."""
 
 import json
-import time
 
 from PySide6.QtWidgets import QDialog, QMessageBox, QProgressBar, QPushButton
 
@@ -125,15 +124,21 @@ def test_a_resumed_run_does_not_plot_its_steps_twice(studio_app, qtbot):
     assert dock.plot.series()["loss"][0] == [1, 2, 3, 4, 5, 6, 7]
 
 
-def test_a_long_history_is_drawn_at_once(studio_app, qtbot):
+def test_a_long_history_is_drawn_at_once(studio_app, qtbot, monkeypatch):
+    from studio.ui.loss_plot import LossPlot
+
+    draws = []
+    draw = LossPlot._draw
+    monkeypatch.setattr(LossPlot, "_draw", lambda plot, keys: (draws.append(1), draw(plot, keys)))
     app = studio_app()
     events = [{"event": "started", "step": 0, "total": 4000, "device": "cpu"}]
     events += [{"event": "progress", "step": s, "total": 4000, "losses": {"loss": 1.0 + 1 / s, "kl": 0.1}}
                for s in range(1, 4001)]
-    started = time.perf_counter()
     dock = write_job(app, events, status="finished")
     qtbot.waitUntil(lambda: len(dock.plot.series().get("loss", ([], []))[0]) == 4000)
-    assert time.perf_counter() - started < 3.0  # was 8.6 s: the whole curve redrawn per event
+    # one drawing for the whole history (0.2 s here), not the curve redrawn per event (8.6 s when it was): a count,
+    # where a bound of 3 s on the time failed on a loaded machine
+    assert len(draws) == 1
 
 
 def test_a_failed_job_shows_its_traceback_error_and_exit_code_once(studio_app, qtbot):

@@ -3,7 +3,6 @@ file, the JSB chorales JSON, and how each splits into training and validation pi
 
 import json
 import random
-import time
 from pathlib import Path
 
 import pytest
@@ -80,9 +79,7 @@ def test_the_chorales_are_converted_once_and_then_read_from_the_cache(tmp_path, 
         raise AssertionError("the cached chorales are parsed again")
 
     monkeypatch.setattr("studio.core.data.music.bach_chorale", no_parsing)
-    started = time.perf_counter()
-    again = load_bach_chorales()
-    assert time.perf_counter() - started < 1.0
+    again = load_bach_chorales()  # not parsed again: that is what makes it fast, not a bound on seconds
     assert again.scores == first.scores and again.skipped == first.skipped
     cached[0].write_text("{damaged")
     monkeypatch.undo()

@@ -211,7 +211,7 @@ def test_the_real_player_plays_and_stops_through_a_null_sink(tmp_path):
         assert ended and 0.4 < ended[0] - began < 5, ended
         assert len(heard) > 5 and max(heard) > 1.5 and state.playhead == 0.0, heard
         assert transport.play()
-        time.sleep(0.2)
+        time.sleep(0.2)  # stopped while it plays
         transport.stop()
         assert not transport.player.playing and state.playhead == 0.0
         print("played")  # the player's idle thread is a daemon: it ends with the process

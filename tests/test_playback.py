@@ -25,32 +25,38 @@ PLAYS = textwrap.dedent("""
     # two notes, a beat at 120 bpm: half a second of music
     score = Score([Note(60 + i, i * 0.5, 0.5) for i in range(2)], tempos=[TempoChange(0.0, 120.0)])
     results = {}
+
+    def wait_for(condition, seconds=30.0):
+        until = time.monotonic() + seconds
+        while not condition() and time.monotonic() < until:
+            time.sleep(0.01)
+
     for chosen in (BuiltinRenderer(), renderer()):
         errors = []
         player = Player(chosen, on_error=errors.append)
         positions, finished = [], threading.Event()
         began = time.monotonic()
         player.play(score, on_position=positions.append, on_finished=finished.set)
-        finished.wait(10)
+        finished.wait(30)
         took = time.monotonic() - began
         playing_after = player.playing
 
         looped = []
         player.play(score, start_beat=0.25, loop=(0.0, 0.5), on_position=looped.append)
-        time.sleep(0.7)
+        wait_for(lambda: any(later < earlier for earlier, later in zip(looped, looped[1:])))  # it wrapped
         asked = time.monotonic()
         player.stop()
         stop_took = time.monotonic() - asked
         count = len(looped)
-        time.sleep(0.3)
+        time.sleep(0.3)  # nothing comes after the stop (waiting is the only way to see nothing happen)
 
         def broken(beat):
             raise RuntimeError("the panel went away")
         player.play(score, on_position=broken)
-        time.sleep(0.2)
+        wait_for(lambda: errors)
         player.stop()
         player.play_pitch(64)
-        time.sleep(0.2)
+        time.sleep(0.2)  # closed while the key still sounds
         asked = time.monotonic()
         player.close()
         close_took = time.monotonic() - asked
@@ -83,7 +89,8 @@ def renderers(run):
 def test_playback_plays_in_real_time_and_says_when_it_has_finished(null_sink_run):
     for run in renderers(null_sink_run):
         assert run["finished"] and not run["playing_after"]
-        assert run["expected"] - 0.05 < run["took"] < run["expected"] + 0.4  # the music, its tail, the latency
+        # the music and its tail, never early; late by 0.03 s here (the latency), so a loaded machine has room
+        assert run["expected"] - 0.05 < run["took"] < run["expected"] + 0.4
         positions = run["positions"]
         assert positions == sorted(positions) and positions[0] < 0.1
         assert abs(positions[-1] - run["end_beat"]) < 0.01
@@ -96,6 +103,7 @@ def test_a_loop_wraps_and_stop_silences_at_once(null_sink_run):
         assert looped[0] >= 0.2  # started where it was asked to, inside the loop
         assert all(0.0 <= beat < 0.5 for beat in looped)
         assert any(later < earlier for earlier, later in zip(looped, looped[1:], strict=False))  # it wrapped
+        # a stop and a close take 1 ms and 4 ms here: the bounds leave a loaded machine a hundred times that
         assert run["stop_took"] < 0.3 and run["after_stop"] == 0 and not run["playing_stopped"]
         assert run["close_took"] < 0.5
 

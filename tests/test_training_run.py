@@ -49,11 +49,12 @@ def test_a_cancel_during_validation_stops_it_between_batches(registry, tmp_path,
     thread = threading.Thread(target=lambda: status.setdefault("code", run.execute()))
     thread.start()
     assert validating.wait(60)
-    asked = time.time()
     run.cancel.set()
-    thread.join(10)
+    at_cancel = len(batches)
+    thread.join(60)
     assert not thread.is_alive()
-    assert time.time() - asked < 1.0 and len(batches) < 20
+    # it stopped at the next batch (0.08 s here), not after its 200: counted in batches, not bounded in seconds
+    assert len(batches) <= at_cancel + 1
     assert status["code"] == 0
     kinds = [(e["event"], e.get("step")) for e in events_of(out)]
     assert ("checkpoint", 2) in kinds and kinds[-1] == ("cancelled", 2)

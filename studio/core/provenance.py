@@ -61,7 +61,8 @@ def check_made_here(params: dict[str, Any], panel: str, panel_title: str, name: 
         made_by = params.get("model_title") or params.get("model") or "?"
         raise RestoreError(f"{name} was made by another part of the studio (model {made_by!r}), not the "
                            f"{panel_title}; open it in the panel that made it.")
-    if not params.get("checkpoint") or not params.get("model"):
+    if not (params.get("checkpoint") and isinstance(params["checkpoint"], str) and params.get("model")
+            and isinstance(params["model"], str)):
         raise RestoreError(f"{name} has {panel_title} parameters, but they name no model or checkpoint.")
 
 
@@ -87,6 +88,7 @@ def locate(params: dict[str, Any], *, registry: Any, store: Any, name: str) -> L
         raise RestoreError(f"{name} was made by a {title} model, but no enabled plugin provides it (see "
                            "Plugins ▸ Plugin Manager).")
     recorded, sha = str(params["checkpoint"]), params.get("checkpoint_sha256")
+    sha = sha if isinstance(sha, str) else None  # a damaged hash: find the checkpoint by its path alone
     here = weights_file(recorded) is not None
     if here and (not sha or checkpoint_digest(store, recorded) == sha):
         return Located(spec, recorded)

@@ -13,7 +13,9 @@ from __future__ import annotations
 import os
 import random
 import re
+import tokenize
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -38,6 +40,12 @@ ARRAYS = {
     "rewards": (np.dtype(np.float32), ()),
     "dones": (np.dtype(np.bool_), ()),
 }
+
+
+#: what reading a damaged episode file raises: numpy's and zipfile's errors, zlib's for a damaged compressed
+#: array, SyntaxError and TokenError for a damaged array header (numpy parses it as a Python literal)
+_DAMAGE = (OSError, ValueError, EOFError, SyntaxError, tokenize.TokenError, zlib.error, zipfile.BadZipFile,
+           zipfile.LargeZipFile)
 
 
 def episode_name(index: int) -> str:
@@ -104,7 +112,7 @@ def read_episode(path) -> Episode:
             arrays = {name: npz[name] for name in ARRAYS}
     except DataError:
         raise
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zipfile.LargeZipFile) as exc:
+    except _DAMAGE as exc:
         raise DataError(f"{path} cannot be read as a rollout episode ({exc}).") from exc
     check_arrays(path, arrays)
     return Episode(**arrays)
@@ -143,7 +151,7 @@ def episode_steps(path: Path) -> int:
                     shapes[name] = _header(member)
     except DataError:
         raise
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zipfile.LargeZipFile) as exc:
+    except _DAMAGE as exc:
         raise DataError(f"{path} cannot be read as a rollout episode ({exc}).") from exc
     return check_arrays(path, shapes)
 

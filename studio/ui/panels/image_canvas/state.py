@@ -74,6 +74,15 @@ class CanvasSettings:
     strength: float = 0.75  #: image to image: 0 keeps the image, 1 ignores it
 
 
+def _whole(value: Any) -> bool:
+    """A whole number, as a count, seed or class is (True is an int to Python, not to a PNG's reader)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def picture_of(images: np.ndarray) -> np.ndarray:
     """Images ``(n, H, W, C)`` side by side in a square-ish grid, as the canvas shows and exports them."""
     return make_grid(np.asarray(images), math.ceil(math.sqrt(len(images))), GRID_PADDING)
@@ -188,19 +197,19 @@ class CanvasState(PanelState):
         self.events.settings.emit()
 
     def _check(self, name: str, value: Any) -> None:
-        if name == "count" and not (isinstance(value, int) and 1 <= value <= MAX_IMAGES):
+        if name == "count" and not (_whole(value) and 1 <= value <= MAX_IMAGES):
             raise ValueError(f"A grid has 1 to {MAX_IMAGES} images, not {value!r}.")
-        if name == "seed" and not (isinstance(value, int) and 0 <= value <= MAX_SEED):
+        if name == "seed" and not (_whole(value) and 0 <= value <= MAX_SEED):
             raise ValueError(f"A seed is a whole number from 0 to {MAX_SEED}, not {value!r}.")
         if name == "label" and value is not None:
             names = self.info.class_names if self.info else ()
-            if not (isinstance(value, int) and 0 <= value < len(names)):
+            if not (_whole(value) and 0 <= value < len(names)):
                 raise ValueError(f"This model has {len(names)} classes; {value!r} is not one of them.")
         if name == "prompt" and not isinstance(value, str):
             raise ValueError("A prompt is text.")
         if name == "seed_mode" and value not in SEED_MODES:
             raise ValueError(f"The seed mode is one of {', '.join(SEED_MODES)}, not {value!r}.")
-        if name == "strength" and not (isinstance(value, (int, float)) and 0.0 <= value <= 1.0):
+        if name == "strength" and not (_number(value) and 0.0 <= value <= 1.0):
             raise ValueError(f"The strength goes from 0 (keep the image) to 1 (ignore it), not {value!r}.")
         if name in ("steps", "sampler", "guidance_scale") and value is not None:
             if not self.supports(name):
@@ -208,7 +217,8 @@ class CanvasState(PanelState):
             if name == "sampler" and value not in self.info.samplers:
                 raise ValueError(f"This model's samplers are {', '.join(self.info.samplers)}; not {value!r}.")
             low, high = OPTION_RANGES.get(name, (None, None))
-            if low is not None and not low <= value <= high:
+            typed = _whole(value) if name == "steps" else _number(value)
+            if low is not None and not (typed and low <= value <= high):
                 raise ValueError(f"{name.replace('_', ' ').capitalize()} goes from {low} to {high}, not {value!r}.")
         if name not in {f.name for f in dataclasses.fields(CanvasSettings)}:
             raise ValueError(f"The canvas has no setting {name!r}.")
@@ -319,7 +329,7 @@ class CanvasState(PanelState):
     def _take_settings(self, params: dict[str, Any]) -> None:
         """The settings recorded in ``params`` (those this model can take; the others are kept)."""
         settings = settings_of(params)
-        condition = settings.get("condition") or {}
+        condition = settings.get("condition") if isinstance(settings.get("condition"), dict) else {}
         changes: dict[str, Any] = {"count": settings.get("n"), "seed": settings.get("seed"),
                                    "label": condition.get("label"), "prompt": condition.get("prompt")}
         changes.update({k: settings.get(k) for k in ("steps", "sampler", "guidance_scale", "strength")})
@@ -404,7 +414,7 @@ class CanvasState(PanelState):
             self.set_start((source, mask))
         self._take_settings(params)
         index = params.get("index")
-        if index is not None and params.get("seed_per_image") and params.get("seed") is not None:
+        if _whole(index) and params.get("seed_per_image") and _whole(params.get("seed")):
             # one image, exported alone: make that image (its own seed), not its whole grid again
             self.change(count=1, seed=params["seed"] + index)
         self.sample(start, seed_as_set=True)

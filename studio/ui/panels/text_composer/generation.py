@@ -62,7 +62,7 @@ class Sampling:
                 continue
             try:
                 values[f.name] = float(value) if f.name in ("temperature", "top_p") else int(value)
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):  # OverflowError: a saved Infinity
                 continue
         return cls(**values)
 

@@ -84,10 +84,21 @@ def opened_records(params: dict[str, Any]) -> list[dict[str, Any]]:
     """The generation records of a sidecar (one made of the top-level fields for an older sidecar)."""
     records = params.get("generations")
     if isinstance(records, list):
-        return [r for r in records if isinstance(r, dict)]
+        return [r for r in records if _readable(r)]
     if params.get("model"):
-        return [{k: v for k, v in params.items() if k != "panel"}]
+        record = {k: v for k, v in params.items() if k != "panel"}
+        return [record] if _readable(record) else []
     return []
+
+
+def _readable(record: Any) -> bool:
+    """Whether a record of a sidecar (a file that may be damaged) says where its text is in a usable way: a
+    damaged one (its text not text, its offset not a number) is left out rather than breaking the next save."""
+    if not isinstance(record, dict):
+        return False
+    offset = record.get("offset")
+    return (isinstance(record.get("text", ""), str)
+            and (offset is None or (isinstance(offset, int) and not isinstance(offset, bool))))
 
 
 def code_point_offsets(text: str, positions: Iterable[int]) -> list[int]:

@@ -199,13 +199,17 @@ class ComposerState(PanelState):
         self.events.opened.emit(text)
         if not self.opened:
             return ""
-        self.set_sampling(Sampling.from_params(settings_of(params)))
+        try:
+            self.set_sampling(Sampling.from_params(settings_of(params)))
+            status = f"Opened {name} with the settings that wrote it"
+        except ValueError as exc:  # a sidecar edited by hand, or damaged
+            status = f"Opened {name}; its sampling settings were not restored: {exc}"
         if params.get("checkpoint") and params.get("model"):
             try:
                 self.restore(params, name, lambda _params, _name: None, on_failed=self.events.model_missing.emit)
             except RestoreError as exc:
                 self.events.model_missing.emit(str(exc))
-        return f"Opened {name} with the settings that wrote it"
+        return status
 
     # -- models from folders ---------------------------------------------------------------------
     def folder_importers(self) -> list[Any]:

@@ -83,9 +83,9 @@ def _params(checkpoint: Path, spec: str, panel: str) -> dict:
 
 @pytest.fixture
 def used_workspace(tmp_path):
-    """A workspace with a finished app job, an interrupted one, a CLI run outside it, a collect job and an
-    evaluation, four exports (PNG, text, MIDI, a WAV without parameters), catalogued as the app and the CLI
-    do; then closed."""
+    """A workspace with a finished app job, an interrupted one, a CLI run outside it, a collect job, an
+    evaluation and a job removed from the list; five exports (PNG, text, MIDI, a WAV without parameters, a PNG
+    saved outside the workspace), catalogued as the app and the CLI do; then closed."""
     root = tmp_path / "ws"
     ws = Workspace.open(root)
     jobs = ws.folder("jobs")
@@ -95,14 +95,25 @@ def used_workspace(tmp_path):
     collect = _collect_job(jobs / "20260101-120000-cccccc")
     controller = _training_run(jobs / "20260101-130000-dddddd", "controller", 10, 10, "finished")
     evaluate = _evaluation(jobs / "20260101-140000-eeeeee", controller / CHECKPOINT_NAME)
-    for folder in (finished, interrupted, cli_run, collect, controller, evaluate):
+    removed = _training_run(jobs / "20260101-090000-gggggg", "wgan-gp", 10, 10, "finished")
+    for folder in (finished, interrupted, cli_run, collect, controller, evaluate, removed):
         ws.store.add_job(folder.name, "x", str(folder), {}, 1)  # as the app and `studio train` list them
+    ws.store.delete_job(removed.name)  # the Jobs dock's Remove: the job goes, its model stays offered
     exports = ws.folder("exports")
-    write_png(ImageArtifact(np.zeros((4, 4, 3), np.uint8), _params(finished / CHECKPOINT_NAME, "vae", "image")),
-              exports / "grid.png")
-    write_text(TextArtifact("once upon", _params(cli_run / CHECKPOINT_NAME, "autoencoder", "text")),
-               exports / "story.txt")
-    write_midi(Score(params=_params(finished / CHECKPOINT_NAME, "vae", "piano")), exports / "tune.mid")
+    made = {"grid.png": ("image", _params(finished / CHECKPOINT_NAME, "vae", "image")),
+            "story.txt": ("text", _params(cli_run / CHECKPOINT_NAME, "autoencoder", "text")),
+            "tune.mid": ("notes", _params(finished / CHECKPOINT_NAME, "vae", "piano")),
+            "../../desk/outside.png": ("image", _params(finished / CHECKPOINT_NAME, "vae", "image"))}
+    (tmp_path / "desk").mkdir()
+    for name, (kind, params) in made.items():
+        path = exports / name
+        if kind == "image":
+            write_png(ImageArtifact(np.zeros((4, 4, 3), np.uint8), params), path)
+        elif kind == "text":
+            write_text(TextArtifact("once upon", params), path)
+        else:
+            write_midi(Score(params=params), path)
+        ws.store.add_artifact(kind, str(path), params, params["model"], params["checkpoint_sha256"])
     (exports / "tune.wav").write_bytes(b"RIFF0000WAVE")
     ws.close()
     return root
@@ -149,14 +160,14 @@ def test_a_damaged_catalogue_is_rebuilt_with_every_run_and_its_history(used_work
         offered = ModelList(registry, store, "ImageSampler")
         offered.refresh()
         steps = {(c.spec.name, c.step) for c in offered.choices if not c.starter}
-        assert steps == {("vae", 40), ("dcgan", 30), ("autoencoder", 20)}
+        assert steps == {("vae", 40), ("dcgan", 30), ("autoencoder", 20), ("wgan-gp", 10)}
 
         artifacts = {Path(a["path"]).name: a for a in store.artifacts()}
-        assert set(artifacts) == {"grid.png", "story.txt", "tune.mid"}
+        assert set(artifacts) == {"grid.png", "story.txt", "tune.mid", "outside.png"}
         assert artifacts["grid.png"]["params"]["seed"] == 5 and artifacts["tune.mid"]["kind"] == "notes"
 
         message = store.recovery_message
-        assert "Recovered 6 runs (4 training runs, 1 collect job, 1 evaluation), 4 checkpoints and 3 exports" \
+        assert "Recovered 6 runs (4 training runs, 1 collect job, 1 evaluation), 5 checkpoints and 4 exports" \
             in message
         assert "1 run had stopped without finishing" in message
         assert "1 file in" in message and "carries no studio parameters" in message
@@ -181,7 +192,24 @@ def test_a_cli_run_from_before_the_runs_list_is_found_through_an_export_that_nam
         assert str(lost) not in json.dumps([j.out_dir for j in ws.store.jobs()])
         message = ws.store.recovery_message
         assert "Recovered 1 run (1 training run), 1 checkpoint and 1 export" in message
-        assert "outside the workspace" in message and "kept no list of run folders" in message
+        assert "outside the workspace" in message and "kept no list of its files" in message
+    finally:
+        ws.close()
+
+
+def test_a_cli_run_is_found_through_what_the_damaged_file_still_gives_up(tmp_path):
+    root = tmp_path / "ws"
+    ws = Workspace.open(root)
+    run = _training_run(tmp_path / "cli-run", "vae", 20, 20, "finished")
+    ws.store.add_job("cli", "vae", str(run), {}, 1)
+    ws.close()
+    (root / "catalogue-files.jsonl").unlink()  # a workspace from before the files list
+    _damage(root / CATALOGUE_NAME, "zeroed page")  # page 2 is the models table's: the jobs table still reads
+
+    ws = open_workspace(root)
+    try:
+        assert [Path(j.out_dir) for j in ws.store.jobs()] == [run.resolve()]
+        assert "Recovered 1 run (1 training run), 1 checkpoint" in ws.store.recovery_message
     finally:
         ws.close()
 
@@ -204,7 +232,7 @@ def test_a_run_still_going_is_listed_running_and_a_broken_run_is_named(used_work
             live = next(j for j in ws.store.jobs() if Path(j.out_dir).name == "live")
             assert (live.status, live.pid, live.step) == ("running", alive.pid, 10)
             message = ws.store.recovery_message
-            assert "Recovered 7 runs (5 training runs, 1 collect job, 1 evaluation), 4 checkpoints" in message
+            assert "Recovered 7 runs (5 training runs, 1 collect job, 1 evaluation), 5 checkpoints" in message
             assert f"the run in {broken} (a run that stopped before it wrote its job.json" in message
             assert "checkpoint.safetensors is damaged" in message
         finally:
@@ -241,6 +269,7 @@ def test_the_app_shows_the_rebuild_once_at_start_up(used_workspace, studio_app, 
     shown = []
     monkeypatch.setattr("studio.ui.app.QMessageBox.warning", lambda parent, title, text: shown.append((title, text)))
     app = studio_app()
-    qtbot.waitUntil(lambda: bool(shown))
-    assert len(shown) == 1 and "Recovered 6 runs" in shown[0][1]
+    qtbot.waitUntil(lambda: any(title == "Workspace catalogue" for title, _ in shown))
+    about = [text for title, text in shown if title == "Workspace catalogue"]  # (panels may warn of the fakes)
+    assert len(about) == 1 and "Recovered 6 runs" in about[0]
     assert len(app.workspace.store.jobs()) == 6

@@ -9,10 +9,13 @@ the old one went (:mod:`studio.engine.rebuild` then fills it from the workspace'
 files). A catalogue that is merely locked, cannot be opened or is from a newer
 studio is left alone and reported as a :class:`StoreError`.
 
-Beside the database, ``<name>-runs.txt`` lists the folder of every job ever
-catalogued, one a line, appended as each job is added: a run trained from the
-command line may write anywhere, and this plain file is how a rebuild finds it
-again when the database itself is lost.
+Beside the database, ``<name>-files.jsonl`` (the *files list*) notes, one JSON
+object a line, the folder of every job catalogued (``{"run": ...}``), every
+export (``{"export": ...}``) and every job removed from the list
+(``{"forgotten": ...}``), appended as they happen: a run trained from the command
+line and an export saved through the file dialog may be anywhere, and this plain
+file is how a rebuild (:mod:`studio.engine.rebuild`) finds them again when the
+database itself is lost.
 """
 
 from __future__ import annotations
@@ -30,8 +33,8 @@ from typing import Any, Optional
 from studio.core.errors import UserError
 from studio.core.schema import SCHEMA_VERSION, migrate
 
-#: the plain-text list of job folders beside a catalogue ``X.sqlite``: ``X-runs.txt``
-RUNS_SUFFIX = "-runs.txt"
+#: the files list beside a catalogue ``X.sqlite`` is ``X-files.jsonl`` (see the module's docstring)
+FILES_SUFFIX = "-files.jsonl"
 JOB_STATUSES = ("queued", "running", "finished", "cancelled", "failed", "interrupted")
 
 
@@ -55,6 +58,15 @@ class JobRecord:
     error: str
     started: Optional[float]
     model_id: Optional[int]
+
+
+@dataclass
+class NotedFiles:
+    """What a catalogue's files list names (absolute paths, in the order first noted)."""
+
+    runs: list[str]  #: job folders still listed
+    exports: list[str]
+    forgotten: list[str]  #: job folders removed from the list
 
 
 _JOB_COLUMNS = ("id, spec, status, out_dir, args_json, step, total_steps, created, finished, "
@@ -120,9 +132,36 @@ class Store:
         return store
 
     @property
-    def runs_file(self) -> Path:
-        """The plain-text list of every job folder this catalogue was told of (see the module's docstring)."""
-        return runs_file_of(self.path)
+    def files_list(self) -> Path:
+        """The list of the job folders and exports this catalogue was told of (see the module's docstring)."""
+        return files_list_of(self.path)
+
+    def noted_files(self) -> NotedFiles:
+        """What the files list names, each once (a job removed and later listed again counts as listed); a
+        line torn by a crash is skipped. Raises :class:`StoreError` when the list exists but cannot be read."""
+        try:
+            lines = self.files_list.read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            return NotedFiles([], [], [])
+        except OSError as exc:
+            raise StoreError(f"Could not read {self.files_list}: {exc.strerror or exc}") from exc
+        listed: dict[str, bool] = {}  # job folder → still listed (False: removed since)
+        exports: dict[str, None] = {}
+        for line in lines:
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if not isinstance(entry, dict):
+                continue
+            for role, path in entry.items():
+                if isinstance(path, str) and role in ("run", "forgotten"):
+                    listed.pop(path, None)  # the latest word on a folder counts
+                    listed[path] = role == "run"
+                elif isinstance(path, str) and role == "export":
+                    exports[path] = None
+        return NotedFiles([f for f, kept in listed.items() if kept], list(exports),
+                          [f for f, kept in listed.items() if not kept])
 
     def close(self) -> None:
         with self._lock:
@@ -153,31 +192,24 @@ class Store:
     def add_job(self, job_id: str, spec: str, out_dir: str, args: dict, total_steps: int,
                 model_id: Optional[int] = None, created: Optional[float] = None) -> None:
         """Catalogue a queued job (``created``: when it was made, now by default) and note its folder
-        in :attr:`runs_file`."""
+        in the :attr:`files_list`."""
         with self._write() as c:
             c.execute(
                 "INSERT INTO jobs (id, spec, status, out_dir, args_json, total_steps, created, model_id) "
                 "VALUES (?,?,?,?,?,?,?,?)",
                 (job_id, spec, "queued", out_dir, json.dumps(args), total_steps, created or time.time(), model_id),
             )
-            self._note_run_folder(out_dir)
+            self._note("run", out_dir)
 
-    def _note_run_folder(self, out_dir: str) -> None:
-        """Append ``out_dir`` to :attr:`runs_file` (inside the job's transaction: a failure adds no job)."""
-        folder = str(Path(out_dir).resolve())
+    def _note(self, role: str, path: str) -> None:
+        """Append ``{role: path}`` to the :attr:`files_list`; called inside the write's transaction, so a
+        failure here records nothing in the database either."""
+        line = json.dumps({role: str(Path(path).resolve())}) + "\n"
         try:
-            known = self.runs_file.read_text(encoding="utf-8").splitlines()
-        except FileNotFoundError:
-            known = []
+            with open(self.files_list, "a", encoding="utf-8") as f:
+                f.write(line)
         except OSError as exc:
-            raise StoreError(f"Could not read {self.runs_file}: {exc.strerror or exc}") from exc
-        if folder in known:
-            return
-        try:
-            with open(self.runs_file, "a", encoding="utf-8") as f:
-                f.write(folder + "\n")
-        except OSError as exc:
-            raise StoreError(f"Could not note the job's folder in {self.runs_file}: {exc.strerror or exc}") from exc
+            raise StoreError(f"Could not note {path} in {self.files_list}: {exc.strerror or exc}") from exc
 
     def update_job(self, job_id: str, **fields: Any) -> None:
         allowed = {"status", "step", "total_steps", "finished", "pid", "exit_code", "error", "started", "args"}
@@ -200,8 +232,12 @@ class Store:
         return [_job(r) for r in self._query(f"SELECT {_JOB_COLUMNS} FROM jobs ORDER BY created")]
 
     def delete_job(self, job_id: str) -> None:
+        """Forget a job (a rebuild leaves it out too; its folder stays on disk)."""
         with self._write() as c:
+            row = c.execute("SELECT out_dir FROM jobs WHERE id = ?", (job_id,)).fetchone()
             c.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+            if row is not None:
+                self._note("forgotten", row[0])
 
     # -- models, datasets, checkpoints -------------------------------------------
     def add_model(self, name: str, spec: str, config: dict, created: Optional[float] = None) -> int:
@@ -265,6 +301,7 @@ class Store:
                 "VALUES (?,?,?,?,?,?)",
                 (kind, path, spec, checkpoint_sha256, json.dumps(params), created or time.time()),
             )
+            self._note("export", path)
 
     def artifacts(self) -> list[dict]:
         rows = self._query(
@@ -295,9 +332,9 @@ class Store:
         return {t: self._query_one(f"SELECT COUNT(*) FROM {t}")[0] for t in tables}
 
 
-def runs_file_of(catalogue: Path) -> Path:
-    """The job-folder list kept beside the catalogue file ``catalogue``."""
-    return catalogue.with_name(catalogue.stem + RUNS_SUFFIX)
+def files_list_of(catalogue: Path) -> Path:
+    """The files list kept beside the catalogue file ``catalogue``."""
+    return catalogue.with_name(catalogue.stem + FILES_SUFFIX)
 
 
 def _job(row: tuple) -> JobRecord:

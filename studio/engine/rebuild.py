@@ -2,31 +2,32 @@
 
 Everything the catalogue lists also lives on disk, so a new catalogue can be filled again:
 
-- **runs**: every folder under ``jobs/`` (the app's jobs), every folder named in the catalogue's
-  ``-runs.txt`` list (runs trained from the command line, which may write anywhere), every run folder that
+- **runs**: every folder under ``jobs/`` (the app's jobs), every folder named in the catalogue's files
+  list (:mod:`studio.core.store`; runs trained from the command line, which may write anywhere), every run folder that
   the damaged file still names where SQLite can read it, and every run folder that a found run or an
   export names (the checkpoint it was trained further from, the stages it builds on, the controller an
   evaluation drove). A run's kind, settings, history and end come from its files (:mod:`run_folder`,
   :mod:`job_kinds`): ``job.json`` for a training run, ``rollouts.json`` for a collect job,
   ``evaluation.json`` for an evaluation, and ``events.jsonl`` for all of them. A run whose process is
   still going is listed running (the app follows it again); one that stopped without an end is
-  interrupted, as the app marks a job that died while it was closed.
+  interrupted, as the app marks a job that died while it was closed. A job removed from the list (its
+  folder stays on disk) stays out.
 - **checkpoints**: each run's ``checkpoint.safetensors``, read from its header (a damaged one is named
   as not recovered).
-- **exports**: the files under ``exports/`` (and those the damaged file names) that carry the studio's
+- **exports**: the files under ``exports/``, those the files list names (saved anywhere through the export
+  dialog) and those the damaged file names, that carry the studio's
   parameters: PNG text chunks, a GIF's comment, a MIDI file's ``studio:`` text event, a text's
   ``.studio.json`` sidecar. A WAV render carries none and is not listed.
 
 What the files do not hold cannot come back: the titles given to jobs in the app (a rebuilt job is named
 after its model and data), which datasets were used (they are remembered again the next time one is
 chosen), checkpoint hashes (computed again when needed) and sample measurements. A run trained from the
-command line outside the workspace before the ``-runs.txt`` list existed is found only when something
-above still names it; the message says so.
+command line outside the workspace, or an export saved outside it, before the files list existed is found
+only when something above still names it; the message says so.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import sqlite3
@@ -38,6 +39,7 @@ from typing import Any, Optional
 
 from studio.core.checkpoint import read_header
 from studio.core.errors import UserError
+from studio.core.store import NotedFiles
 from studio.core.workspace import Workspace
 from studio.engine import job_kinds
 from studio.engine.catalogue import JobOptions, RunCatalogue
@@ -97,23 +99,31 @@ def rebuild(workspace: Workspace, damaged: Optional[Path] = None) -> Rebuilt:
     """Fill ``workspace``'s (new, empty) catalogue from its files; ``damaged``: the old catalogue, read for
     the paths it still gives up."""
     report = Rebuilt()
-    had_runs_file = workspace.store.runs_file.exists()  # before the rebuild writes it
+    had_files_list = workspace.store.files_list.exists()  # before the rebuild adds to it
+    noted = workspace.store.noted_files()
     salvaged = _salvage(damaged) if damaged is not None else {}
     exports = export_files(workspace.folder("exports"))
-    exports += [Path(p) for p in salvaged.get("artifacts", ()) if Path(p).is_file() and Path(p) not in exports]
+    for path in (Path(p).expanduser().resolve() for p in [*noted.exports, *salvaged.get("artifacts", ())]):
+        if path.is_file() and path not in exports:
+            exports.append(path)
     params_of = {}
     for path in exports:
         try:
             params_of[path] = read_export(path)
         except (UserError, OSError, ValueError) as exc:
             report.missed.append(f"the export {path} cannot be read ({_reason(exc)})")
-    folders = _run_folders(workspace, salvaged, params_of.values(), report)
+    folders = _run_folders(workspace, noted, salvaged, params_of.values(), report)
     catalogue = RunCatalogue(workspace.store)
     for folder in folders:
         try:
             _restore_run(catalogue, workspace, folder, report)
         except (UserError, OSError, ValueError, KeyError, TypeError) as exc:
             report.missed.append(f"the run in {folder} ({_reason(exc)})")
+    for folder in (Path(p) for p in noted.forgotten):  # removed from the job list; its model stays offered
+        try:
+            _restore_model_of(workspace.store, folder, report)
+        except (UserError, OSError, ValueError, KeyError, TypeError) as exc:
+            report.missed.append(f"the checkpoint in {folder} ({_reason(exc)})")
     bare = 0
     for path, found in params_of.items():
         if found is None:
@@ -127,25 +137,27 @@ def rebuild(workspace: Workspace, damaged: Optional[Path] = None) -> Rebuilt:
         report.missed.append(f"{_count(bare, 'file')} in {workspace.folder('exports')} "
                              f"{'carries' if bare == 1 else 'carry'} no studio parameters (a WAV render never does), "
                              "so not listed as exports")
-    if not had_runs_file and (folders or params_of or any(salvaged.values())):  # a workspace in use, from before
-        report.missed.append("runs trained from the command line into folders outside the workspace, unless an "
-                             "export or another run names them: this workspace kept no list of run folders yet")
+    if not had_files_list and (folders or params_of or any(salvaged.values())):  # a workspace in use, from before
+        report.missed.append("runs trained from the command line into folders outside the workspace, and exports "
+                             "saved outside it, unless something in the workspace names them: this workspace kept "
+                             "no list of its files yet")
     return report
 
 
 # -- finding the run folders --------------------------------------------------------------------
 
 
-def _run_folders(workspace: Workspace, salvaged: dict, export_params, report: Rebuilt) -> list[Path]:
-    """Every run folder the workspace's files (and the damaged catalogue) lead to, each once, oldest first."""
+def _run_folders(workspace: Workspace, noted: NotedFiles, salvaged: dict, export_params,
+                 report: Rebuilt) -> list[Path]:
+    """Every run folder the workspace's files (and the damaged catalogue) lead to, each once, oldest first;
+    not those removed from the job list."""
     hints = [p for p in sorted(workspace.folder("jobs").iterdir()) if p.is_dir()]
-    with contextlib.suppress(FileNotFoundError):
-        hints += [Path(line) for line in workspace.store.runs_file.read_text(encoding="utf-8").splitlines() if line]
+    hints += [Path(p) for p in noted.runs]
     hints += [Path(p) for p in salvaged.get("jobs", ())]
     hints += [Path(p).parent for p in salvaged.get("checkpoints", ())]
     hints += [Path(params["checkpoint"]).parent for _, params in filter(None, export_params)
               if isinstance(params.get("checkpoint"), str)]
-    found: dict[Path, None] = {}
+    found: dict[Path, None] = dict.fromkeys(Path(p) for p in noted.forgotten)  # seen: never listed again
     while hints:
         folder = hints.pop(0).expanduser().resolve()
         if folder in found or not _is_run(folder):
@@ -160,7 +172,8 @@ def _run_folders(workspace: Workspace, salvaged: dict, export_params, report: Re
     if lost:
         report.missed.append(f"{_count(len(lost), 'run folder')} the old catalogue listed no longer exist"
                              f"{'s' if len(lost) == 1 else ''}: {', '.join(lost)}")
-    return sorted(found, key=_first_event_time)
+    forgotten = {Path(p) for p in noted.forgotten}
+    return sorted((f for f in found if f not in forgotten), key=_first_event_time)
 
 
 def _is_run(folder: Path) -> bool:
@@ -234,6 +247,17 @@ def _restore_run(catalogue: RunCatalogue, workspace: Workspace, folder: Path, re
     report.runs[kind] += 1
     if kind == job_kinds.TRAIN:
         _restore_checkpoint(store, folder, spec, model_id, report)
+
+
+def _restore_model_of(store, folder: Path, report: Rebuilt) -> None:
+    """The model and checkpoint of a training run whose job was removed from the list (the app keeps offering
+    them: removing a job forgets the job only)."""
+    job = _json(folder / JOB_FILE)
+    if job is None or not (folder / CHECKPOINT_NAME).exists():
+        return
+    _, spec, args, _ = _training(folder, job)
+    created = _first_event_time(folder)
+    _restore_checkpoint(store, folder, spec, store.add_model(args["title"], spec, {}, created=created), report)
 
 
 def _restore_checkpoint(store, folder: Path, spec: str, model_id: Optional[int], report: Rebuilt) -> None:

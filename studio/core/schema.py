@@ -112,3 +112,32 @@ def migrate(conn: sqlite3.Connection, version: int) -> None:
 
 def _statements(script: str) -> list[str]:
     return [s.strip() for s in script.split(";") if s.strip()]
+
+
+def missing_columns(conn: sqlite3.Connection) -> list[str]:
+    """The tables and columns (``table.column``) that a catalogue at its own version should have and lacks:
+    a file whose schema text was damaged can pass SQLite's checks and still not be a catalogue. Compared
+    with the same migrations run in memory; [] for a catalogue of a newer studio (it is refused apart)."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        return []
+    expected, have = _reference_columns(version), _columns(conn)
+    return [f"{table}.{column}" for table, columns in expected.items() for column in columns
+            if column not in have.get(table, ())]
+
+
+def _reference_columns(version: int) -> dict[str, list[str]]:
+    reference = sqlite3.connect(":memory:")
+    try:
+        for number in range(version):
+            for statement in _statements(MIGRATIONS[number]):
+                reference.execute(statement)
+        return _columns(reference)
+    finally:
+        reference.close()
+
+
+def _columns(conn: sqlite3.Connection) -> dict[str, list[str]]:
+    tables = [row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    return {table: [row[1] for row in conn.execute(f'PRAGMA table_info("{table}")')] for table in tables
+            if '"' not in table}

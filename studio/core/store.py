@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from studio.core.errors import UserError
-from studio.core.schema import SCHEMA_VERSION, migrate
+from studio.core.schema import SCHEMA_VERSION, migrate, missing_columns
 
 #: the files list beside a catalogue ``X.sqlite`` is ``X-files.jsonl`` (see the module's docstring)
 FILES_SUFFIX = "-files.jsonl"
@@ -182,7 +182,11 @@ class Store:
 
     def _query(self, sql: str, params: tuple = ()) -> list[tuple]:
         with self._lock:
-            return self._conn.execute(sql, params).fetchall()
+            try:
+                return self._conn.execute(sql, params).fetchall()
+            except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:  # damage SQLite's quick check let pass
+                raise StoreError(f"The catalogue {self.path} could not be read ({exc}); nothing was "
+                                 "changed.") from exc
 
     def _query_one(self, sql: str, params: tuple = ()) -> Optional[tuple]:
         rows = self._query(sql, params)
@@ -394,14 +398,21 @@ def _connect_checked(path: Path, timeout: float) -> sqlite3.Connection:
         raise _unusable(path, exc) from exc
     try:
         result = conn.execute("PRAGMA quick_check").fetchone()[0]
+        missing = missing_columns(conn) if result == "ok" else []
     except sqlite3.Error as exc:
         conn.close()
         if _is_corruption(exc):
             raise _Corrupt(str(exc)) from exc
         raise _unusable(path, exc) from exc
+    except UnicodeDecodeError:  # the check's report quotes damaged bytes
+        conn.close()
+        raise _Corrupt("integrity check failed (its report is unreadable)") from None
     if result != "ok":
         conn.close()
         raise _Corrupt(f"integrity check failed: {result}")
+    if missing:  # a damaged schema text: SQLite reads it, but it is not the catalogue's
+        conn.close()
+        raise _Corrupt(f"its tables lack {', '.join(missing[:4])}")
     return conn
 
 

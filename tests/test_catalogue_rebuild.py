@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from safetensors.numpy import save_file
 
+from studio.cli import main
 from studio.core.artifacts import ImageArtifact, TextArtifact, write_png, write_text
 from studio.core.checkpoint import FORMAT
 from studio.core.music.midi import write_midi
@@ -273,3 +274,45 @@ def test_the_app_shows_the_rebuild_once_at_start_up(used_workspace, studio_app, 
     about = [text for title, text in shown if title == "Workspace catalogue"]  # (panels may warn of the fakes)
     assert len(about) == 1 and "Recovered 6 runs" in about[0]
     assert len(app.workspace.store.jobs()) == 6
+
+
+def test_studio_workspace_rebuild_lists_the_files_again_and_keeps_the_old_catalogue(tmp_path, capsys):
+    root = tmp_path / "ws"
+    ws = Workspace.open(root)
+    run = _training_run(ws.folder("jobs") / "20260101-100000-aaaaaa", "vae", 40, 40, "finished")
+    ws.store.add_job(run.name, "vae", str(run), {"title": "My faces", "checkpoint_every": 7}, 40)
+    ws.close()
+    before = (root / CATALOGUE_NAME).read_bytes()
+
+    assert main(["--workspace", str(root), "workspace", "rebuild"]) == 0
+    said = capsys.readouterr().out
+    assert "Recovered 1 run (1 training run), 1 checkpoint and 0 exports" in said
+    kept = [p for p in root.iterdir() if ".before-rebuild-" in p.name and not p.name.endswith(("-wal", "-shm"))]
+    assert len(kept) == 1 and kept[0].read_bytes() == before and kept[0].name in said
+    ws = Workspace.open(root)
+    try:
+        job = ws.store.jobs()[0]
+        assert (job.status, job.step, job.args["title"], job.args["checkpoint_every"]) == \
+            ("finished", 40, "My faces", 7)
+        assert [c["step"] for c in ws.store.checkpoints(["vae"])] == [40]
+    finally:
+        ws.close()
+
+
+def test_studio_workspace_rebuild_refuses_while_a_job_runs(tmp_path, capsys):
+    root = tmp_path / "ws"
+    out = tmp_path / "live"
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "--out", str(out)])
+    try:
+        ws = Workspace.open(root)
+        _training_run(out, "vae", 50, 10, None, pid=alive.pid)
+        ws.store.add_job("live", "vae", str(out), {"title": "still going"}, 50)
+        ws.store.update_job("live", status="running", pid=alive.pid)
+        ws.close()
+        before = (root / CATALOGUE_NAME).read_bytes()
+        assert main(["--workspace", str(root), "workspace", "rebuild"]) == 1
+        assert "1 job is still running (still going)" in capsys.readouterr().err
+        assert (root / CATALOGUE_NAME).read_bytes() == before
+    finally:
+        alive.kill()
+        alive.wait()

@@ -7,7 +7,7 @@ import argparse
 import dataclasses
 import sys
 
-from studio.cli import dream_commands, music_commands, train_commands
+from studio.cli import dream_commands, music_commands, train_commands, workspace_commands
 from studio.cli.output import print_json, print_table
 from studio.core.plugins import ALLOW_LIST_VARIABLE, discover
 from studio.core.specs import CONTRACT_VERSION
@@ -33,6 +33,7 @@ def add_all(sub: argparse._SubParsersAction) -> None:
     train_commands.add_all(sub)
     music_commands.add_all(sub)
     dream_commands.add_all(sub)
+    workspace_commands.add_all(sub)
 
 
 def plugins_list(args: argparse.Namespace) -> int:

@@ -101,7 +101,7 @@ class Store:
         try:
             conn = _connect_checked(path, timeout)
         except _Corrupt as exc:
-            aside, damage = _move_aside(path), str(exc)
+            aside, damage = move_aside(path), str(exc)
             recovery_message = (
                 f"The workspace catalogue could not be read ({exc}). It was moved to {aside.name} "
                 "and a new, empty catalogue was created; your files in the workspace are untouched."
@@ -416,12 +416,14 @@ def _connect_checked(path: Path, timeout: float) -> sqlite3.Connection:
     return conn
 
 
-def _move_aside(path: Path) -> Path:
+def move_aside(path: Path, why: str = "corrupt") -> Path:
+    """Rename the catalogue ``path`` (and its WAL files) to ``<name>.<why>-<time>``, never over another file;
+    returns the new path."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    aside = path.with_name(f"{path.name}.corrupt-{stamp}")
+    aside = path.with_name(f"{path.name}.{why}-{stamp}")
     n = 1
     while aside.exists():
-        aside = path.with_name(f"{path.name}.corrupt-{stamp}-{n}")
+        aside = path.with_name(f"{path.name}.{why}-{stamp}-{n}")
         n += 1
     path.rename(aside)
     for suffix in ("-wal", "-shm"):

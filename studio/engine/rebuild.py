@@ -19,8 +19,9 @@ Everything the catalogue lists also lives on disk, so a new catalogue can be fil
   parameters: PNG text chunks, a GIF's comment, a MIDI file's ``studio:`` text event, a text's
   ``.studio.json`` sidecar. A WAV render carries none and is not listed.
 
-What the files do not hold cannot come back: the titles given to jobs in the app (a rebuilt job is named
-after its model and data), which datasets were used (they are remembered again the next time one is
+Where the damaged file still gives up a job's row, its settings and the title it was given come back with
+it. Otherwise what the files do not hold cannot come back: the titles given to jobs in the app (a rebuilt job
+is named after its model and data), which datasets were used (they are remembered again the next time one is
 chosen), checkpoint hashes (computed again when needed) and sample measurements. A run trained from the
 command line outside the workspace, or an export saved outside it, before the files list existed is found
 only when something above still names it; the message says so.
@@ -28,6 +29,7 @@ only when something above still names it; the message says so.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import sqlite3
@@ -64,6 +66,10 @@ class Rebuilt:
     checkpoints: int = 0
     exports: int = 0
     missed: list[str] = field(default_factory=list)  #: one sentence each: what could not be recovered
+
+    def as_json(self) -> dict[str, Any]:
+        return {"runs": dict(self.runs), "interrupted": self.interrupted, "checkpoints": self.checkpoints,
+                "exports": self.exports, "not_recovered": list(self.missed)}
 
     def summary(self) -> str:
         """What was recovered and what could not be, in sentences for the artist."""
@@ -116,7 +122,7 @@ def rebuild(workspace: Workspace, damaged: Optional[Path] = None) -> Rebuilt:
     catalogue = RunCatalogue(workspace.store)
     for folder in folders:
         try:
-            _restore_run(catalogue, workspace, folder, report)
+            _restore_run(catalogue, workspace, folder, salvaged.get("args", {}).get(str(folder)), report)
         except (UserError, OSError, ValueError, KeyError, TypeError) as exc:
             report.missed.append(f"the run in {folder} ({_reason(exc)})")
     for folder in (Path(p) for p in noted.forgotten):  # removed from the job list; its model stays offered
@@ -168,7 +174,8 @@ def _run_folders(workspace: Workspace, noted: NotedFiles, salvaged: dict, export
         except UserError:
             pass  # a damaged job.json: the run itself says so when it is read
     listed = set(_salvaged_paths(salvaged, "jobs"))
-    lost = sorted(p for p in listed if not Path(p).exists())
+    names = {f.name for f in found}  # a folder found under another path: the workspace was moved, not lost
+    lost = sorted(p for p in listed if not Path(p).exists() and Path(p).name not in names)
     if lost:
         report.missed.append(f"{_count(len(lost), 'run folder')} the old catalogue listed no longer exist"
                              f"{'s' if len(lost) == 1 else ''}: {', '.join(lost)}")
@@ -189,12 +196,12 @@ def _named_checkpoints(folder: Path) -> list[str]:
     return [p for p in named if isinstance(p, str) and p]
 
 
-def _salvage(damaged: Path) -> dict[str, list[str]]:
-    """The job folders, checkpoints and exports the damaged catalogue still names, as far as SQLite can read
-    it (nothing, for a file that is not a database at all)."""
+def _salvage(damaged: Path) -> dict[str, Any]:
+    """The job folders, checkpoints and exports the damaged catalogue still names, and the jobs' settings by
+    folder ("args"), as far as SQLite can read it (nothing, for a file that is not a database at all)."""
     queries = {"jobs": "SELECT out_dir FROM jobs", "checkpoints": "SELECT path FROM checkpoints",
                "artifacts": "SELECT path FROM artifacts"}
-    found: dict[str, list[str]] = {}
+    found: dict[str, Any] = {}
     try:
         conn = sqlite3.connect(f"file:{damaged}?mode=ro", uri=True)
     except sqlite3.Error:
@@ -208,6 +215,13 @@ def _salvage(damaged: Path) -> dict[str, list[str]]:
             except sqlite3.Error:
                 pass  # a damaged page: keep the rows read before it
             found[name] = [r for r in rows if isinstance(r, str)]
+        found["args"] = {}
+        try:
+            for out_dir, args_json in conn.execute("SELECT out_dir, args_json FROM jobs"):
+                with contextlib.suppress(TypeError, ValueError):
+                    found["args"][str(Path(out_dir).expanduser().resolve())] = json.loads(args_json)
+        except sqlite3.Error:
+            pass
     finally:
         conn.close()
     return found
@@ -220,10 +234,15 @@ def _salvaged_paths(salvaged: dict, name: str) -> list[str]:
 # -- one run --------------------------------------------------------------------------------------
 
 
-def _restore_run(catalogue: RunCatalogue, workspace: Workspace, folder: Path, report: Rebuilt) -> None:
+def _restore_run(catalogue: RunCatalogue, workspace: Workspace, folder: Path, old_args: Optional[dict],
+                 report: Rebuilt) -> None:
+    """List the run in ``folder`` with its history (``old_args``: its settings in the damaged catalogue, when
+    they could be read there: its title, its cadences)."""
     store = catalogue.store
     events = EventReader(folder / EVENTS_NAME).read_new()
     kind, spec, args, total = _describe(folder, events)
+    if isinstance(old_args, dict) and old_args.get("kind", job_kinds.TRAIN) == kind:
+        args = {**args, **old_args}
     created = events[0]["time"] if events else folder.stat().st_mtime
     job_id = _job_id(store, workspace, folder, created)
     model_id = store.add_model(args["title"], spec, {}, created=created) if kind == job_kinds.TRAIN else None

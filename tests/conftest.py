@@ -12,6 +12,7 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import pytest  # noqa: E402
+from needs import SHARED_DATA, needs_shared  # noqa: E402
 
 import studio  # noqa: E402,F401  (sets the environment torch must see: offline, passive threads)
 from studio.core import network_guard  # noqa: E402
@@ -24,7 +25,6 @@ network_guard.install()
 pytest_plugins = ["latent_support", "panel_support"]
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED_DATA = REPO.parent / "shared" / "data"
 
 
 @pytest.fixture(autouse=True)
@@ -100,7 +100,4 @@ def studio_app(qtbot):
 
 
 def shakespeare_text() -> str:
-    path = SHARED_DATA / "text" / "tinyshakespeare.txt"
-    if not path.exists():
-        pytest.skip(f"{path} is not here (the shared test data)")
-    return path.read_text()
+    return needs_shared(SHARED_DATA / "text" / "tinyshakespeare.txt").read_text()

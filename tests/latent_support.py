@@ -12,6 +12,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from needs import FASHION_MNIST_MISSING, needs
 from PySide6.QtWidgets import QFileDialog
 
 from studio.core.checkpoint import save_checkpoint
@@ -24,8 +25,7 @@ STEPS = 200
 
 @pytest.fixture(scope="session")
 def trained_vae():
-    if not fashion_mnist_available():
-        pytest.skip("Fashion-MNIST is not installed in /usr/share/datasets/fashion-mnist")
+    needs(fashion_mnist_available(), FASHION_MNIST_MISSING)
 
     from studio.core.data import load_data
     from studio.core.plugins import discover

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 import torch
+from needs import BOX2D, needs_module
 
 from studio.core.capabilities import WorldModel
 from studio.core.checkpoint import read_checkpoint, save_checkpoint
@@ -176,7 +177,7 @@ def test_bad_settings_and_a_missing_mdn_rnn_are_explained():
 
 
 def test_evaluate_scores_real_tracks_in_worker_processes():
-    pytest.importorskip("Box2D")
+    needs_module("Box2D", BOX2D)
     controller = Controller(small(), tiny_memory())
     heard = []
     scores = evaluate(controller, 2, seed=0, workers=2, on_episode=lambda i, s: heard.append((i, s)), max_steps=20)
@@ -186,7 +187,7 @@ def test_evaluate_scores_real_tracks_in_worker_processes():
 
 
 def test_the_controller_stage_trains_in_the_real_environment_and_resumes(tmp_path):
-    pytest.importorskip("Box2D")
+    needs_module("Box2D", BOX2D)
     registry = discover().registry
     memory = tmp_path / "mdn-rnn.safetensors"
     model = tiny_memory()

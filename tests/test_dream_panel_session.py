@@ -9,6 +9,7 @@ import time
 import numpy as np
 import pytest
 import torch
+from needs import BOX2D, needs_module
 
 from studio.core.capabilities import ModelError
 from studio.engine.inference import Callbacks, InferenceWorker, ModelRef
@@ -161,7 +162,7 @@ def test_m_alone_cannot_be_driven_by_a_controller_and_says_so():
 
 
 def test_a_real_track_shows_the_real_frame_v_s_reconstruction_and_m_s_prediction():
-    pytest.importorskip("Box2D")
+    needs_module("Box2D", BOX2D)
     model = tiny_memory()
     gas = (0.0, 1.0, 0.0)
     frames = frames_of(model, GO, 6, {0: [Reset(REAL, 3)], 1: [Steer(gas)]})

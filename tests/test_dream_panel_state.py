@@ -4,6 +4,7 @@ model or closing ends the session, and a recording becomes a GIF and numbered PN
 
 import numpy as np
 import pytest
+from needs import BOX2D, needs_module
 from PIL import Image
 from test_dream_panel_session import Broken, tiny_controller, tiny_memory
 
@@ -193,7 +194,7 @@ def test_another_model_or_closing_ends_the_session(dreams, qtbot):
 
 
 def test_a_recording_becomes_a_gif_of_as_many_frames_and_numbered_pngs(dreams, qtbot, tmp_path):
-    pytest.importorskip("Box2D")
+    needs_module("Box2D", BOX2D)
     dreams.choose("m", tiny_memory())
     dreams.activate(True)
     dreams.play()

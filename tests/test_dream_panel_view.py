@@ -8,6 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
+from needs import BOX2D, needs_module
 from PIL import Image
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog, QMessageBox
@@ -110,7 +111,7 @@ def test_the_controller_drives_from_the_driver_menu(studio_app, qtbot):
 
 
 def test_a_real_track_fills_the_three_panes(studio_app, qtbot):
-    pytest.importorskip("Box2D")
+    needs_module("Box2D", BOX2D)
     panel = open_panel(studio_app, qtbot, tiny_memory())
     panel.controls.real_button.click()
     qtbot.waitUntil(lambda: panel.state.frame.mode == REAL, timeout=WAIT_MS)

@@ -10,10 +10,11 @@ import shutil
 
 import numpy as np
 import pytest
+from needs import needs_module
 
 from studio.core.capabilities import ModelError, SequenceGenerator
 
-pytest.importorskip("transformers")
+needs_module("transformers")
 
 PROMPT = "ROMEO: what light"
 

@@ -7,6 +7,7 @@ import struct
 
 import numpy as np
 import pytest
+from needs import FASHION_MNIST_MISSING, needs
 from PIL import Image
 
 from studio.core.data import DataError
@@ -163,8 +164,7 @@ def test_digits_loader():
 
 
 def test_fashion_mnist_is_padded_to_32_with_its_test_set_as_validation():
-    if not fashion_mnist_available():
-        pytest.skip("Fashion-MNIST is not installed (Debian's dataset-fashion-mnist)")
+    needs(fashion_mnist_available(), FASHION_MNIST_MISSING)
     data = load_fashion_mnist(size=32, channels=1)
     split = data.split()
     assert len(split.train) == 60000 and len(split.validation) == 10000

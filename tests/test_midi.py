@@ -7,6 +7,7 @@ from pathlib import Path
 
 import mido
 import pytest
+from needs import needs_shared
 
 from studio.core.artifacts import MusicArtifact
 from studio.core.capabilities import Note
@@ -18,9 +19,7 @@ EXAMPLE = MIDI_DATA / "pretty_midi_example.mid"
 
 
 def shared_midi_files() -> list[Path]:
-    if not MIDI_DATA.is_dir():
-        pytest.skip(f"{MIDI_DATA} is not here (the shared test data)")
-    return sorted(MIDI_DATA.glob("*.mid"))
+    return sorted(needs_shared(MIDI_DATA).glob("*.mid"))
 
 
 def in_ticks(score: Score) -> list[tuple]:
@@ -149,9 +148,7 @@ def test_every_shared_midi_file_imports_and_survives_a_round_trip(tmp_path):
 
 
 def test_the_example_file_is_read_as_its_author_wrote_it():
-    if not EXAMPLE.exists():
-        pytest.skip(f"{EXAMPLE} is not here (the shared test data)")
-    score = read_midi(EXAMPLE)
+    score = read_midi(needs_shared(EXAMPLE))
     assert len(score.tracks) == 13 and len(score.notes) == 4956
     assert score.tracks[9] == Track("Channel 10 (drums)", 9, 0) and score.tracks[1].program == 33
     assert TimeSignature(16.0, 5, 4) in score.time_signatures and score.bpm == pytest.approx(72.0)

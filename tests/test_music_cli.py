@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
+from needs import needs_shared
 
 from studio.cli import main
 from studio.core.capabilities import Note
@@ -47,9 +48,7 @@ def test_inspect_json_is_what_the_docs_describe(duet, capsys):
 
 
 def test_inspect_reads_a_real_file(capsys):
-    if not EXAMPLE.exists():
-        pytest.skip(f"{EXAMPLE} is not here (the shared test data)")
-    assert main(["music", "inspect", str(EXAMPLE), "--json"]) == 0
+    assert main(["music", "inspect", str(needs_shared(EXAMPLE)), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["format"] == 0 and len(report["tracks"]) == 13 and report["notes"] == 4956
     assert 350 < report["length_seconds"] < 353

@@ -6,6 +6,7 @@ import random
 from pathlib import Path
 
 import pytest
+from needs import needs_shared
 
 from studio.core.capabilities import Note
 from studio.core.data import DataError, load_data, resolve_data_argument
@@ -152,9 +153,7 @@ def test_pieces_split_whole_with_the_seed():
 
 
 def test_the_jsb_chorales_come_with_their_own_split():
-    if not JSB.exists():
-        pytest.skip(f"{JSB} is not here (the shared test data)")
-    music = load_jsb_json(str(JSB))
+    music = load_jsb_json(str(needs_shared(JSB)))
     for seed in (0, 1):
         split = music.split(seed=seed)
         assert len(split.train) == 229 and len(split.validation) == 76

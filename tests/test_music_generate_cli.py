@@ -6,8 +6,9 @@ import wave
 from types import SimpleNamespace
 
 import pytest
+from needs import needs_module
 
-pytest.importorskip("torch")
+needs_module("torch")
 
 from studio.cli import main  # noqa: E402
 from studio.core.capabilities import Note  # noqa: E402

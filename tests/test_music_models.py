@@ -6,8 +6,9 @@ import itertools
 import random
 
 import pytest
+from needs import needs_module
 
-torch = pytest.importorskip("torch")
+torch = needs_module("torch")
 
 from studio.core.capabilities import ModelError, MusicGenerator, Note  # noqa: E402
 from studio.core.data import DataSplit  # noqa: E402
@@ -79,7 +80,7 @@ def event_model(hymns):
 
 # -- the book's tokens ------------------------------------------------------------------------
 def test_note_names_are_music21s_spelling():
-    music21 = pytest.importorskip("music21")
+    music21 = needs_module("music21")
     for pitch in range(128):
         if pitch >= 12:  # below, music21's own names collide ("E-1" is MIDI 4 and 27)
             assert note_name(pitch) == music21.pitch.Pitch(midi=pitch).nameWithOctave

@@ -6,6 +6,7 @@ import wave
 from pathlib import Path
 
 import pytest
+from needs import needs_shared
 
 from studio.core.capabilities import Note
 from studio.core.errors import UserError
@@ -30,9 +31,7 @@ def roll(bench):
 
 
 def example() -> Path:
-    if not EXAMPLE.is_file():
-        pytest.skip(f"{EXAMPLE} is not here (the shared test data)")
-    return EXAMPLE
+    return needs_shared(EXAMPLE)
 
 
 def ticks(score: Score) -> list[tuple]:

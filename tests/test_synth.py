@@ -8,6 +8,7 @@ import wave
 
 import numpy as np
 import pytest
+from needs import needs
 
 from studio.core.artifacts import MusicArtifact
 from studio.core.capabilities import Note
@@ -116,8 +117,8 @@ def test_without_a_soundfont_the_renderer_is_the_built_in_synth(monkeypatch):
 def soundfont():
     found = fluid.find_soundfont()
     usable, reason = fluid.fluidsynth_status()
-    if found is None or not usable:
-        pytest.skip(reason if not usable else "no General MIDI SoundFont is installed")
+    needs(usable, reason)
+    needs(found, "no General MIDI SoundFont is installed (libfluidsynth3 brings one)")
     return found
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from needs import needs_module
 from PySide6.QtGui import QTextCursor
 
 from studio.ui.panels.text_composer.editor import ComposerEditor
@@ -81,7 +82,7 @@ def test_attention_labels_keep_characters_split_across_tokens_whole():
 
 
 def test_alternatives_are_written_a_token_of_each_in_turn_each_as_it_would_be_alone():
-    torch = pytest.importorskip("torch")
+    torch = needs_module("torch")
     from studio.ui.panels.text_composer.generation import Alternative, Sampling, alternatives
     from studio_builtins.text.config import GPTConfig
     from studio_builtins.text.gpt import GPT

@@ -7,8 +7,9 @@ import sys
 
 import numpy as np
 import pytest
+from needs import needs_module
 
-torch = pytest.importorskip("torch")
+torch = needs_module("torch")
 
 from studio.core.capabilities import ModelError, SequenceGenerator  # noqa: E402
 from studio.core.data.text import load_shakespeare  # noqa: E402

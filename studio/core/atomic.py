@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import glob
 import os
 import tempfile
 from collections.abc import Iterator
@@ -58,6 +59,13 @@ def atomic_open(path: PathLike, mode: str = "wb", **kwargs) -> Iterator[IO]:
     with atomic_path(path) as tmp:
         with open(tmp, mode, **kwargs) as f:
             yield f
+
+
+def leftovers(path: PathLike) -> list[Path]:
+    """The temporary files of writes of ``path`` that never finished (their process was killed before the
+    rename): :func:`atomic_path`'s ``.NAME.*.tmp`` beside it."""
+    target = Path(path)
+    return sorted(p for p in target.parent.glob(f".{glob.escape(target.name)}.*.tmp") if p.is_file())
 
 
 def atomic_write(path: PathLike, data: Union[bytes, str]) -> None:

@@ -14,13 +14,16 @@ disk leaves the previous checkpoint intact.
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import re
 import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Optional, Union
 
-from studio.core.atomic import atomic_path
+from studio.core.atomic import atomic_path, leftovers
 from studio.core.capabilities import TrainState
 from studio.core.config import config_dict, config_from_dict
 from studio.core.errors import UserError
@@ -109,7 +112,42 @@ def save_checkpoint(path: Union[str, Path], spec: str, config: Any, step: int, s
         "studio.meta": json.dumps(state.meta),
     }
     with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata=metadata)
+        try:
+            save_file(tensors, str(tmp), metadata=metadata)
+        except Exception as exc:  # safetensors' SafetensorError, for a full disk too
+            failure = _os_error(exc)
+            if failure is None:
+                raise
+            raise failure from exc
+
+
+#: how safetensors' Rust side names a failed write: "... I/O error: No space left on device (os error 28)"
+_OS_ERROR = re.compile(r"\(os error (\d+)\)")
+
+
+def _os_error(exc: Exception) -> Optional[OSError]:
+    """The ``OSError`` behind a safetensors write failure, so :func:`atomic_path` words it as it does any
+    other (a full disk: "the disk is full"); None when ``exc`` is not about the file system. safetensors
+    raises its own ``SafetensorError`` (not an ``OSError``) carrying only the errno's text."""
+    if isinstance(exc, OSError):
+        return None  # atomic_path words it already
+    found = _OS_ERROR.search(str(exc))
+    if found is None:
+        return None
+    code = int(found.group(1))
+    return OSError(code, os.strerror(code) if code in errno.errorcode else str(exc))
+
+
+def discard_unfinished_saves(path: Union[str, Path]) -> list[Path]:
+    """Remove what saves of ``path`` that were killed midway left beside it (SIGKILL, a power cut): the
+    studio's temporary file and safetensors' own (``.tmpXXXXXX``, the Rust tempfile crate's name). Only for
+    a folder whose checkpoint one process writes (a run's folder): another writer's save in progress there
+    would lose its temporary file. Returns what was removed."""
+    path = Path(path)
+    removed = leftovers(path) + [p for p in path.parent.glob(".tmp??????") if p.is_file()]
+    for leftover in removed:
+        leftover.unlink(missing_ok=True)
+    return removed
 
 
 def read_checkpoint(path: Union[str, Path], weights_only: bool = False) -> Checkpoint:

@@ -16,9 +16,11 @@ random state. Under ``torchrun`` every rank trains its slice of each batch
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
+import re
 import sys
 import time
 import traceback
@@ -26,8 +28,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Optional
 
+from studio.core.atomic import SaveError
 from studio.core.capabilities import Cancelled
-from studio.core.checkpoint import CheckpointError, read_checkpoint, read_header, save_checkpoint
+from studio.core.checkpoint import (
+    CheckpointError,
+    discard_unfinished_saves,
+    read_checkpoint,
+    read_header,
+    save_checkpoint,
+)
 from studio.core.config import apply_overrides, config_dict, config_from_dict
 from studio.core.errors import UserError
 from studio.engine.cancel import CancelRequested, CancelSignal, process_signal
@@ -71,6 +80,9 @@ class Run:
             self.log.emit("error", message=str(exc), detail="")
             return 1
         except Exception as exc:
+            if _out_of_memory(exc):
+                self.log.emit("error", message=self._out_of_memory_message(exc), detail=traceback.format_exc())
+                return 1
             self.log.emit("error", message=f"{type(exc).__name__}: {exc}", detail=traceback.format_exc())
             return 1
         finally:
@@ -127,7 +139,7 @@ class Run:
         meter = _Throughput(start, self.world_size)
         early = None if request.first_checkpoint_s is None else time.monotonic() + request.first_checkpoint_s
         for progress in trainer.steps(start, total):
-            step = progress.step
+            step = self._step = progress.step  # (self._step: where an error found the run)
             self._check_finite(progress)
             meter.add(progress)
             if self._agreed_to_stop():
@@ -193,8 +205,12 @@ class Run:
                    "config": config_dict(config), "upstream": check_upstream(self.registry, spec, request.upstream),
                    "start_from": start_from}
         if self.rank == 0:
-            from studio.core.atomic import atomic_write
+            from studio.core.atomic import atomic_write, leftovers
 
+            # a run killed while saving (SIGKILL, out of memory) left its temporary files: each as big as a save
+            discard_unfinished_saves(self.out / CHECKPOINT_NAME)
+            for unfinished in leftovers(job_file):
+                unfinished.unlink(missing_ok=True)
             atomic_write(job_file, json.dumps(job, indent=2))
         return job, checkpoint
 
@@ -223,9 +239,25 @@ class Run:
         if broken is not None:  # the step's loss was still finite, but its update was not
             raise Diverged(f"Training stopped at step {step:,}: the weights ({broken}) are no longer numbers. "
                            + self._kept())
-        save_checkpoint(path, spec.name, trainer.config, step, state)
+        try:
+            save_checkpoint(path, spec.name, trainer.config, step, state)
+        except SaveError as exc:  # a full disk, a folder gone read-only: the last checkpoint is still whole
+            kept = (f"The checkpoint of step {self._saved_step:,} is kept" if self._saved_step is not None
+                    else "No checkpoint was saved before")
+            advice = "free some space on the disk" if exc.errno == errno.ENOSPC else "fix what stopped the save"
+            raise UserError(f"Training stopped at step {step:,}: {exc} {kept}: {advice}, then resume the job.") \
+                from exc
         self._saved_step = step
         self.log.emit("checkpoint", step=step, path=str(path))
+
+    def _out_of_memory_message(self, exc: BaseException) -> str:
+        where = f" at step {self._step:,}" if self._step is not None else ""
+        asked = re.search(r"allocate (\d+) bytes", str(exc))  # torch's allocators say how much
+        detail = f" (it asked for {int(asked.group(1)) / 2**30:.2f} GiB at once)" if asked else ""
+        kept = (f"The last checkpoint (step {self._saved_step:,}) is kept" if self._saved_step is not None
+                else "No checkpoint was saved")
+        return (f"The job ran out of memory{where}{detail}. {kept}. A smaller batch (--set batch_size=...) "
+                "or a smaller model needs less; other jobs and programs running beside it leave it less.")
 
     def _check_finite(self, progress) -> None:
         """A loss that is NaN or infinite ends the run before anything is saved from it."""
@@ -326,6 +358,15 @@ class _Throughput:
         }
         self.sums, self.count, self.items, self.last_report = {}, 0, 0, now
         return report
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` says memory ran out: Python's ``MemoryError`` (numpy's too), torch's ``OutOfMemoryError``
+    (CUDA), or the ``RuntimeError`` torch's CPU allocator raises ("can't allocate memory")."""
+    if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError":
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, RuntimeError) and ("can't allocate memory" in text or "out of memory" in text)
 
 
 def _all_finite(tensor: Any) -> bool:

@@ -1,0 +1,47 @@
+"""A training job that runs out of memory (its process given a data limit with resource.setrlimit, through
+tests/faults/sitecustomize.py) dies alone and says so; the app and a job beside it go on (the job beside it
+finishes, followed by the same job runner)."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import kill_jobs
+from fault_injection import VARIABLE, fault_environment
+from waiting import wait_for
+
+from studio.core.plugins import discover
+from studio.core.workspace import Workspace
+from studio.engine.jobs import ACTIVE, JobManager, JobOptions
+
+#: the job may allocate this much data; a tiny VAE job needs about a third of it
+LIMIT = 1_500_000_000
+#: a batch of two million 32x32 digits: 2 GB as bytes alone, past the limit on the first step
+HUNGRY = {"batch_size": "2000000"}
+
+
+@pytest.fixture
+def manager(tmp_path):
+    workspace = Workspace.open(tmp_path / "ws")
+    m = JobManager(workspace, discover().registry, device="cpu")
+    yield m
+    kill_jobs(m)
+    m.close()
+    workspace.close()
+
+
+def test_a_job_out_of_memory_fails_alone_saying_so_and_the_job_beside_it_finishes(manager, monkeypatch):
+    env = fault_environment({"data_limit_bytes": LIMIT})
+    monkeypatch.setenv("PYTHONPATH", env["PYTHONPATH"])
+    monkeypatch.setenv(VARIABLE, env[VARIABLE])
+    hungry = manager.start(JobOptions(model="vae", data="digits", steps=3, overrides=HUNGRY, first_checkpoint_s=None))
+    small = manager.start(JobOptions(model="vae", data="digits", steps=3, first_checkpoint_s=None,
+                                     overrides={"image_size": "16", "batch_size": "16"}))  # under the same limit
+    monkeypatch.delenv(VARIABLE)
+    jobs = wait_for(lambda: [j for j in manager.jobs() if j.status not in ACTIVE] == manager.jobs() and
+                    {j.id: j for j in manager.jobs()}, timeout=180, what="both jobs to end")
+
+    assert jobs[hungry].status == "failed"
+    assert jobs[hungry].error.startswith("The job ran out of memory at step 0 (it asked for 1.91 GiB at once). "
+                                         "No checkpoint was saved. A smaller batch (--set batch_size=...)")
+    assert jobs[small].status == "finished", jobs[small].error
+

@@ -316,3 +316,16 @@ def test_studio_workspace_rebuild_refuses_while_a_job_runs(tmp_path, capsys):
     finally:
         alive.kill()
         alive.wait()
+
+
+def test_writes_in_a_failed_transaction_leave_nothing(tmp_path):
+    ws = Workspace.open(tmp_path / "ws")
+    try:
+        with pytest.raises(RuntimeError), ws.store.transaction():
+            ws.store.add_job("half", "vae", str(tmp_path / "half"), {}, 1)
+            raise RuntimeError("the run's files ran out")
+        with ws.store.transaction():
+            ws.store.add_job("whole", "vae", str(tmp_path / "whole"), {}, 1)
+        assert [j.id for j in ws.store.jobs()] == ["whole"]
+    finally:
+        ws.close()

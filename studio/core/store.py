@@ -80,6 +80,7 @@ class Store:
         self.path = path
         self._conn = conn
         self._lock = threading.RLock()
+        self._in_transaction = False
         #: said to the user when a corrupt catalogue was moved aside; "" otherwise
         self.recovery_message = recovery_message
         #: where the corrupt catalogue was moved to, when it was (this one then starts empty), and why
@@ -174,11 +175,31 @@ class Store:
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
+            if self._in_transaction:  # part of :meth:`transaction`'s: it commits
+                yield self._conn
+                return
             try:
                 with self._conn:
                     yield self._conn
             except sqlite3.OperationalError as exc:
                 raise StoreError(f"Could not write the catalogue {self.path.name}: {exc}") from exc
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Make the writes inside one transaction: all of them or (when it raises) none, and one commit
+        instead of one each (a rebuild writes thousands). Other threads wait for it to end."""
+        with self._lock:
+            if self._in_transaction:
+                yield
+                return
+            self._in_transaction = True
+            try:
+                with self._conn:
+                    yield
+            except sqlite3.OperationalError as exc:
+                raise StoreError(f"Could not write the catalogue {self.path.name}: {exc}") from exc
+            finally:
+                self._in_transaction = False
 
     def _query(self, sql: str, params: tuple = ()) -> list[tuple]:
         with self._lock:

@@ -122,23 +122,26 @@ def rebuild(workspace: Workspace, damaged: Optional[Path] = None) -> Rebuilt:
     catalogue = RunCatalogue(workspace.store)
     for folder in folders:
         try:
-            _restore_run(catalogue, workspace, folder, salvaged.get("args", {}).get(str(folder)), report)
+            with workspace.store.transaction():  # a run that cannot be read leaves no half of it listed
+                _restore_run(catalogue, workspace, folder, salvaged.get("args", {}).get(str(folder)), report)
         except (UserError, OSError, ValueError, KeyError, TypeError) as exc:
             report.missed.append(f"the run in {folder} ({_reason(exc)})")
     for folder in (Path(p) for p in noted.forgotten):  # removed from the job list; its model stays offered
         try:
-            _restore_model_of(workspace.store, folder, report)
+            with workspace.store.transaction():
+                _restore_model_of(workspace.store, folder, report)
         except (UserError, OSError, ValueError, KeyError, TypeError) as exc:
             report.missed.append(f"the checkpoint in {folder} ({_reason(exc)})")
     bare = 0
-    for path, found in params_of.items():
-        if found is None:
-            bare += 1
-            continue
-        kind, params = found
-        workspace.store.add_artifact(kind, str(path), params, params.get("model"), params.get("checkpoint_sha256"),
-                                     created=path.stat().st_mtime)
-        report.exports += 1
+    with workspace.store.transaction():
+        for path, found in params_of.items():
+            if found is None:
+                bare += 1
+                continue
+            kind, params = found
+            workspace.store.add_artifact(kind, str(path), params, params.get("model"),
+                                         params.get("checkpoint_sha256"), created=path.stat().st_mtime)
+            report.exports += 1
     if bare:
         report.missed.append(f"{_count(bare, 'file')} in {workspace.folder('exports')} "
                              f"{'carries' if bare == 1 else 'carry'} no studio parameters (a WAV render never does), "

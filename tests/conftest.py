@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
 import sys
@@ -41,6 +42,25 @@ def isolated_studio(tmp_path_factory, monkeypatch, request):
 
     QSettings.setPath(QSettings.IniFormat, QSettings.UserScope, str(root / "config"))
     yield root
+
+
+#: how long a qtbot wait waits unless a test says: pytest-qt's 5 s is little for a loaded machine, and a wait
+#: ends as soon as what it awaits has happened, so only a test that fails pays for the patience
+PATIENT_WAIT_MS = 30_000
+
+
+@pytest.fixture
+def qtbot(qtbot):
+    """pytest-qt's qtbot, whose waits (waitUntil, waitSignal, ...) default to :data:`PATIENT_WAIT_MS`."""
+    def patient(wait):
+        @functools.wraps(wait)
+        def patiently(*args, timeout=PATIENT_WAIT_MS, **kwargs):
+            return wait(*args, timeout=timeout, **kwargs)
+        return patiently
+
+    for name in ("waitUntil", "waitSignal", "waitSignals", "waitCallback", "waitExposed", "waitActive"):
+        setattr(qtbot, name, patient(getattr(qtbot, name)))
+    return qtbot
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
 """The inference thread: results on the GUI thread, cancel, newest wins, memory, errors."""
 
+import gc
 import os
 import threading
 import time
@@ -20,6 +21,14 @@ class FakeModel:
         import torch
 
         return [torch.zeros(self.size_bytes // 4)]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def no_qt_garbage_left():
+    """Collect, on this (the GUI) thread, what earlier tests' windows left in reference cycles: the worker's
+    ``gc.collect()`` after an out-of-memory error would otherwise collect Qt objects on its own thread, which
+    crashed the suite (a segmentation fault) when GUI tests ran before this module."""
+    gc.collect()
 
 
 @pytest.fixture

@@ -35,7 +35,7 @@ def shown(app, name):
 def test_the_studio_ships_its_starters_each_a_few_mb_with_the_command_that_trained_it():
     found = {s.spec: s for s in starters()}
     assert set(found) >= {"vae", "gpt", "diffusion", "dcgan", "cnn-classifier", "music-transformer",
-                          "event-transformer"}
+                          "event-transformer", "controller"}
     for starter in found.values():
         assert starter.checkpoint.stat().st_size < 5 * 2**20
         assert starter.command.startswith(f"studio train {starter.spec} --data ")
@@ -94,6 +94,20 @@ def test_every_panel_with_a_built_in_family_works_before_anything_is_trained(fir
     words = written.split()
     common = {"the", "and", "to", "of", "I", "a", "my", "you", "that", "is", "in", "not", "me", "be", "with"}
     assert sum(w.strip(",.;:!?").lower() in common or w in common for w in words) >= 3
+
+    dream = shown(app, "dream-simulator")
+    assert dream.has_content() and dream.picker.current().starter
+    dream.state.set_driver("controller")  # the starter's C drives in its M's dream
+    dream.state.play()
+    qtbot.waitUntil(lambda: dream.state.frame is not None and dream.state.frame.step >= 30, timeout=60_000)
+    frame = dream.state.frame
+    assert frame.dream.shape == (64, 64, 3) and frame.driver == "controller"
+    # a CarRacing frame as V learnt it: green grass around the grey road, the red car at the bottom middle
+    red, green, blue = frame.dream.reshape(-1, 3).mean(axis=0)
+    assert green > red + 0.1 and green > blue + 0.1
+    car = frame.dream[48:60, 28:36]
+    assert (car[..., 0] - car[..., 1]).max() > 0.2
+    dream.state.pause()
 
 
 def test_a_starter_trains_further_into_a_new_run_and_stays_as_it_was(first_launch, qtbot, monkeypatch):

@@ -12,11 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from safetensors.numpy import save_file
+from rebuild_support import collect_job, evaluation_job, export_params, training_run
 
 from studio.cli import main
 from studio.core.artifacts import ImageArtifact, TextArtifact, write_png, write_text
-from studio.core.checkpoint import FORMAT
 from studio.core.music.midi import write_midi
 from studio.core.music.score import Score
 from studio.core.plugins import discover
@@ -27,59 +26,13 @@ from studio.engine import job_kinds
 from studio.engine.events import EventLog
 from studio.engine.jobs import JobManager
 from studio.engine.rebuild import open_workspace
-from studio.engine.run_folder import CHECKPOINT_NAME, JOB_FILE
+from studio.engine.run_folder import CHECKPOINT_NAME
 from studio.ui.kit.models import ModelList
 
 
 @pytest.fixture(scope="module")
 def registry():
     return discover().registry
-
-
-def _checkpoint(path: Path, spec: str, step: int) -> Path:
-    save_file({"model.w": np.zeros(2, np.float32)}, str(path),
-              metadata={"studio.format": FORMAT, "studio.model": spec, "studio.config": "{}", "studio.step": str(step)})
-    return path
-
-
-def _training_run(out: Path, spec: str, steps: int, done: int, end: str | None, pid: int = 0) -> Path:
-    """A run folder as `studio train` writes it: job.json, events with losses, a checkpoint at ``done``."""
-    out.mkdir(parents=True)
-    (out / JOB_FILE).write_text(json.dumps({"model": spec, "data": "digits", "steps": steps, "seed": 3,
-                                            "config": {}, "upstream": {}, "start_from": None}))
-    log = EventLog(out / "events.jsonl", echo=False)
-    log.emit("started", step=0, total=steps, resumed=False, device="cpu", pid=pid or 4_000_000, world_size=1)
-    for step in range(10, done + 1, 10):
-        log.emit("progress", step=step, total=steps, losses={"loss": 1.0 / step})
-    log.emit("checkpoint", step=done, path=str(out / CHECKPOINT_NAME))
-    _checkpoint(out / CHECKPOINT_NAME, spec, done)
-    if end:
-        log.emit(end, step=done, total=steps)
-    return out
-
-
-def _collect_job(out: Path) -> Path:
-    out.mkdir(parents=True)
-    (out / "rollouts.json").write_text(json.dumps({"seed": 7, "steps": 300, "requested": 4, "episodes": 4}))
-    log = EventLog(out / "events.jsonl", echo=False)
-    log.emit("started", step=0, total=4, resumed=False, pid=4_000_001, unit="episode")
-    log.emit("finished", step=4, total=4, unit="episode", steps=1200)
-    return out
-
-
-def _evaluation(out: Path, controller: Path) -> Path:
-    out.mkdir(parents=True)
-    (out / "evaluation.json").write_text(json.dumps({"checkpoint": str(controller), "seed": 1_000_000, "episodes": 2,
-                                                     "max_steps": None, "scores": [812.0, 790.0]}))
-    log = EventLog(out / "events.jsonl", echo=False)
-    log.emit("started", step=0, total=2, resumed=False, pid=4_000_002, unit="track")
-    log.emit("finished", step=2, total=2, unit="track", mean=801.0, std=11.0)
-    return out
-
-
-def _params(checkpoint: Path, spec: str, panel: str) -> dict:
-    return {"panel": panel, "model": spec, "checkpoint": str(checkpoint), "checkpoint_sha256": "ab" * 32,
-            "step": 40, "seed": 5}
 
 
 @pytest.fixture
@@ -90,21 +43,21 @@ def used_workspace(tmp_path):
     root = tmp_path / "ws"
     ws = Workspace.open(root)
     jobs = ws.folder("jobs")
-    finished = _training_run(jobs / "20260101-100000-aaaaaa", "vae", 40, 40, "finished")
-    interrupted = _training_run(jobs / "20260101-110000-bbbbbb", "dcgan", 100, 30, None)
-    cli_run = _training_run(tmp_path / "elsewhere" / "my-run", "autoencoder", 20, 20, "finished")
-    collect = _collect_job(jobs / "20260101-120000-cccccc")
-    controller = _training_run(jobs / "20260101-130000-dddddd", "controller", 10, 10, "finished")
-    evaluate = _evaluation(jobs / "20260101-140000-eeeeee", controller / CHECKPOINT_NAME)
-    removed = _training_run(jobs / "20260101-090000-gggggg", "wgan-gp", 10, 10, "finished")
+    finished = training_run(jobs / "20260101-100000-aaaaaa", "vae", 40, 40, "finished")
+    interrupted = training_run(jobs / "20260101-110000-bbbbbb", "dcgan", 100, 30, None)
+    cli_run = training_run(tmp_path / "elsewhere" / "my-run", "autoencoder", 20, 20, "finished")
+    collect = collect_job(jobs / "20260101-120000-cccccc")
+    controller = training_run(jobs / "20260101-130000-dddddd", "controller", 10, 10, "finished")
+    evaluate = evaluation_job(jobs / "20260101-140000-eeeeee", controller / CHECKPOINT_NAME)
+    removed = training_run(jobs / "20260101-090000-gggggg", "wgan-gp", 10, 10, "finished")
     for folder in (finished, interrupted, cli_run, collect, controller, evaluate, removed):
         ws.store.add_job(folder.name, "x", str(folder), {}, 1)  # as the app and `studio train` list them
     ws.store.delete_job(removed.name)  # the Jobs dock's Remove: the job goes, its model stays offered
     exports = ws.folder("exports")
-    made = {"grid.png": ("image", _params(finished / CHECKPOINT_NAME, "vae", "image")),
-            "story.txt": ("text", _params(cli_run / CHECKPOINT_NAME, "autoencoder", "text")),
-            "tune.mid": ("notes", _params(finished / CHECKPOINT_NAME, "vae", "piano")),
-            "../../desk/outside.png": ("image", _params(finished / CHECKPOINT_NAME, "vae", "image"))}
+    made = {"grid.png": ("image", export_params(finished / CHECKPOINT_NAME, "vae", "image")),
+            "story.txt": ("text", export_params(cli_run / CHECKPOINT_NAME, "autoencoder", "text")),
+            "tune.mid": ("notes", export_params(finished / CHECKPOINT_NAME, "vae", "piano")),
+            "../../desk/outside.png": ("image", export_params(finished / CHECKPOINT_NAME, "vae", "image"))}
     (tmp_path / "desk").mkdir()
     for name, (kind, params) in made.items():
         path = exports / name
@@ -181,9 +134,9 @@ def test_a_damaged_catalogue_is_rebuilt_with_every_run_and_its_history(used_work
 def test_a_cli_run_from_before_the_runs_list_is_found_through_an_export_that_names_it(tmp_path):
     root = tmp_path / "ws"
     Workspace.open(root).close()
-    run = _training_run(tmp_path / "old-cli-run", "vae", 20, 20, "finished")
-    lost = _training_run(tmp_path / "forgotten-run", "vae", 20, 20, "finished")
-    write_png(ImageArtifact(np.zeros((4, 4, 3), np.uint8), _params(run / CHECKPOINT_NAME, "vae", "image")),
+    run = training_run(tmp_path / "old-cli-run", "vae", 20, 20, "finished")
+    lost = training_run(tmp_path / "forgotten-run", "vae", 20, 20, "finished")
+    write_png(ImageArtifact(np.zeros((4, 4, 3), np.uint8), export_params(run / CHECKPOINT_NAME, "vae", "image")),
               root / "exports" / "from-cli.png")
     (root / CATALOGUE_NAME).write_bytes(b"\x00garbage" * 300)
 
@@ -201,7 +154,7 @@ def test_a_cli_run_from_before_the_runs_list_is_found_through_an_export_that_nam
 def test_a_cli_run_is_found_through_what_the_damaged_file_still_gives_up(tmp_path):
     root = tmp_path / "ws"
     ws = Workspace.open(root)
-    run = _training_run(tmp_path / "cli-run", "vae", 20, 20, "finished")
+    run = training_run(tmp_path / "cli-run", "vae", 20, 20, "finished")
     ws.store.add_job("cli", "vae", str(run), {}, 1)
     ws.close()
     (root / "catalogue-files.jsonl").unlink()  # a workspace from before the files list
@@ -218,7 +171,7 @@ def test_a_cli_run_is_found_through_what_the_damaged_file_still_gives_up(tmp_pat
 def test_a_run_still_going_is_listed_running_and_a_broken_run_is_named(used_workspace, tmp_path):
     alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "--out", str(tmp_path / "live")])
     try:
-        _training_run(tmp_path / "live", "vae", 50, 10, None, pid=alive.pid)
+        training_run(tmp_path / "live", "vae", 50, 10, None, pid=alive.pid)
         ws = Workspace.open(used_workspace)
         ws.store.add_job("live", "vae", str(tmp_path / "live"), {}, 1)
         ws.close()
@@ -279,7 +232,7 @@ def test_the_app_shows_the_rebuild_once_at_start_up(used_workspace, studio_app, 
 def test_studio_workspace_rebuild_lists_the_files_again_and_keeps_the_old_catalogue(tmp_path, capsys):
     root = tmp_path / "ws"
     ws = Workspace.open(root)
-    run = _training_run(ws.folder("jobs") / "20260101-100000-aaaaaa", "vae", 40, 40, "finished")
+    run = training_run(ws.folder("jobs") / "20260101-100000-aaaaaa", "vae", 40, 40, "finished")
     ws.store.add_job(run.name, "vae", str(run), {"title": "My faces", "checkpoint_every": 7}, 40)
     ws.close()
     before = (root / CATALOGUE_NAME).read_bytes()
@@ -305,7 +258,7 @@ def test_studio_workspace_rebuild_refuses_while_a_job_runs(tmp_path, capsys):
     alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "--out", str(out)])
     try:
         ws = Workspace.open(root)
-        _training_run(out, "vae", 50, 10, None, pid=alive.pid)
+        training_run(out, "vae", 50, 10, None, pid=alive.pid)
         ws.store.add_job("live", "vae", str(out), {"title": "still going"}, 50)
         ws.store.update_job("live", status="running", pid=alive.pid)
         ws.close()

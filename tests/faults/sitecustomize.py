@@ -19,6 +19,9 @@ it on. ``STUDIO_INJECT_FAULTS`` is a JSON object:
   (``resource.setrlimit(RLIMIT_DATA)``): what it asks for beyond that fails as it would with no memory left.
   The data limit rather than the address-space one (``RLIMIT_AS``): the libraries torch maps count towards
   the address space by gigabytes that differ from one torch build to another, but not towards data.
+- ``{"observe_network": PATH}``: not a fault: after the network guard (installed first, as the studio
+  installs it), an audit hook appends to ``PATH`` every socket call to another machine that got past the
+  guard (one JSON line each): what it let through, which should be nothing.
 """
 
 import json
@@ -96,6 +99,30 @@ def _patch_saves() -> None:
     os.fsync, os.replace = fsync, replace
 
 
+def _observe_network(path: str) -> None:
+    import socket
+    import sys
+
+    from studio.core import network_guard
+
+    network_guard.install()  # idempotent: the studio's own start-up installs it again
+    local = (None, "localhost", "127.0.0.1", "::1")
+
+    def observe(event, args):
+        made = None
+        if event in ("socket.connect", "socket.sendto") and args[0].family in (socket.AF_INET, socket.AF_INET6):
+            made = None if args[1][0] in local else args[1][0]
+        elif event == "socket.getaddrinfo" and args[0] not in local:
+            made = args[0]
+        if made is not None:
+            with open(path, "a") as f:
+                f.write(json.dumps({"event": event, "host": str(made)}) + "\n")
+
+    sys.addaudithook(observe)  # after the guard's: it sees only what the guard let through
+
+
+if "observe_network" in _FAULT:
+    _observe_network(_FAULT["observe_network"])
 if "data_limit_bytes" in _FAULT:
     _limit_data(int(_FAULT["data_limit_bytes"]))
 if "save" in _FAULT:

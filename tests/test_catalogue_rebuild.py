@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -280,5 +281,26 @@ def test_writes_in_a_failed_transaction_leave_nothing(tmp_path):
         with ws.store.transaction():
             ws.store.add_job("whole", "vae", str(tmp_path / "whole"), {}, 1)
         assert [j.id for j in ws.store.jobs()] == ["whole"]
+    finally:
+        ws.close()
+
+
+def test_a_moved_workspace_is_rebuilt_where_it_is_now_keeping_its_titles(tmp_path, capsys):
+    root = tmp_path / "ws"
+    ws = Workspace.open(root)
+    run = training_run(ws.folder("jobs") / "20260101-100000-aaaaaa", "vae", 40, 40, "finished")
+    ws.store.add_job(run.name, "vae", str(run), {"title": "My faces"}, 40)
+    ws.close()
+    moved = tmp_path / "elsewhere" / "ws"
+    shutil.move(root, moved)
+
+    assert main(["--workspace", str(moved), "workspace", "rebuild"]) == 0
+    said = capsys.readouterr().out
+    assert "Recovered 1 run (1 training run), 1 checkpoint" in said and "no longer exist" not in said
+    ws = Workspace.open(moved)
+    try:
+        job = ws.store.jobs()[0]
+        assert (Path(job.out_dir), job.args["title"]) == (moved.resolve() / "jobs" / run.name, "My faces")
+        assert ws.store.checkpoints(["vae"])[0]["path"].startswith(str(moved.resolve()))
     finally:
         ws.close()

@@ -29,7 +29,6 @@ only when something above still names it; the message says so.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import sqlite3
@@ -53,6 +52,8 @@ from studio.engine.run_folder import CHECKPOINT_NAME, EVENTS_NAME, JOB_FILE, tra
 
 #: what a collect job leaves in its folder beside the episodes (the world-models plugin's rollouts.json)
 ROLLOUTS_INFO = "rollouts.json"
+#: how many lost folders the message names before it only counts the rest
+SHOWN = 5
 _KIND_NAMES = {job_kinds.TRAIN: ("training run", "training runs"), job_kinds.COLLECT: ("collect job", "collect jobs"),
                job_kinds.EVALUATE: ("evaluation", "evaluations")}
 
@@ -107,9 +108,9 @@ def rebuild(workspace: Workspace, damaged: Optional[Path] = None) -> Rebuilt:
     report = Rebuilt()
     had_files_list = workspace.store.files_list.exists()  # before the rebuild adds to it
     noted = workspace.store.noted_files()
-    salvaged = _salvage(damaged) if damaged is not None else {}
+    salvaged = _salvage(damaged) if damaged is not None else {"jobs": {}, "checkpoints": [], "artifacts": []}
     exports = export_files(workspace.folder("exports"))
-    for path in (Path(p).expanduser().resolve() for p in [*noted.exports, *salvaged.get("artifacts", ())]):
+    for path in (Path(p).expanduser().resolve() for p in [*noted.exports, *salvaged["artifacts"]]):
         if path.is_file() and path not in exports:
             exports.append(path)
     params_of = {}
@@ -123,7 +124,7 @@ def rebuild(workspace: Workspace, damaged: Optional[Path] = None) -> Rebuilt:
     for folder in folders:
         try:
             with workspace.store.transaction():  # a run that cannot be read leaves no half of it listed
-                _restore_run(catalogue, workspace, folder, salvaged.get("args", {}).get(str(folder)), report)
+                _restore_run(catalogue, workspace, folder, _old_settings(salvaged["jobs"], folder), report)
         except (UserError, OSError, ValueError, KeyError, TypeError) as exc:
             report.missed.append(f"the run in {folder} ({_reason(exc)})")
     for folder in (Path(p) for p in noted.forgotten):  # removed from the job list; its model stays offered
@@ -162,8 +163,8 @@ def _run_folders(workspace: Workspace, noted: NotedFiles, salvaged: dict, export
     not those removed from the job list."""
     hints = [p for p in sorted(workspace.folder("jobs").iterdir()) if p.is_dir()]
     hints += [Path(p) for p in noted.runs]
-    hints += [Path(p) for p in salvaged.get("jobs", ())]
-    hints += [Path(p).parent for p in salvaged.get("checkpoints", ())]
+    hints += [Path(p) for p in salvaged["jobs"]]
+    hints += [Path(p).parent for p in salvaged["checkpoints"]]
     hints += [Path(params["checkpoint"]).parent for _, params in filter(None, export_params)
               if isinstance(params.get("checkpoint"), str)]
     found: dict[Path, None] = dict.fromkeys(Path(p) for p in noted.forgotten)  # seen: never listed again
@@ -176,12 +177,12 @@ def _run_folders(workspace: Workspace, noted: NotedFiles, salvaged: dict, export
             hints += [Path(p).parent for p in _named_checkpoints(folder)]
         except UserError:
             pass  # a damaged job.json: the run itself says so when it is read
-    listed = set(_salvaged_paths(salvaged, "jobs"))
     names = {f.name for f in found}  # a folder found under another path: the workspace was moved, not lost
-    lost = sorted(p for p in listed if not Path(p).exists() and Path(p).name not in names)
+    lost = sorted(p for p in salvaged["jobs"] if not Path(p).exists() and Path(p).name not in names)
     if lost:
+        shown = ", ".join(lost[:SHOWN]) + (f" and {len(lost) - SHOWN} more" if len(lost) > SHOWN else "")
         report.missed.append(f"{_count(len(lost), 'run folder')} the old catalogue listed no longer exist"
-                             f"{'s' if len(lost) == 1 else ''}: {', '.join(lost)}")
+                             f"{'s' if len(lost) == 1 else ''}: {shown}")
     forgotten = {Path(p) for p in noted.forgotten}
     return sorted((f for f in found if f not in forgotten), key=_first_event_time)
 
@@ -200,38 +201,46 @@ def _named_checkpoints(folder: Path) -> list[str]:
 
 
 def _salvage(damaged: Path) -> dict[str, Any]:
-    """The job folders, checkpoints and exports the damaged catalogue still names, and the jobs' settings by
-    folder ("args"), as far as SQLite can read it (nothing, for a file that is not a database at all)."""
-    queries = {"jobs": "SELECT out_dir FROM jobs", "checkpoints": "SELECT path FROM checkpoints",
-               "artifacts": "SELECT path FROM artifacts"}
-    found: dict[str, Any] = {}
+    """What the damaged catalogue still says, as far as SQLite can read it (nothing, for a file that is not a
+    database at all): the paths of its "checkpoints" and "artifacts", and its "jobs" as {folder: settings}."""
+    found: dict[str, Any] = {"jobs": {}, "checkpoints": [], "artifacts": []}
     try:
         conn = sqlite3.connect(f"file:{damaged}?mode=ro", uri=True)
     except sqlite3.Error:
         return found
     try:
-        for name, sql in queries.items():
-            rows: list[str] = []
-            try:
-                for row in conn.execute(sql):
-                    rows.append(row[0])
-            except sqlite3.Error:
-                pass  # a damaged page: keep the rows read before it
-            found[name] = [r for r in rows if isinstance(r, str)]
-        found["args"] = {}
-        try:
-            for out_dir, args_json in conn.execute("SELECT out_dir, args_json FROM jobs"):
-                with contextlib.suppress(TypeError, ValueError):
-                    found["args"][str(Path(out_dir).expanduser().resolve())] = json.loads(args_json)
-        except sqlite3.Error:
-            pass
+        for out_dir, args_json in _rows(conn, "SELECT out_dir, args_json FROM jobs"):
+            if isinstance(out_dir, str):
+                try:
+                    args = json.loads(args_json)
+                except (TypeError, ValueError):
+                    args = {}
+                found["jobs"][str(Path(out_dir).expanduser().resolve())] = args if isinstance(args, dict) else {}
+        for table in ("checkpoints", "artifacts"):
+            found[table] = [path for (path,) in _rows(conn, f"SELECT path FROM {table}") if isinstance(path, str)]
     finally:
         conn.close()
     return found
 
 
-def _salvaged_paths(salvaged: dict, name: str) -> list[str]:
-    return [str(Path(p).expanduser().resolve()) for p in salvaged.get(name, ())]
+def _old_settings(jobs: dict[str, dict], folder: Path) -> Optional[dict]:
+    """The settings the damaged catalogue kept for the run in ``folder``: by its path, else (a workspace moved
+    since) by the name of a listed folder that is no longer there."""
+    if str(folder) in jobs:
+        return jobs[str(folder)]
+    return next((args for path, args in jobs.items() if Path(path).name == folder.name and not Path(path).exists()),
+                None)
+
+
+def _rows(conn: sqlite3.Connection, sql: str) -> list[tuple]:
+    """The rows of ``sql`` read before a damaged page stopped it."""
+    rows = []
+    try:
+        for row in conn.execute(sql):
+            rows.append(row)
+    except sqlite3.Error:
+        pass
+    return rows
 
 
 # -- one run --------------------------------------------------------------------------------------

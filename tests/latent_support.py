@@ -115,7 +115,7 @@ def make_folder_vector(explorer, qtbot, tmp_path) -> None:
     make_folders(explorer, tmp_path)
     explorer.tools.setCurrentWidget(explorer.attributes)
     explorer.attributes.folders_requested.emit(*(e.text() for e in explorer.attributes.folder_edits))
-    qtbot.waitUntil(lambda: "trousers − plain" in explorer.state.attributes.vectors, timeout=20_000)
+    qtbot.waitUntil(lambda: "trousers − plain" in explorer.state.attributes.vectors)
 
 
 def answer_save_dialog(monkeypatch, path: Path, chosen="PNG image (*.png)") -> None:

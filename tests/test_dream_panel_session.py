@@ -275,7 +275,7 @@ def worker():
     w.stop()
 
 
-def wait_for(condition, timeout=10.0, what="the condition"):
+def wait_for(condition, timeout=30.0, what="the condition"):
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"

@@ -42,7 +42,7 @@ def sample(panel, qtbot, seed):
     panel.seed.setValue(seed)
     before = panel.state.grid
     panel.sample_button.click()
-    qtbot.waitUntil(lambda: panel.state.grid is not None and panel.state.grid is not before, timeout=20_000)
+    qtbot.waitUntil(lambda: panel.state.grid is not None and panel.state.grid is not before)
     return panel.state.grid.images.copy()
 
 
@@ -97,7 +97,7 @@ def test_export_then_drop_back_restores_the_same_images(canvas, qtbot, tmp_path,
     notes.write_text("not an image")
     assert not drop(canvas, notes)
     assert drop(canvas, target)
-    qtbot.waitUntil(lambda: canvas.state.grid is not before, timeout=20_000)
+    qtbot.waitUntil(lambda: canvas.state.grid is not before)
     assert canvas.seed.value() == 42 and canvas.count.value() == 4
     assert np.array_equal(canvas.state.grid.images, made)
 
@@ -123,7 +123,7 @@ def test_a_model_already_in_the_workspace_draws_a_grid_when_the_studio_opens(stu
     workspace.close()
     panel = studio_app().window.panels["image-canvas"]
     assert panel.has_content()
-    qtbot.waitUntil(lambda: panel.state.grid is not None, timeout=20_000)  # without pressing Sample
+    qtbot.waitUntil(lambda: panel.state.grid is not None)  # without pressing Sample
     params = panel.state.grid.params
     assert params["checkpoint"] == str(vae_file) and params["seed"] == panel.seed.value()
     assert panel.grid_view.array is not None
@@ -190,7 +190,7 @@ def test_an_image_goes_to_the_latent_explorer_as_a_point_of_the_same_model(canva
     explorer = window.panels["latent-explorer"]
     assert window.current_panel() is explorer
     assert explorer.state.choice.ref.checkpoint == str(vae_file)
-    qtbot.waitUntil(lambda: explorer.state.shown is not None, timeout=20_000)
+    qtbot.waitUntil(lambda: explorer.state.shown is not None)
     assert explorer.state.shown.caption == "image 3 of seed 3"
     model = explorer.state  # the point is the image's own latent: decoding it gives the image back, roughly
     assert model.base is not None and model.base.shape == (2,)

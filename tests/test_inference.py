@@ -45,7 +45,7 @@ def worker():
     w.stop()
 
 
-def wait(event, timeout=10):
+def wait(event, timeout=30):
     assert event.wait(timeout), "timed out"
 
 

@@ -46,12 +46,12 @@ def test_train_watch_cancel_and_resume_from_the_dock(studio_app, qtbot):
 
     assert action_button(dock).text() == "Cancel"
     action_button(dock).click()
-    qtbot.waitUntil(lambda: dock.table.item(0, 1).text() == "cancelled", timeout=10_000)
+    qtbot.waitUntil(lambda: dock.table.item(0, 1).text() == "cancelled")
     assert action_button(dock).text() == "Resume"
     assert "cancelled at step" in dock.log.toPlainText()
 
     action_button(dock).click()
-    qtbot.waitUntil(lambda: dock.table.item(0, 1).text() == "running", timeout=10_000)
+    qtbot.waitUntil(lambda: dock.table.item(0, 1).text() == "running")
     qtbot.waitUntil(lambda: "resuming at step" in dock.log.toPlainText(), timeout=60_000)
     action_button(dock).click()
     qtbot.waitUntil(lambda: dock.table.item(0, 1).text() == "cancelled", timeout=30_000)
@@ -166,7 +166,7 @@ def test_a_model_training_from_the_app_is_offered_from_its_early_first_checkpoin
                                        title="First VAE"))
     qtbot.waitUntil(lambda: app.jobs.manager.store.job(job_id).step > 0, timeout=60_000)
     qtbot.waitUntil(lambda: "Training now:</b> First VAE, step" in panel.stack.empty.body_text
-                    or panel.has_content(), timeout=10_000)
+                    or panel.has_content())
     if not panel.has_content():
         assert "It can be used here from its first checkpoint" in panel.stack.empty.body_text
     qtbot.waitUntil(panel.has_content, timeout=60_000)  # long before its cadence's first (step 100,000)

@@ -345,17 +345,17 @@ def test_through_the_inference_thread_the_first_note_is_in_the_roll_at_once(benc
         client = InferenceClient(worker)
         warm = []
         client.submit(None, lambda _model, _ctx: None, on_result=warm.append)  # the thread's first start (torch)
-        qtbot.waitUntil(lambda: bool(warm), timeout=20000)
+        qtbot.waitUntil(lambda: bool(warm))
         state = PianoRollState(client, bench.registry, bench.store)
         state.choice = ModelChoice(spec, ModelRef("fake-music", "in memory"), "fake", 0)
         generation = RollGeneration(state)
         ends = []
         generation.events.finished.connect(lambda run, done: ends.append((run, done)))
         generation.continue_()
-        qtbot.waitUntil(lambda: bool(ends), timeout=5000)
+        qtbot.waitUntil(lambda: bool(ends))
         run, done = ends[0]
         assert done and run.written == 32 and len(state.notes) == 32  # the engine's own steps are not notes
-        assert run.first_note_s < 0.3
+        assert run.first_note_s < 0.3  # 4 ms here: at once, with room for a loaded machine
     finally:
         worker.stop()
 

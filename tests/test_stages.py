@@ -203,7 +203,7 @@ def test_the_jobs_dock_shows_stages_and_the_train_dialog_asks_what_a_stage_is_bu
     jobs = app.jobs
     first = jobs.start(JobOptions(model="stage-a", data="digits", steps=10, title="A on digits"))
     qtbot.waitUntil(lambda: jobs.manager.store.job(first).status == "finished", timeout=60_000)
-    qtbot.waitUntil(lambda: bool(app.workspace.store.checkpoints(["stage-a"])), timeout=10_000)
+    qtbot.waitUntil(lambda: bool(app.workspace.store.checkpoints(["stage-a"])))
 
     dialog = TrainDialog(app.window.context, app.window, model="stage-b")
     qtbot.addWidget(dialog)

@@ -126,7 +126,7 @@ def test_a_damaged_catalogue_is_rebuilt_with_every_run_and_its_history(used_work
             in message
         assert "1 run had stopped without finishing" in message
         assert "1 file in" in message and "carries no studio parameters" in message
-        aside = [p for p in used_workspace.iterdir() if ".corrupt-" in p.name and not p.name.endswith(("-wal", "-shm"))]
+        aside = [p for p in used_workspace.iterdir() if ".corrupt-" in p.name]
         assert len(aside) == 1 and aside[0].read_bytes() == damaged and aside[0].name in message
     finally:
         ws.close()
@@ -241,7 +241,7 @@ def test_studio_workspace_rebuild_lists_the_files_again_and_keeps_the_old_catalo
     assert main(["--workspace", str(root), "workspace", "rebuild"]) == 0
     said = capsys.readouterr().out
     assert "Recovered 1 run (1 training run), 1 checkpoint and 0 exports" in said
-    kept = [p for p in root.iterdir() if ".before-rebuild-" in p.name and not p.name.endswith(("-wal", "-shm"))]
+    kept = [p for p in root.iterdir() if ".before-rebuild-" in p.name]
     assert len(kept) == 1 and kept[0].read_bytes() == before and kept[0].name in said
     ws = Workspace.open(root)
     try:

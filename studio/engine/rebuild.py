@@ -204,6 +204,9 @@ def _salvage(damaged: Path) -> dict[str, Any]:
     """What the damaged catalogue still says, as far as SQLite can read it (nothing, for a file that is not a
     database at all): the paths of its "checkpoints" and "artifacts", and its "jobs" as {folder: settings}."""
     found: dict[str, Any] = {"jobs": {}, "checkpoints": [], "artifacts": []}
+    # reading a WAL database makes its -wal and -shm files; those it makes here are removed after
+    scratch = [side for side in (damaged.with_name(damaged.name + suffix) for suffix in ("-wal", "-shm"))
+               if not side.exists()]
     try:
         conn = sqlite3.connect(f"file:{damaged}?mode=ro", uri=True)
     except sqlite3.Error:
@@ -220,6 +223,8 @@ def _salvage(damaged: Path) -> dict[str, Any]:
             found[table] = [path for (path,) in _rows(conn, f"SELECT path FROM {table}") if isinstance(path, str)]
     finally:
         conn.close()
+        for side in scratch:
+            side.unlink(missing_ok=True)
     return found
 
 

@@ -11,6 +11,9 @@ Writes benchmarks/results/robustness.json. Each part is a function in a module o
 - network_attempts_blocked (at least the three tried), network_attempts_made (target 0): the network
   guard's three scenarios, a plugin fetching while it registers, while it samples and inside a training
   job (:mod:`_robustness_network`).
+- rebuild_damage_missed, rebuild_runs_lost, rebuild_checkpoints_lost, rebuild_exports_lost (each target 0),
+  rebuild_seconds: a workspace's catalogue damaged three ways and rebuilt from its files
+  (:mod:`_robustness_rebuild`).
 
 --quick runs a few trials of each (for checking the script, not for numbers).
 """
@@ -50,8 +53,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     network_guard.install()  # as every studio process does; the jobs started here inherit it
     from _robustness_faults import kill_trials
     from _robustness_network import network_attempts
+    from _robustness_rebuild import rebuild_trials
 
-    metrics, notes = gather([kill_trials, network_attempts], args.quick)
+    metrics, notes = gather([kill_trials, network_attempts, rebuild_trials], args.quick)
     report("robustness", metrics, notes)
     return 0
 

@@ -14,6 +14,8 @@ Writes benchmarks/results/robustness.json. Each part is a function in a module o
 - rebuild_damage_missed, rebuild_runs_lost, rebuild_checkpoints_lost, rebuild_exports_lost (each target 0),
   rebuild_seconds: a workspace's catalogue damaged three ways and rebuilt from its files
   (:mod:`_robustness_rebuild`).
+- fuzz_cases, fuzz_crashes (target 0), fuzz_failed_properties (target 0): the suite's fuzz properties
+  (tests/test_fuzz_*.py) with more examples each (:mod:`_robustness_fuzz`).
 
 --quick runs a few trials of each (for checking the script, not for numbers).
 """
@@ -52,10 +54,11 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = parser.parse_args(argv)
     network_guard.install()  # as every studio process does; the jobs started here inherit it
     from _robustness_faults import kill_trials
+    from _robustness_fuzz import fuzz_metrics
     from _robustness_network import network_attempts
     from _robustness_rebuild import rebuild_trials
 
-    metrics, notes = gather([kill_trials, network_attempts, rebuild_trials], args.quick)
+    metrics, notes = gather([kill_trials, network_attempts, rebuild_trials, fuzz_metrics], args.quick)
     report("robustness", metrics, notes)
     return 0
 

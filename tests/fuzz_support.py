@@ -5,7 +5,7 @@ deadline (some readers are slow on a busy machine), and ``STUDIO_FUZZ_EXAMPLES``
 times the property's weight, so the benchmark (benchmarks/_robustness_fuzz.py) runs the same properties
 with more. :func:`reads_clearly` counts each case by reader; the count is printed in pytest's terminal
 summary ("fuzz: N cases tried ...") and, when ``STUDIO_FUZZ_REPORT`` names a file, written there as JSON
-with the crashes seen (a reader raising anything but a user-facing error).
+with the crashes seen (a reader raising anything but a user-facing error) and the tests that failed.
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ REPORT = os.environ.get("STUDIO_FUZZ_REPORT", "")
 CASES: Counter[str] = Counter()
 #: (reader, exception type, first line of its message) of every case that crashed a reader
 CRASHES: set[tuple[str, str, str]] = set()
+#: the tests that failed (a property whose reader crashed, or that found another fault)
+FAILED: list[str] = []
 
 
 def fuzzed(weight: float = 1.0) -> settings:
@@ -83,9 +85,14 @@ class _Tally:
             terminalreporter.write_line(f"fuzz: {sum(CASES.values())} cases tried ({readers}); "
                                         f"{len(CRASHES)} crash(es)")
 
+    def pytest_runtest_logreport(self, report) -> None:
+        if report.failed:
+            FAILED.append(report.nodeid)
+
     def pytest_sessionfinish(self) -> None:
         if REPORT:
-            Path(REPORT).write_text(json.dumps({"cases": dict(CASES), "crashes": sorted(map(list, CRASHES))}))
+            Path(REPORT).write_text(json.dumps({"cases": dict(CASES), "crashes": sorted(map(list, CRASHES)),
+                                                "failed": FAILED}))
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -1,7 +1,7 @@
 """Fuzzed files in the window: the inference thread loading a damaged checkpoint chosen in the Image Canvas,
 and a damaged PNG, text sidecar or MIDI file opened in the panel that reads it. Each is told in a warning
-naming the file; the window does not raise; the panel still works (the canvas samples with a good model
-again); the damaged file is left as it was."""
+naming the file (or, for a flipped byte the file survives, it loads); the window does not raise; the
+panel still works (the canvas samples with a good model again); the damaged file is left as it was."""
 
 from __future__ import annotations
 
@@ -107,7 +107,10 @@ def test_a_damaged_checkpoint_chosen_in_the_canvas_is_told_and_the_canvas_goes_o
         canvas.app.window.refresh_panels()
         told.clear()
         assert picker.select(str(path))
-        qtbot.waitUntil(lambda: any(path.name in message for message in told), timeout=30_000)
+        # told, naming the file; or, for damage the file survives (a flipped bit in a number), it loads
+        qtbot.waitUntil(lambda: any(path.name in message for message in told) or canvas.state.info is not None,
+                        timeout=30_000)
+        assert told or len(data) == len(good), "only a file with one byte flipped may still load"
         tried("panel.checkpoint")
         unchanged(path, data)
         assert picker.select(str(vae_file))  # the good model again: the canvas samples

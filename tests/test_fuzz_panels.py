@@ -168,6 +168,21 @@ def test_a_damaged_png_opened_in_the_canvas_or_the_explorer_is_told(canvas, told
     sample(canvas, qtbot, 2)
 
 
+def midi_with(params: dict) -> bytes:
+    """A MIDI file of one note carrying ``params`` as the studio writes them (a ``studio:{json}`` text)."""
+    from io import BytesIO
+
+    import mido
+
+    midi = mido.MidiFile(type=1)
+    midi.tracks.append(mido.MidiTrack([mido.MetaMessage("text", text="studio:" + json.dumps(params))]))
+    midi.tracks.append(mido.MidiTrack([mido.Message("note_on", note=60, velocity=90),
+                                       mido.Message("note_off", note=60, time=240)]))
+    buffer = BytesIO()
+    midi.save(file=buffer)
+    return buffer.getvalue()
+
+
 def test_a_damaged_sidecar_or_midi_file_opened_in_its_panel_is_told(studio_app, told, qtbot):
     app = studio_app()
     composer, roll = app.window.panels["text-composer"], app.window.panels["piano-roll"]
@@ -177,7 +192,10 @@ def test_a_damaged_sidecar_or_midi_file_opened_in_its_panel_is_told(studio_app, 
                                                     "generations", "model", "checkpoint"]),
                                    st.none() | st.integers(-10, 10**6) | st.floats() | st.text(max_size=4)
                                    | st.lists(st.integers() | st.text(max_size=3), max_size=2), max_size=5),
-           midi=st.binary(max_size=60).map(lambda b: b"MThd\0\0\0\x06" + b))
+           midi=st.binary(max_size=60).map(lambda b: b"MThd\0\0\0\x06" + b) | st.dictionaries(
+               st.sampled_from(["panel", "model", "checkpoint", "bars", "temperature", "seed", "generations"]),
+               st.none() | st.integers() | st.floats() | st.text(max_size=4) | st.lists(st.integers(), max_size=2),
+               max_size=5).map(lambda params: midi_with({"panel": "piano-roll", "model": "none", **params})))
     def opened(sidecar, midi):
         with scratch() as folder:
             text, song = folder / "passage.txt", folder / "song.mid"

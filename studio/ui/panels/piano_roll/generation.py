@@ -267,6 +267,7 @@ class RollGeneration:
         records stay): keep them for the next export."""
         if not keep:
             self.records = {}
-        for record in params.get("generations") or ():
+        records = params.get("generations")
+        for record in records if isinstance(records, list) else ():  # a damaged file's may be anything
             if isinstance(record, dict) and isinstance(record.get("track"), str):
                 self.records[record["track"]] = dict(record)

@@ -60,7 +60,7 @@ class ContinueSettings:
         for name, kind in (("bars", int), ("temperature", float), ("seed", int)):
             try:
                 values[name] = kind(params[name])
-            except (KeyError, TypeError, ValueError):
+            except (KeyError, TypeError, ValueError, OverflowError):  # OverflowError: a saved Infinity
                 continue
         try:
             return dataclasses.replace(default, **values).check()

@@ -37,8 +37,12 @@ def test_a_job_out_of_memory_fails_alone_saying_so_and_the_job_beside_it_finishe
     small = manager.start(JobOptions(model="vae", data="digits", steps=3, first_checkpoint_s=None,
                                      overrides={"image_size": "16", "batch_size": "16"}))  # under the same limit
     monkeypatch.delenv(VARIABLE)
-    jobs = wait_for(lambda: [j for j in manager.jobs() if j.status not in ACTIVE] == manager.jobs() and
-                    {j.id: j for j in manager.jobs()}, timeout=180, what="both jobs to end")
+
+    def all_ended():
+        jobs = {job.id: job for job in manager.jobs()}
+        return all(job.status not in ACTIVE for job in jobs.values()) and jobs
+
+    jobs = wait_for(all_ended, timeout=180, what="both jobs to end")
 
     assert jobs[hungry].status == "failed"
     assert jobs[hungry].error.startswith("The job ran out of memory at step 0 (it asked for 1.91 GiB at once). "

@@ -19,6 +19,7 @@ from safetensors.torch import load_file, save_file
 
 from studio.core.checkpoint import save_checkpoint
 from studio.core.data import load_data
+from studio.core.imaging import save_png
 from studio.core.plugins import discover
 from studio.core.specs import resolve
 
@@ -211,5 +212,36 @@ def test_a_damaged_sidecar_or_midi_file_opened_in_its_panel_is_told(studio_app, 
             qtbot.wait(0)
             assert all("Unexpected error" not in message for message in told), told
             unchanged(song, midi)
+
+    opened()
+
+
+latent_keys = st.sampled_from(["mode", "steps", "interpolation", "frame", "a", "b", "direction", "extent", "centre",
+                               "side", "seed", "base", "attribute", "strength", "vector", "latent", "data"])
+latent_values = st.none() | st.integers(-3, 10**12) | st.floats() | st.text(max_size=6) | st.lists(
+    st.floats(-3, 3) | st.text(max_size=2), max_size=3)
+
+
+def test_damaged_settings_in_a_latent_explorer_png_are_told(explorer, told, qtbot):
+    """Every mode's settings, some missing or of another type: a warning naming the file, never a raise."""
+    made = {"panel": "latent-explorer", "model": "vae", "checkpoint": explorer.state.choice.ref.checkpoint}
+    failures: list[str] = []
+    explorer.state.work.events.failed.connect(lambda title, message, detail: failures.append(message))
+    restored: list[str] = []
+    explorer.state.events.restored.connect(restored.append)
+
+    @fuzzed(0.5)
+    @given(mode=st.sampled_from(["point", "attribute", "morph", "walk", "prior"]),
+           settings=st.dictionaries(latent_keys, latent_values, max_size=6))
+    def opened(mode, settings):
+        with scratch() as folder:
+            path = folder / "view.png"
+            save_png(np.zeros((8, 8, 1), np.float32), path, {**made, **settings, "mode": mode})
+            failures.clear(), restored.clear(), told.clear()
+            explorer.import_file(path)
+            qtbot.waitUntil(lambda: bool(restored or failures or told), timeout=30_000)
+            tried("panel.png.latent")
+            assert all("Unexpected error" not in m for m in failures + told), failures + told
+            assert all("view.png" in m for m in failures + told), failures + told
 
     opened()

@@ -16,6 +16,7 @@ from typing import Any, Optional
 import numpy as np
 
 from studio.core.artifacts import ImageArtifact, ImageSequenceArtifact
+from studio.core.errors import UserError
 from studio.core.provenance import RestoreError, check_made_here
 from studio.ui.panels.latent_explorer.scaling import scale_factor, upscale
 from studio.ui.panels.latent_explorer.state import LatentState
@@ -74,7 +75,19 @@ def restore(state: LatentState, params: dict[str, Any], name: str) -> None:
     if params.get("mode") not in MODES:
         raise RestoreError(f"{name} has Latent Explorer parameters, but they are incomplete or from a newer "
                            "studio (no known mode); nothing was changed.")
-    state.restore(params, name, lambda restored, _name: apply(state, restored, name))
+    state.restore(params, name, lambda restored, _name: _apply_checked(state, restored, name))
+
+
+def _apply_checked(state: LatentState, params: dict[str, Any], name: str) -> None:
+    """:func:`apply`, with a damaged file's settings (one missing, or of another type) told as the restore's
+    failure rather than raised on the GUI thread."""
+    try:
+        apply(state, params, name)
+    except (KeyError, TypeError, ValueError, IndexError, OverflowError, UserError) as exc:
+        what = f"it has no {exc.args[0]!r}" if isinstance(exc, KeyError) else str(exc)
+        state.work.events.failed.emit("Restore from an image", f"The Latent Explorer settings in {name} are "
+                                      f"damaged ({what}); its model is chosen, the view may be restored in part.",
+                                      "")
 
 
 def apply(state: LatentState, params: dict[str, Any], name: str) -> None:

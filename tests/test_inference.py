@@ -127,6 +127,16 @@ def test_out_of_memory_is_reported_and_the_worker_survives(worker):
     assert worker.loaded == []
 
 
+def test_in_the_app_what_an_out_of_memory_request_left_is_collected_on_the_gui_thread(qtbot, worker, monkeypatch):
+    """A collection on the worker thread could free Qt objects caught in reference cycles there: a crash."""
+    InferenceClient(worker)
+    collected = []
+    monkeypatch.setattr("studio.ui.bridge.free_memory", lambda: collected.append(threading.current_thread()))
+    worker.submit(ModelRef("m", "0"), lambda m, c: (_ for _ in ()).throw(MemoryError()))
+    qtbot.waitUntil(lambda: bool(collected))
+    assert collected == [threading.main_thread()]
+
+
 def test_model_errors_are_shown_as_written_and_bugs_are_labelled(worker):
     errors, done = [], threading.Event()
     worker.submit(None, lambda m, c: (_ for _ in ()).throw(ModelError("This model needs a prompt.")),

@@ -128,6 +128,9 @@ class InferenceWorker:
         #: called on the worker thread when it has run every request queued (the GUI relay then
         #: delivers what waits without waiting for its next frame)
         self.on_idle: Optional[Callable[[], None]] = None
+        #: frees what a request that ran out of memory left (called on the worker thread; the GUI's client
+        #: hands the collection to the GUI thread, where Qt objects caught in reference cycles may be freed)
+        self.free_memory: Callable[[], None] = free_memory
         self._queue: collections.deque[Request] = collections.deque()
         self._sessions: list[Session] = []
         self._cond = threading.Condition()
@@ -282,7 +285,7 @@ class InferenceWorker:
         if out_of_memory:
             model = ctx = None
             self._models.clear()
-            free_memory()
+            self.free_memory()
         _call(cb.on_error, message, detail)
 
     # -- sessions ----------------------------------------------------------------------
@@ -321,7 +324,7 @@ class InferenceWorker:
         self._close_session(session, None)
         if out_of_memory:
             self._models.clear()
-            free_memory()
+            self.free_memory()
         _call(session.callbacks.on_error, message, detail)
         _call(session.callbacks.on_closed, FAILED)
 

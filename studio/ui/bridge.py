@@ -13,6 +13,7 @@ from typing import Any, Optional
 from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
 
 from studio.engine.inference import Callbacks, InferenceWorker, ModelRef, Request, RequestContext
+from studio.engine.machine import free_memory
 from studio.engine.sessions import SessionCallbacks, SessionContext, SessionHandle
 
 
@@ -115,6 +116,8 @@ class InferenceClient(QObject):
         self.relay = GuiRelay(self)
         worker.on_device = self.report_device
         worker.on_idle = self.relay.flush
+        # a collection on the worker thread could run Qt destructors there (a crash): collect on the GUI thread
+        worker.free_memory = lambda: self.relay.call(free_memory)
 
     def submit(self, model: Optional[ModelRef], fn: Callable[[Any, RequestContext], Any], *,
                key: Optional[str] = None,

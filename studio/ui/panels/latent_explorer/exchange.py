@@ -83,7 +83,7 @@ def _apply_checked(state: LatentState, params: dict[str, Any], name: str) -> Non
     failure rather than raised on the GUI thread."""
     try:
         apply(state, params, name)
-    except (KeyError, TypeError, ValueError, IndexError, OverflowError, UserError) as exc:
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError, OverflowError, UserError) as exc:
         what = f"it has no {exc.args[0]!r}" if isinstance(exc, KeyError) else str(exc)
         state.work.events.failed.emit("Restore from an image", f"The Latent Explorer settings in {name} are "
                                       f"damaged ({what}); its model is chosen, the view may be restored in part.",
@@ -92,7 +92,7 @@ def _apply_checked(state: LatentState, params: dict[str, Any], name: str) -> Non
 
 def apply(state: LatentState, params: dict[str, Any], name: str) -> None:
     """Set the state as ``params`` say, the model being chosen already."""
-    if params.get("data") and params["data"] != state.data_argument:
+    if params.get("data") and isinstance(params["data"], str) and params["data"] != state.data_argument:
         state.choose_data(params["data"])
     mode, caption = params["mode"], f"restored from {name}"
     latent = None if params.get("latent") is None else np.asarray(params["latent"], np.float32)

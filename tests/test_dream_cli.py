@@ -110,7 +110,8 @@ def test_evaluate_prints_the_mean_and_spread_of_the_scores(tmp_path, monkeypatch
 def test_ctrl_c_stops_collecting_promptly_and_keeps_the_finished_episodes(tmp_path):
     studio = Path(sys.executable).with_name("studio")
     out = tmp_path / "rollouts"
-    command = [str(studio), "dream", "collect", "--episodes", "6", "--steps", "150", "--workers", "2",
+    # episodes long enough (400 steps, about 5 s each) that the rest cannot be driven before the Ctrl+C lands
+    command = [str(studio), "dream", "collect", "--episodes", "6", "--steps", "400", "--workers", "2",
                "--out", str(out)]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                start_new_session=True)  # its own process group, as a terminal's Ctrl+C reaches

@@ -3,11 +3,11 @@ events, cancel, resume, and the evaluation's scores kept in the job's folder."""
 
 import os
 import signal
-import time
 from pathlib import Path
 
 import pytest
 from dream_stages_support import add_collect, add_evaluation, add_training, tiny_world
+from waiting import wait_for
 
 from studio.core.errors import UserError
 from studio.core.plugins import discover
@@ -33,16 +33,6 @@ def manager(tmp_path):
                 pass
     m.close()
     workspace.close()
-
-
-def wait_for(predicate, timeout=60, what="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def group_alive(pgid):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from conftest import kill_jobs
-from waiting import process_ended
+from waiting import process_ended, wait_for
 
 from studio.core.plugins import discover
 from studio.core.workspace import Workspace
@@ -44,16 +44,6 @@ def vae_job(steps=100_000, checkpoint_every=5, **extra):
 
 def events(m, job_id):
     return m.history(job_id)
-
-
-def wait_for(predicate, timeout=60, what="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def progress_at_least(m, job_id, step):

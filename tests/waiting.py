@@ -11,7 +11,7 @@ from typing import Callable, TypeVar
 T = TypeVar("T")
 
 
-def wait_for(condition: Callable[[], T], timeout: float = 30.0, what: str = "the condition") -> T:
+def wait_for(condition: Callable[[], T], timeout: float = 60.0, what: str = "the condition") -> T:
     """``condition()``'s first truthy value; an AssertionError naming ``what`` after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while True:

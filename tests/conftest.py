@@ -95,6 +95,21 @@ def kill_jobs(manager) -> None:
 
 
 @pytest.fixture
+def job_manager(tmp_path):
+    """A JobManager on a new workspace, training on the CPU; its jobs are killed afterwards."""
+    from studio.core.plugins import discover
+    from studio.core.workspace import Workspace
+    from studio.engine.jobs import JobManager
+
+    workspace = Workspace.open(tmp_path / "ws")
+    manager = JobManager(workspace, discover().registry, device="cpu")
+    yield manager
+    kill_jobs(manager)
+    manager.close()
+    workspace.close()
+
+
+@pytest.fixture
 def studio_app(qtbot):
     """Open the studio's main window the way `studio` does; closes it afterwards."""
     from studio.core.plugins import discover

@@ -4,14 +4,10 @@ finishes, followed by the same job runner)."""
 
 from __future__ import annotations
 
-import pytest
-from conftest import kill_jobs
 from fault_injection import VARIABLE, fault_environment
 from waiting import wait_for
 
-from studio.core.plugins import discover
-from studio.core.workspace import Workspace
-from studio.engine.jobs import ACTIVE, JobManager, JobOptions
+from studio.engine.jobs import ACTIVE, JobOptions
 
 #: the job may allocate this much data; a tiny VAE job needs about a third of it
 LIMIT = 1_500_000_000
@@ -19,27 +15,18 @@ LIMIT = 1_500_000_000
 HUNGRY = {"batch_size": "2000000"}
 
 
-@pytest.fixture
-def manager(tmp_path):
-    workspace = Workspace.open(tmp_path / "ws")
-    m = JobManager(workspace, discover().registry, device="cpu")
-    yield m
-    kill_jobs(m)
-    m.close()
-    workspace.close()
-
-
-def test_a_job_out_of_memory_fails_alone_saying_so_and_the_job_beside_it_finishes(manager, monkeypatch):
+def test_a_job_out_of_memory_fails_alone_saying_so_and_the_job_beside_it_finishes(job_manager, monkeypatch):
     env = fault_environment({"data_limit_bytes": LIMIT})
     monkeypatch.setenv("PYTHONPATH", env["PYTHONPATH"])
     monkeypatch.setenv(VARIABLE, env[VARIABLE])
-    hungry = manager.start(JobOptions(model="vae", data="digits", steps=3, overrides=HUNGRY, first_checkpoint_s=None))
-    small = manager.start(JobOptions(model="vae", data="digits", steps=3, first_checkpoint_s=None,
+    hungry = job_manager.start(JobOptions(model="vae", data="digits", steps=3, overrides=HUNGRY,
+                                          first_checkpoint_s=None))
+    small = job_manager.start(JobOptions(model="vae", data="digits", steps=3, first_checkpoint_s=None,
                                      overrides={"image_size": "16", "batch_size": "16"}))  # under the same limit
     monkeypatch.delenv(VARIABLE)
 
     def all_ended():
-        jobs = {job.id: job for job in manager.jobs()}
+        jobs = {job.id: job for job in job_manager.jobs()}
         return all(job.status not in ACTIVE for job in jobs.values()) and jobs
 
     jobs = wait_for(all_ended, timeout=180, what="both jobs to end")

@@ -92,6 +92,9 @@ def _pairs(option: str, pairs: list[str]) -> dict[str, str]:
 
 
 def train_run(args: argparse.Namespace) -> int:
+    from studio.core.openmp import spin_briefly
+
+    spin_briefly()  # before torch loads (studio.core.openmp)
     from studio.engine.train_request import TrainRequest, check_request
     from studio.engine.training import run
 

@@ -12,6 +12,7 @@ Found again, a job's past events update the store once, quietly; ``on_event``
 sees only what it writes from then on (the dock reads the past with
 :meth:`JobManager.history`). Runs started with `studio train` on the command
 line are catalogued the same way (:mod:`studio.engine.catalogue`) and found too.
+Running jobs share the cores equally (:mod:`studio.engine.thread_policy`).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from studio.engine.catalogue import JobOptions, RunCatalogue, new_job_id
 from studio.engine.events import TERMINAL, EventReader
 from studio.engine.job_kinds import AnyOptions, CollectOptions, EvaluateOptions
 from studio.engine.run_folder import EVENTS_NAME, JOB_FILE, LOG_NAME
+from studio.engine.thread_policy import job_environment, share, usable_cores, write_budget
 
 __all__ = ["ACTIVE", "CollectOptions", "EvaluateOptions", "JobManager", "JobOptions"]
 
@@ -149,12 +151,30 @@ class JobManager:
         command = job_kinds.command_line(self.python, self.device, args, out, resume)
         reader = EventReader(out / EVENTS_NAME)
         reader.read_new()  # skip what earlier runs of this job wrote
+        threads = self._share_cores(adding=out)
         with open(out / LOG_NAME, "ab") as log:
             process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                       start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                                       start_new_session=True,
+                                       env={**os.environ, "PYTHONUNBUFFERED": "1", **job_environment(threads)})
         self.store.update_job(job_id, status="running", pid=process.pid, started=time.time())
         with self._lock:
             self._running[job_id] = _Running(job_id, out, reader, process, process.pid)
+
+    def _share_cores(self, adding: Optional[Path] = None) -> int:
+        """Split the cores among the running jobs (and one about to start in ``adding``): each job's
+        budget goes to its run folder, which a training job reads between steps
+        (:mod:`studio.engine.thread_policy`); the new job's budget is returned."""
+        with self._lock:
+            folders = [job.out for job in self._running.values()]
+        if adding is not None:
+            folders.append(adding)
+        threads = share(usable_cores(), len(folders))
+        for folder in folders:
+            try:
+                write_budget(folder, threads)
+            except OSError:  # a folder gone: its job is ending; the others still get theirs
+                pass
+        return threads
 
     def _reattach(self) -> None:
         """After a restart: follow jobs still running, mark the dead ones interrupted.
@@ -198,6 +218,7 @@ class JobManager:
         self._follow(job)  # what it wrote just before exiting
         with self._lock:
             self._running.pop(job.job_id, None)
+        self._share_cores()  # the cores it leaves go to the jobs still running
         status = self.catalogue.finish(job.job_id, job.out, job.ended, exit_code if job.process else None,
                                        cancel_requested=job.cancel_requested)
         if self.on_event:

@@ -6,9 +6,10 @@ Nothing here imports torch at module level; torch is used when it is loaded.
 from __future__ import annotations
 
 import gc
-import os
 import sys
 from typing import Any
+
+from studio.engine.thread_policy import usable_cores
 
 
 def model_bytes(model: Any) -> int:
@@ -49,11 +50,7 @@ def inference_threads() -> int:
     """Torch intra-op threads for the inference thread: half the cores this process may use, at
     least one. Its requests (a decode, a sampling step) are too small to gain from many threads,
     whose wake-ups cost more than they save, and the GUI and training jobs need cores too."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    return max(1, cores // 2)
+    return max(1, usable_cores() // 2)
 
 
 def use_inference_threads() -> None:

@@ -43,6 +43,7 @@ from studio.engine.cancel import CancelRequested, CancelSignal, process_signal
 from studio.engine.events import EventLog
 from studio.engine.run_folder import CHECKPOINT_NAME, EVENTS_NAME, JOB_FILE
 from studio.engine.stages import check_upstream, load_upstream
+from studio.engine.thread_policy import JobThreads
 from studio.engine.train_request import TrainRequest, check_request, check_start_from
 
 
@@ -134,11 +135,23 @@ class Run:
         return checkpoint.step
 
     def _loop(self, spec, trainer, start: int, total: int) -> int:
+        if self.world_size > 1:  # each rank keeps the threads torchrun gave it
+            return self._steps(spec, trainer, start, total, None)
+        threads = JobThreads(self.out, self._note)
+        try:
+            return self._steps(spec, trainer, start, total, threads)
+        finally:
+            threads.restore()
+
+    def _steps(self, spec, trainer, start: int, total: int, threads: Optional[JobThreads]) -> int:
         request = self.request
         step = start
         meter = _Throughput(start, self.world_size)
         early = None if request.first_checkpoint_s is None else time.monotonic() + request.first_checkpoint_s
+        began = time.perf_counter()
         for progress in trainer.steps(start, total):
+            if threads is not None:  # the step alone: checkpoints and samples below are not the trainer's speed
+                threads.step_done(time.perf_counter() - began)
             step = self._step = progress.step  # (self._step: where an error found the run)
             self._check_finite(progress)
             meter.add(progress)
@@ -158,12 +171,16 @@ class Run:
                 self._checkpoint(spec, trainer, step)  # (rank 0's alone: no rank waits for another here)
             if step % request.sample_every == 0 and step != total:
                 self._samples(trainer, step)
+            began = time.perf_counter()
         validated = self._validate(trainer, step)
         self._checkpoint(spec, trainer, step)
         if validated:
             self._samples(trainer, step)
         self.log.emit("finished", step=step, total=total)
         return 0
+
+    def _note(self, message: str) -> None:
+        self.log.emit("note", message=message)
 
     def _exit_cancelled(self) -> None:
         """Cancelled before the first step, with nothing new to save: say so and end the process."""

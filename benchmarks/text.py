@@ -9,16 +9,25 @@ and nanoGPT's Shakespeare-character run on a CPU.
   with the attention weights returned at every step, as the Text Composer asks.
 - ``vs_hf_generate_ratio``: our streaming tokens/s ÷ ``GPT2LMHeadModel.generate`` on the
   same weights copied into an equivalent GPT-2 (greedy, 512 tokens, both on the CPU).
+- ``bare_decode_tokens_per_s`` and ``decode_vs_bare_ratio``: the same GPT's greedy
+  cached decoding as a bare loop of torch calls (``_text_decode.py``), and the
+  studio's streaming tokens/s over it, interleaved in this process.
 - ``shakespeare_char_val_loss`` and ``train_seconds``: nanoGPT's CPU settings for
   shakespeare_char (4 layers, 4 heads, 128 wide, context 64, batch 12, 2000 steps,
-  no dropout, learning rate 1e-3 with warm-up and cosine decay) through the trainer's
-  ``steps()``; nanoGPT reports 1.88 validation loss in about 3 minutes on a laptop.
+  no dropout, learning rate 1e-3 with warm-up and cosine decay), the trainer run as
+  the app runs it: a job alone on the machine; nanoGPT reports 1.88 validation loss
+  in about 3 minutes on a laptop. ``bare_loop_train_seconds``: the same GPT, data
+  and steps in a plain PyTorch loop (a new process too), and
+  ``train_speed_vs_bare_loop`` = its seconds / the job's.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -27,8 +36,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import median, report  # noqa: E402  (first: it imports studio, before torch loads)
 # isort: on
 import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from _text_decode import decode_metrics  # noqa: E402
 
 from studio.core.data.text import load_text_file  # noqa: E402
+from studio.core.training import decay_groups, warmup_cosine  # noqa: E402
 from studio_builtins.text.config import GPTConfig  # noqa: E402
 from studio_builtins.text.gpt import GPT  # noqa: E402
 from studio_builtins.text.trainer import GPTTrainer  # noqa: E402
@@ -113,33 +125,115 @@ def versus_transformers(model: GPT) -> dict[str, float]:
     return {"vs_hf_generate_ratio": median(ours) / median(theirs), "hf_generate_tokens_per_s": median(theirs)}
 
 
-def shakespeare_char(steps: int) -> dict[str, float]:
+#: nanoGPT's CPU settings for shakespeare_char, as `studio train --set` takes them
+NANOGPT_CPU = {"n_layer": "4", "n_head": "4", "n_embd": "128", "block_size": "64", "batch_size": "12",
+               "dropout": "0.0", "learning_rate": "1e-3", "min_learning_rate": "1e-4", "warmup_steps": "100"}
+
+
+def nanogpt_trainer() -> GPTTrainer:
+    """The trainer a job at nanoGPT's settings builds (seed 0 for the split and the weights, as a job's)."""
+    from studio.core.config import apply_overrides
+
     split = load_text_file(str(SHAKESPEARE)).split(seed=0)
-    config = GPTConfig(n_layer=4, n_head=4, n_embd=128, block_size=64, batch_size=12, dropout=0.0,
-                       learning_rate=1e-3, min_learning_rate=1e-4, warmup_steps=100)
+    return GPTTrainer(apply_overrides(GPTConfig(), NANOGPT_CPU), split, device="cpu", seed=0)
+
+
+def bare_loop_train(steps: int) -> tuple[float, float]:
+    """(seconds, validation loss): the same GPT, data and schedule trained by a plain PyTorch loop, as
+    nanoGPT's train.py does (random windows, AdamW, warm-up and cosine, gradient clipping), ending with
+    the validation the job also ends with. The trainer only builds the model and token ids (untimed)."""
+    trainer = nanogpt_trainer()
+    model, ids, c = trainer.model, trainer.train_ids, trainer.config
+    optimizer = torch.optim.AdamW(decay_groups(model, c.weight_decay), lr=c.learning_rate, betas=(0.9, c.beta2))
+    offsets = torch.arange(c.block_size + 1)
+    generator = torch.Generator().manual_seed(0)
     start = time.perf_counter()
-    trainer = GPTTrainer(config, split, device="cpu", seed=1337)
-    for progress in trainer.steps(0, steps):
-        if progress.step % 250 == 0:
-            print(f"  step {progress.step}: loss {progress.losses['loss']:.3f}", file=sys.stderr, flush=True)
-    seconds = time.perf_counter() - start
-    return {"shakespeare_char_val_loss": trainer.validate()["loss"], "train_seconds": seconds}
+    for step in range(steps):
+        for group in optimizer.param_groups:
+            group["lr"] = warmup_cosine(step, steps, c.learning_rate, c.min_learning_rate, c.warmup_steps)
+        starts = torch.randint(len(ids) - c.block_size, (c.batch_size,), generator=generator)
+        windows = ids[starts[:, None] + offsets].long()
+        logits = model(windows[:, :-1])
+        loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), windows[:, 1:].reshape(-1))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), c.grad_clip)
+        optimizer.step()
+    validation = trainer.validate()["loss"]
+    return time.perf_counter() - start, validation
+
+
+def bare_loop_process(steps: int) -> tuple[float, float]:
+    """:func:`bare_loop_train` in a new process with a lone job's environment (as the trainer's job runs)."""
+    from studio.engine.thread_policy import job_environment, usable_cores
+
+    out = subprocess.run([sys.executable, __file__, "--bare-train", str(steps)], check=True, capture_output=True,
+                         text=True, env={**os.environ, **job_environment(usable_cores())})
+    seconds, loss = out.stdout.split()[-2:]
+    return float(seconds), float(loss)
+
+
+def trainer_as_job(steps: int) -> tuple[float, float]:
+    """(seconds, validation loss) of the trainer run as the app runs it: a job of the job manager, alone,
+    at its default cadence (validation and checkpoint every 500 steps, samples every 250); timed from
+    its "started" event (torch and the data loaded) to "finished"."""
+    from studio.core.plugins import discover
+    from studio.core.workspace import Workspace
+    from studio.engine.jobs import ACTIVE, JobManager, JobOptions
+
+    with tempfile.TemporaryDirectory() as tmp:
+        ws = Workspace.open(Path(tmp) / "ws")
+        manager = JobManager(ws, discover().registry, device="cpu")
+        job_id = manager.start(JobOptions(model="gpt", data=str(SHAKESPEARE), steps=steps, overrides=NANOGPT_CPU))
+        while manager.store.job(job_id).status in ACTIVE:
+            time.sleep(0.5)
+        events, job = manager.history(job_id), manager.store.job(job_id)
+        manager.close()
+        ws.close()
+    if job.status != "finished":
+        raise RuntimeError(f"the training job {job.status}: {job.error}")
+    started = next(e["time"] for e in events if e["event"] == "started")
+    finished = next(e["time"] for e in events if e["event"] == "finished")
+    validation = [e for e in events if e["event"] == "validation"][-1]["losses"]["loss"]
+    return finished - started, validation
+
+
+def shakespeare_char(steps: int) -> dict[str, float]:
+    """The bare loop and the job in turns, twice (each in a new process); the faster of each side."""
+    bare, job = [], []
+    for _ in range(2):
+        bare.append(bare_loop_process(steps))
+        job.append(trainer_as_job(steps))
+        print(f"  bare loop {bare[-1][0]:.1f} s, job {job[-1][0]:.1f} s", file=sys.stderr, flush=True)
+    bare_seconds, job_seconds = min(b[0] for b in bare), min(j[0] for j in job)
+    return {"shakespeare_char_val_loss": job[0][1], "bare_loop_val_loss": bare[0][1],
+            "train_seconds": job_seconds, "bare_loop_train_seconds": bare_seconds,
+            "train_speed_vs_bare_loop": bare_seconds / job_seconds}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="train 200 steps instead of 2000 (a smoke test)")
+    parser.add_argument("--bare-train", type=int, metavar="STEPS", help=argparse.SUPPRESS)  # one side of a ratio
     args = parser.parse_args()
+    if args.bare_train:
+        print(*bare_loop_train(args.bare_train))
+        return
     torch.manual_seed(0)
     model = GPT(GENERATION_CONFIG).eval()
-    metrics = {**kv_cache(model), **versus_transformers(model)}
+    metrics = {**kv_cache(model), **versus_transformers(model), **decode_metrics(model, PROMPT, NEW_TOKENS)}
     metrics.update(shakespeare_char(200 if args.quick else 2000))
     report("text", metrics, {
         "kv_cache_speedup_512": "target >= 5 (4x128 GPT, block 640, greedy)",
         "kv_cache_speedup_512_with_attention": "the same, with attention weights as the composer asks",
         "vs_hf_generate_ratio": "target >= 1.0 (same weights in GPT2LMHeadModel.generate)",
-        "shakespeare_char_val_loss": "nanoGPT: 1.88 after 2000 CPU iterations",
-        "train_seconds": "nanoGPT: about 3 minutes on a laptop",
+        "bare_decode_tokens_per_s": "the same GPT's greedy cached decoding as a bare loop of torch calls",
+        "decode_vs_bare_ratio": "the studio's cached stream / the bare loop, same process and threads; target >= 0.9",
+        "shakespeare_char_val_loss": "the job's; nanoGPT: 1.88 after 2000 CPU iterations; target <= 1.88",
+        "bare_loop_val_loss": "the plain loop's, on the same validation windows",
+        "train_seconds": "the trainer as a job alone (started to finished); nanoGPT: about 3 minutes on a laptop",
+        "bare_loop_train_seconds": "the same GPT, data and steps in a plain PyTorch loop, in a new process",
+        "train_speed_vs_bare_loop": "bare-loop seconds / the job's (1.0: as fast); target >= 0.95",
     })
 
 

@@ -5,6 +5,11 @@ tied to the token embedding. Generation keeps a key/value cache per layer, so
 each new token costs one position's work instead of the whole context's.
 Attention runs through ``scaled_dot_product_attention`` (fused kernels) unless
 its weights are asked for, when it is computed explicitly to return them.
+
+The blocks' forwards call ``torch.nn.functional`` on their layers' parameters rather
+than calling the layers: decoding one token at a time is mostly Python overhead on a
+CPU, and each module call costs several microseconds (about a tenth of a token's time
+at nanoGPT's width). Dropout is applied only in training, where it does something.
 """
 
 from __future__ import annotations
@@ -47,8 +52,6 @@ class CausalSelfAttention(nn.Module):
         self.dropout = config.dropout
         self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)
         self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
-        self.attn_dropout = nn.Dropout(config.dropout)
-        self.resid_dropout = nn.Dropout(config.dropout)
 
     def forward(self, x: torch.Tensor, cache: Optional[LayerCache] = None,
                 need_weights: bool = False) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
@@ -56,39 +59,37 @@ class CausalSelfAttention(nn.Module):
         those cached. Returns the output and, if asked, the weights (batch, heads, new, all)."""
         batch, new, width = x.shape
         q, k, v = (t.view(batch, new, self.n_head, width // self.n_head).transpose(1, 2)
-                   for t in self.c_attn(x).split(width, dim=2))
+                   for t in _linear(self.c_attn, x).split(width, dim=2))
         if cache is not None:
             k, v = cache.append(k, v)
         total = k.size(2)
-        # query i (at absolute position total - new + i) may look at keys 0 .. total - new + i
-        mask = None if new == 1 else torch.ones(new, total, dtype=torch.bool, device=x.device).tril(total - new)
         weights = None
         if need_weights:
             scores = (q @ k.transpose(-2, -1)) / math.sqrt(k.size(-1))
-            if mask is not None:
-                scores = scores.masked_fill(~mask, float("-inf"))
+            if new > 1:
+                scores = scores.masked_fill(~_causal_mask(new, total, x.device), float("-inf"))
             weights = torch.softmax(scores, dim=-1)
-            y = self.attn_dropout(weights) @ v
+            y = _dropout(weights, self.dropout, self.training) @ v
         else:
             dropout = self.dropout if self.training else 0.0
-            if mask is not None and new == total:
+            if new > 1 and new == total:  # training, or a first window: the fused causal kernel
                 y = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout, is_causal=True)
             else:
+                mask = _causal_mask(new, total, x.device) if new > 1 else None
                 y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout)
         y = y.transpose(1, 2).contiguous().view(batch, new, width)
-        return self.resid_dropout(self.c_proj(y)), weights
+        return _dropout(_linear(self.c_proj, y), self.dropout, self.training), weights
 
 
 class MLP(nn.Module):
     def __init__(self, config: GPTConfig) -> None:
         super().__init__()
         self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
-        self.gelu = nn.GELU()
         self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
-        self.dropout = nn.Dropout(config.dropout)
+        self.dropout = config.dropout
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.dropout(self.c_proj(self.gelu(self.c_fc(x))))
+        return _dropout(_linear(self.c_proj, F.gelu(_linear(self.c_fc, x))), self.dropout, self.training)
 
 
 class Block(nn.Module):
@@ -101,9 +102,9 @@ class Block(nn.Module):
 
     def forward(self, x: torch.Tensor, cache: Optional[LayerCache] = None,
                 need_weights: bool = False) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
-        attended, weights = self.attn(self.ln_1(x), cache, need_weights)
+        attended, weights = self.attn.forward(_norm(self.ln_1, x), cache, need_weights)
         x = x + attended
-        return x + self.mlp(self.ln_2(x)), weights
+        return x + self.mlp.forward(_norm(self.ln_2, x)), weights
 
 
 class Decoder(nn.Module):
@@ -117,7 +118,6 @@ class Decoder(nn.Module):
         self.context_length = config.block_size
         self.wte = nn.Embedding(vocab_size, config.n_embd)
         self.wpe = nn.Embedding(config.block_size, config.n_embd)
-        self.drop = nn.Dropout(config.dropout)
         self.h = nn.ModuleList(Block(config) for _ in range(config.n_layer))
         self.ln_f = nn.LayerNorm(config.n_embd, bias=config.bias)
         self.lm_head = nn.Linear(config.n_embd, vocab_size, bias=False)
@@ -137,15 +137,16 @@ class Decoder(nn.Module):
         ``caches`` is given; with ``last_only`` only for the last position (all generation needs).
         Also the attention weights of each layer when ``need_weights``."""
         positions = torch.arange(start, start + idx.size(1), device=idx.device)
-        x = self.drop(self.wte(idx) + self.wpe(positions))
+        x = _dropout(F.embedding(idx, self.wte.weight) + F.embedding(positions, self.wpe.weight),
+                     self.config.dropout, self.training)
         weights = []
         for i, block in enumerate(self.h):
-            x, w = block(x, None if caches is None else caches[i], need_weights)
+            x, w = block.forward(x, None if caches is None else caches[i], need_weights)
             if w is not None:
                 weights.append(w)
         if last_only:
             x = x[:, -1:]
-        return self.lm_head(self.ln_f(x)), weights
+        return F.linear(_norm(self.ln_f, x), self.lm_head.weight), weights
 
     def new_cache(self) -> list[LayerCache]:
         c = self.config
@@ -183,12 +184,30 @@ class GPTSession:
             self.caches = self.model.new_cache() if self.use_cache else None
             new, start = self.window.tokens, 0
         idx = torch.tensor([new], dtype=torch.long, device=self.model.wte.weight.device)
-        with evaluating(self.model):
+        # inference_mode skips even no_grad's version counting; the logits are read, never written
+        with evaluating(self.model), torch.inference_mode():
             logits, weights = self.model.run(idx, self.caches, start, self.with_attention, last_only=True)
         attention = None
         if self.with_attention:
             attention = torch.stack([w[0, :, -1, :] for w in weights]).float().cpu().numpy()
         return logits[0, -1], attention
+
+
+def _causal_mask(new: int, total: int, device: torch.device) -> torch.Tensor:
+    """Query i (at absolute position total - new + i) may look at keys 0 .. total - new + i."""
+    return torch.ones(new, total, dtype=torch.bool, device=device).tril(total - new)
+
+
+def _linear(layer: nn.Linear, x: torch.Tensor) -> torch.Tensor:
+    return F.linear(x, layer.weight, layer.bias)
+
+
+def _norm(layer: nn.LayerNorm, x: torch.Tensor) -> torch.Tensor:
+    return F.layer_norm(x, layer.normalized_shape, layer.weight, layer.bias, layer.eps)
+
+
+def _dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
+    return F.dropout(x, p, training=True) if training and p > 0 else x
 
 
 def _check(config: GPTConfig) -> None:

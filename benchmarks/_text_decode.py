@@ -13,6 +13,7 @@ the studio gives torch (``_common`` imports ``studio`` before torch loads).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 # isort: off
 from _common import median  # first: it imports studio, before torch loads
@@ -66,22 +67,16 @@ def bare_decode(model, prompt_ids: list[int], new_tokens: int) -> tuple[float, l
     return len(tokens) / (time.perf_counter() - start), tokens
 
 
-def studio_decode(model, prompt: str, new_tokens: int) -> tuple[float, list[int]]:
-    """Tokens/s and tokens of the studio's cached greedy stream, as ``benchmarks/text.py`` times it."""
-    start = time.perf_counter()
-    tokens = [s.token for s in model.generate(prompt, max_new_tokens=new_tokens, temperature=0, use_cache=True)]
-    return len(tokens) / (time.perf_counter() - start), tokens
-
-
-def decode_metrics(model, prompt: str, new_tokens: int, runs: int = 3) -> dict[str, float]:
+def decode_metrics(model, prompt_ids: list[int], studio: Callable[[], tuple[float, list[int]]],
+                   new_tokens: int, runs: int = 3) -> dict[str, float]:
     """The bare loop's tokens/s and the studio's ÷ it, from the medians of ``runs`` interleaved
-    runs of each (load from other processes hits both alike); both must choose the same tokens."""
-    prompt_ids = model.prompt_ids(prompt)
-    studio, bare = [], []
+    runs of each (load from other processes hits both alike); ``studio()`` gives the studio's
+    cached greedy stream's tokens/s and tokens, which must be the bare loop's."""
+    studio_rates, bare = [], []
     for _ in range(runs):
-        rate, studio_tokens = studio_decode(model, prompt, new_tokens)
-        studio.append(rate)
+        rate, studio_tokens = studio()
+        studio_rates.append(rate)
         rate, bare_tokens = bare_decode(model, prompt_ids, new_tokens)
         bare.append(rate)
         assert studio_tokens == bare_tokens, "the bare loop chose different greedy tokens from the studio"
-    return {"bare_decode_tokens_per_s": median(bare), "decode_vs_bare_ratio": median(studio) / median(bare)}
+    return {"bare_decode_tokens_per_s": median(bare), "decode_vs_bare_ratio": median(studio_rates) / median(bare)}

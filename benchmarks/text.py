@@ -221,7 +221,8 @@ def main() -> None:
         return
     torch.manual_seed(0)
     model = GPT(GENERATION_CONFIG).eval()
-    metrics = {**kv_cache(model), **versus_transformers(model), **decode_metrics(model, PROMPT, NEW_TOKENS)}
+    metrics = {**kv_cache(model), **versus_transformers(model),
+               **decode_metrics(model, model.prompt_ids(PROMPT), lambda: timed_stream(model, True), NEW_TOKENS)}
     metrics.update(shakespeare_char(200 if args.quick else 2000))
     report("text", metrics, {
         "kv_cache_speedup_512": "target >= 5 (4x128 GPT, block 640, greedy)",

@@ -7,7 +7,8 @@ whole file, so it is done on a worker thread (the inference thread, a job),
 never the GUI's, and kept in the catalogue with the file version it is of (its
 modification time and size): asking again is a lookup until the file changes.
 
-A model folder (a Hugging Face model) is hashed by its weights file.
+A model folder (a Hugging Face model) is hashed by its weights file; a diffusers pipeline
+folder by its UNet's.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Optional, Union
 
 #: In a model folder, the file whose hash stands for the model (the first one present).
-FOLDER_WEIGHTS = ("model.safetensors", "model.safetensors.index.json")
+FOLDER_WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "unet/diffusion_pytorch_model.safetensors")
 
 
 def file_sha256(path: Union[str, Path]) -> str:

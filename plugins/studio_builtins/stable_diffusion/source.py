@@ -28,6 +28,8 @@ FAMILY_TITLES = {"sd1": "Stable Diffusion 1.x", "sd2": "Stable Diffusion 2.x", "
 MAX_HEADER_BYTES = 100 * 2**20
 PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin")
 TOKENIZER_FILES = ("vocab.json", "merges.txt")
+#: what a fast tokenizer saves instead (transformers 5 writes only this)
+FAST_TOKENIZER_FILE = "tokenizer.json"
 
 # diffusers' CHECKPOINT_KEY_NAMES for the families accepted here
 _V2_KEY = "model.diffusion_model.input_blocks.2.1.transformer_blocks.0.attn2.to_k.weight"
@@ -218,7 +220,7 @@ def _single_file_tokenizer(path: Path, tokenizer_from: str | Path | None) -> Pat
     else:
         candidates = [path.parent / "tokenizer"]
     for folder in candidates:
-        if all((folder / name).is_file() for name in TOKENIZER_FILES):
+        if _has_tokenizer(folder):
             return folder
     looked = "; ".join(
         f"{folder} lacks " + " and ".join(name for name in TOKENIZER_FILES if not (folder / name).is_file())
@@ -229,6 +231,10 @@ def _single_file_tokenizer(path: Path, tokenizer_from: str | Path | None) -> Pat
         f"checkpoint does not contain: {looked}. Put a tokenizer/ folder next to the file, or choose a "
         "diffusers folder or tokenizer folder to take it from."
     )
+
+
+def _has_tokenizer(folder: Path) -> bool:
+    return (folder / FAST_TOKENIZER_FILE).is_file() or all((folder / name).is_file() for name in TOKENIZER_FILES)
 
 
 def _inspect_folder(folder: Path) -> SourceInfo:
@@ -266,7 +272,7 @@ def _check_part(folder: Path, name: str) -> None:
         raise ModelError(f"The folder {folder} has no {title}, which its model_index.json lists.")
     if name.startswith("tokenizer"):
         missing = [file for file in TOKENIZER_FILES if not (sub / file).is_file()]
-        if missing:
+        if not _has_tokenizer(sub):
             raise ModelError(f"{sub} ({PART_TITLES.get(name, name)}) has no {' or '.join(missing)}.")
         return
     config = "scheduler_config.json" if name.startswith("scheduler") else "config.json"

@@ -45,6 +45,10 @@ def load_stable_diffusion(path: str, device: str) -> StableDiffusionModel:
         family = family or PIPELINE_CLASSES[class_name]
     import torch
     from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
+    from diffusers.utils import logging as diffusers_logging
+
+    diffusers_logging.set_verbosity_error()  # its notes and progress bars are for the console, not the artist
+    diffusers_logging.disable_progress_bar()
 
     pipeline_class = StableDiffusionXLPipeline if family == "sdxl" else StableDiffusionPipeline
     dtype = torch.float16 if str(device).startswith("cuda") else torch.float32

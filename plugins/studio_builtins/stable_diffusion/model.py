@@ -19,6 +19,7 @@ import torch
 
 from studio.core.capabilities import ModelError, SampleOptions, StepCallback, StepPreview
 
+from . import lora
 from .preview import latents_to_rgb
 from .samplers import SAMPLERS, scheduler_for
 
@@ -33,6 +34,7 @@ class StableDiffusionModel:
     sampling_options = ("steps", "sampler", "guidance_scale", "init_image", "mask")
     samplers = tuple(SAMPLERS)
     seed_per_image = True
+    default_guidance = DEFAULT_GUIDANCE
 
     def __init__(self, pipe: Any, family: Optional[str], path: Path, device: str) -> None:
         self.pipe = pipe
@@ -41,6 +43,7 @@ class StableDiffusionModel:
         self.device = str(device)
         self._schedule = dict(pipe.scheduler.config)
         self._variants: dict[str, Any] = {"text": pipe}
+        self._adapters: dict[Path, str] = {}  # LoRA files loaded, by the adapter name each has in peft
         size = int(pipe.unet.config.sample_size) * int(pipe.vae_scale_factor)
         self.image_shape = (size, size, 3)
 
@@ -58,8 +61,10 @@ class StableDiffusionModel:
         options = options or SampleOptions()
         condition = condition or {}
         negative = str(condition.get("negative_prompt") or "")
+        prompt, loras = lora.resolve(str(condition.get("prompt") or ""), self.path)
+        self._use_loras(loras)
         kwargs: dict[str, Any] = {
-            "prompt": [str(condition.get("prompt") or "")] * n,
+            "prompt": [prompt] * n,
             "negative_prompt": [negative] * n if negative else None,
             "num_inference_steps": int(options.steps or DEFAULT_STEPS),
             "guidance_scale": float(options.guidance_scale if options.guidance_scale is not None else DEFAULT_GUIDANCE),
@@ -114,6 +119,23 @@ class StableDiffusionModel:
             return {}
 
         return callback
+
+    def _use_loras(self, uses: list[lora.LoraUse]) -> None:
+        """Load the LoRAs a prompt names (once each) and apply exactly those, at their strengths."""
+        for use in uses:
+            if use.path not in self._adapters:
+                name = f"lora_{len(self._adapters)}"
+                try:
+                    self.pipe.load_lora_weights(str(use.path), adapter_name=name)
+                except Exception as exc:  # peft and diffusers refuse a LoRA of another model in many ways
+                    raise ModelError(f"The LoRA {use.path.name} does not fit this model: {exc}") from exc
+                self._adapters[use.path] = name
+        if uses:
+            self.pipe.enable_lora()
+            self.pipe.set_adapters([self._adapters[u.path] for u in uses],
+                                   adapter_weights=[u.strength for u in uses])
+        elif self._adapters:
+            self.pipe.disable_lora()
 
     def _variant(self, kind: str) -> Any:
         """The pipeline for ``kind`` ("text", "image", "inpaint"), sharing the loaded weights."""

@@ -7,6 +7,7 @@ written here (every byte, alone and word-final, and a few merges), so nothing co
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 
 #: the tiny text encoder's width, which its UNet attends to
@@ -36,26 +37,28 @@ def write_tokenizer(folder: Path) -> Path:
     return folder
 
 
-def tiny_pipeline(seed: int = 0):
-    """A StableDiffusionPipeline of 32x32 images (16x16 latents), random weights of ``seed``."""
+def tiny_pipeline(seed: int = 0, widths: tuple[int, int] = (32, 64), latent_size: int = 16,
+                  text_width: int = TEXT_WIDTH):
+    """A StableDiffusionPipeline of images twice ``latent_size`` wide (32x32 by default), random weights
+    of ``seed``; ``widths`` are the UNet's two levels (the benchmark's model is wider)."""
     import torch
     from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
     torch.manual_seed(seed)
     unet = UNet2DConditionModel(
-        block_out_channels=(32, 64), layers_per_block=1, sample_size=16, in_channels=4, out_channels=4,
+        block_out_channels=widths, layers_per_block=1, sample_size=latent_size, in_channels=4, out_channels=4,
         down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-        cross_attention_dim=TEXT_WIDTH, norm_num_groups=8, attention_head_dim=4)
+        cross_attention_dim=text_width, norm_num_groups=8, attention_head_dim=4)
     vae = AutoencoderKL(block_out_channels=[16, 32], in_channels=3, out_channels=3,
                         down_block_types=["DownEncoderBlock2D"] * 2, up_block_types=["UpDecoderBlock2D"] * 2,
-                        latent_channels=4, norm_num_groups=8, sample_size=32)
-    tokenizer_dir = write_tokenizer(Path(__import__("tempfile").mkdtemp()) / "tokenizer")
+                        latent_channels=4, norm_num_groups=8, sample_size=2 * latent_size)
+    tokenizer_dir = write_tokenizer(Path(tempfile.mkdtemp()) / "tokenizer")
     tokenizer = CLIPTokenizer.from_pretrained(str(tokenizer_dir), local_files_only=True)
     text_encoder = CLIPTextModel(CLIPTextConfig(
         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
-        hidden_size=TEXT_WIDTH, intermediate_size=37, num_attention_heads=4, num_hidden_layers=2,
-        vocab_size=len(tokenizer), projection_dim=TEXT_WIDTH))
+        hidden_size=text_width, intermediate_size=37, num_attention_heads=4, num_hidden_layers=2,
+        vocab_size=len(tokenizer), projection_dim=text_width))
     scheduler = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
                               clip_sample=False, set_alpha_to_one=False)
     return StableDiffusionPipeline(unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
@@ -63,8 +66,8 @@ def tiny_pipeline(seed: int = 0):
                                    requires_safety_checker=False)
 
 
-def tiny_folder(root: Path, seed: int = 0) -> Path:
-    """The tiny pipeline saved as a diffusers folder (safetensors weights)."""
+def tiny_folder(root: Path, seed: int = 0, **sizes) -> Path:
+    """The tiny pipeline (of ``sizes``, see :func:`tiny_pipeline`) saved as a diffusers folder."""
     folder = root / "tiny-sd"
-    tiny_pipeline(seed).save_pretrained(str(folder), safe_serialization=True)
+    tiny_pipeline(seed, **sizes).save_pretrained(str(folder), safe_serialization=True)
     return folder

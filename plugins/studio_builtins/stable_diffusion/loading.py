@@ -52,7 +52,10 @@ def load_stable_diffusion(path: str, device: str) -> StableDiffusionModel:
 
     pipeline_class = StableDiffusionXLPipeline if family == "sdxl" else StableDiffusionPipeline
     dtype = torch.float16 if str(device).startswith("cuda") else torch.float32
-    extra = {} if family == "sdxl" else {"safety_checker": None, "requires_safety_checker": False}
+    # no safety checker, so no feature extractor for it (the shipped SD 1.5 config names
+    # CLIPFeatureExtractor, which transformers 5 no longer has)
+    extra = {} if family == "sdxl" else {"safety_checker": None, "feature_extractor": None,
+                                         "requires_safety_checker": False}
     try:
         if info.kind == "folder":
             pipe = pipeline_class.from_pretrained(info.path, local_files_only=True, use_safetensors=True,

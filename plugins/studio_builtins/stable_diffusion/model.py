@@ -19,7 +19,7 @@ import torch
 
 from studio.core.capabilities import ModelError, SampleOptions, StepCallback, StepPreview
 
-from . import lora
+from . import lora, memory
 from .preview import latents_to_rgb
 from .samplers import SAMPLERS, scheduler_for
 
@@ -85,6 +85,7 @@ class StableDiffusionModel:
         kind = "inpaint" if options.mask is not None else "image" if options.init_image is not None else "text"
         pipe = self._variant(kind)
         pipe.scheduler = scheduler_for(options.sampler or self.samplers[0], self._schedule)
+        memory.prepare(pipe, self.device, self.family, kwargs)  # slicing, tiling, offload: CUDA only
         images = self._run(pipe, kwargs, n)
         if options.mask is not None:  # outside the mask, the very pixels it started from
             keep = 1.0 - (np.asarray(options.mask, np.float32) > 0.5)[None, :, :, None]

@@ -195,6 +195,23 @@ class ImageClassifier(Protocol):
         """Images ``(n, H, W, C)`` in [0, 1] to feature vectors ``(n, feature_dim)``, float32."""
 
 
+@runtime_checkable
+class PromptScorer(Protocol):
+    """How well images show a prompt (contract 2): the canvas's CLIP score of each image of a grid.
+
+    The score is the "CLIP score" most tools report: 100 times the cosine similarity of the
+    image's and the prompt's embeddings, clipped at 0, so it lies in [0, 100]; torchmetrics'
+    ``CLIPScore`` computes it so. Hessel et al. 2021 ("CLIPScore", arXiv:2104.08718) define the same
+    cosine with a weight of 2.5 instead of 100 for a score in [0, 2.5]; the plain 100 x cosine is
+    used here. The model's learnt ``logit_scale`` plays no part. Scores of one CLIP model compare with
+    each other; another model's run higher or lower.
+    """
+
+    def score(self, images: np.ndarray, prompt: str) -> np.ndarray:
+        """Images ``(n, H, W, C)`` float32 in [0, 1] to their CLIP scores against ``prompt``,
+        ``(n,)`` float32 in [0, 100]."""
+
+
 @dataclass(frozen=True)
 class TokenStep:
     """One generated token."""

@@ -32,6 +32,7 @@ CAPABILITIES = (
     "ImageSampler",
     "LatentCodec",
     "ImageClassifier",
+    "PromptScorer",
     "SequenceGenerator",
     "MusicGenerator",
     "WorldModel",

@@ -154,8 +154,8 @@ def test_settings_are_checked(composer):
 def test_an_import_that_is_cancelled_says_so(composer, bench):
     done = []
     spec = bench.add_spec("folder-writer", ("SequenceGenerator",), loader="builtins:object", imports_from=("folder",))
-    assert [s.name for s in composer.folder_importers()] == ["folder-writer"]
-    composer.import_folder(spec, str(bench.folder), done.append)
+    assert [s.name for s in composer.importers()] == ["folder-writer"]
+    composer.import_model(spec, str(bench.folder), done.append)
     composer.work.cancel()  # the artist pressed Cancel while it loaded
     assert done == [False]
     bench.executor.run()

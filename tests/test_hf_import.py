@@ -198,13 +198,13 @@ def test_the_composer_imports_a_folder_lists_it_without_a_step_and_writes_with_i
     app.window.show_panel("text-composer")
     panel = app.window.panels["text-composer"]
     assert not panel.has_content()
-    panel.import_model_folder(str(hf_folder))
+    panel.importer.run(str(hf_folder))
     qtbot.waitUntil(lambda: panel.picker.current() is not None or bool(warnings), timeout=120_000)
     assert not warnings
     choice = panel.picker.current()
     assert (choice.spec.name, choice.ref.checkpoint) == ("hf-causal-lm", str(hf_folder.resolve()))
     assert panel.picker.combo.currentText() == "tiny-gpt2"  # imported as it is: no training step to show
-    assert panel.has_content() and panel.import_folder_button.isEnabled()
+    assert panel.has_content() and panel.importer.button.isEnabled()
     panel.editor.setPlainText(PROMPT)
     panel.editor.moveCursor(QTextCursor.End)
     panel.controls.temperature.setValue(1.0)

@@ -11,6 +11,7 @@ works here and how to get one.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any, Callable, Optional
 
 from PySide6.QtCore import Qt
@@ -21,6 +22,7 @@ from studio.engine.events import format_duration
 from studio.engine.job_kinds import TRAIN, kind_of
 from studio.engine.jobs import ACTIVE
 from studio.engine.run_folder import training_job
+from studio.ui.kit.importing import ModelImport
 from studio.ui.kit.messages import warn
 from studio.ui.kit.models import ModelChoice
 from studio.ui.kit.panel import EmptyOrContent, EmptyState, Panel, PanelContext
@@ -43,6 +45,8 @@ class ModelPanel(Panel):
     #: the command lines that train a first model here, when that is more than one `studio train` (the
     #: stages of a pipeline); by default the empty state suggests one `studio train` line
     train_hint = ""
+    #: the Import button's tooltip (a default names the models that import from disk)
+    import_tip = ""
     #: how often the empty state's word on a model training here is brought up to date, in seconds
     TRAINING_REFRESH_S = 1.0
 
@@ -52,6 +56,7 @@ class ModelPanel(Panel):
         self.picker = ModelPicker(self.state.models, self)
         self.picker.train_further.connect(self.train_further)
         self.picker.train_button.setVisible(context.jobs is not None)
+        self.importer = ModelImport(self, self.import_tip)  #: Import model…, for models loaded from disk
         self.task_bar = TaskBar(self.state.work, self.cancel_text, f"{self.cancel_description} (Esc)")
         self.state.events.model.connect(lambda _choice: self.show_state())
         self.state.work.events.failed.connect(lambda title, message, detail: warn(self, title, message, detail))
@@ -117,7 +122,17 @@ class ModelPanel(Panel):
 
     def empty_actions(self) -> list[tuple[str, Callable[[], Any]]]:
         """Buttons under the empty state's message."""
-        return [("Open a checkpoint…", self.picker.open_checkpoint)]
+        actions = [("Open a checkpoint…", self.picker.open_checkpoint)]
+        if self.state.importers():
+            actions.append((self.importer.title(), lambda: self.importer.run()))
+        return actions
+
+    def open_dropped(self, path: Path) -> None:
+        """A folder, or a weights file that a model here imports, is imported; anything else is opened."""
+        if Path(path).is_dir() or self.state.importers(str(path)):
+            self.importer.run(str(path))
+        else:
+            self.import_file(path)
 
     def trainable(self) -> list[ModelSpec]:
         """The models that work here and can be trained, the featured ones first."""

@@ -23,6 +23,7 @@ from studio.core.checkpoint import read_header
 from studio.core.digests import checkpoint_digest
 from studio.core.provenance import Located, check_made_here, locate, result_params
 from studio.core.starters import starters
+from studio.engine.inference import ModelRef
 from studio.ui.kit.evented import Events
 from studio.ui.kit.models import ModelChoice, ModelList
 from studio.ui.kit.work import Executor, Work
@@ -106,6 +107,32 @@ class PanelState:
             return False
         self.work.open_session(name, self.choice.ref, fn, **options)
         return True
+
+    # -- models imported from disk ---------------------------------------------------------------
+    def importers(self, path: Optional[str] = None) -> list[Any]:
+        """The models of this panel's capability that import from disk (a model folder, a weights file:
+        their ``imports_from``); with ``path``, those that import that folder or file."""
+        specs = [m for m in self.models.specs().values() if m.imports_from]
+        return [m for m in specs if path is None or m.imports(path)]
+
+    def import_model(self, spec: Any, path: str, on_done: Callable[[bool], None]) -> None:
+        """Load ``path`` (a folder or a file) with ``spec``'s loader on the inference thread; if it loads,
+        list it (a model named after it, a checkpoint at step 0) and choose it. ``on_done(ok)`` either
+        way (cancelled too); a failure also says why (``work.events.failed``)."""
+        def loaded(_none: Any) -> None:
+            if self.models.find(path) is None:
+                name = Path(path).name if Path(path).is_dir() else Path(path).stem
+                self.store.add_checkpoint(spec.name, path, 0, self.store.add_model(name, spec.name, {"path": path}))
+                self.models.refresh()
+            self.models.select(path)
+            on_done(True)
+
+        def failed(message: str, detail: str) -> None:
+            on_done(False)
+            self.work.events.failed.emit("Import model", message, detail)
+
+        self.work.run("import", ModelRef(spec.name, path), lambda _model, _ctx: None, on_result=loaded,
+                      on_error=failed, on_cancelled=lambda: on_done(False), label=f"Loading {Path(path).name}")
 
     # -- provenance ----------------------------------------------------------------------------
     def result_params(self, **settings: Any) -> dict[str, Any]:

@@ -17,9 +17,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QTextCursor
 from PySide6.QtWidgets import (
     QCheckBox,
-    QFileDialog,
     QHBoxLayout,
-    QInputDialog,
     QLabel,
     QMessageBox,
     QSplitter,
@@ -53,6 +51,8 @@ class TextComposerPanel(ModelPanel):
     state_class = ComposerState
     cancel_description = "Stop writing (what was written stays)"
     cancel_text = "Stop"
+    import_tip = ("A Hugging Face causal language model in a local folder (config.json, model.safetensors, "
+                  "tokenizer files)")
     state: ComposerState
 
     def make_state(self) -> PanelState:
@@ -61,9 +61,6 @@ class TextComposerPanel(ModelPanel):
                              new_seed_each_time=context.settings.get(NEW_SEED.key))
 
     def build_content(self) -> QWidget:
-        self.import_folder_button = button("Import model folder…", "A Hugging Face causal language model "
-                                           "in a local folder (config.json, model.safetensors, tokenizer files)",
-                                           lambda: self.import_model_folder())
         self.train_button = button("Train on your text…", "Train a GPT or an LSTM on a text file of yours",
                                    self.train)
         self.save_button = button("Save…", "Save the text as .txt or .md, with the settings that wrote it "
@@ -111,7 +108,7 @@ class TextComposerPanel(ModelPanel):
         top = QHBoxLayout()
         top.addWidget(QLabel("Model"))
         top.addWidget(self.picker, 2)
-        for widget in (self.import_folder_button, self.train_button):
+        for widget in (self.importer.button, self.train_button):
             top.addWidget(widget)
         top.addStretch(1)
         for widget in (self.task_bar, self.generate_button, self.alternatives_button, self.save_button):
@@ -144,10 +141,10 @@ class TextComposerPanel(ModelPanel):
 
     # -- panel -----------------------------------------------------------------------------
     def empty_actions(self) -> list[tuple[str, Callable[[], Any]]]:
-        return [("Train on your text…", self.train), ("Import model folder…", lambda: self.import_model_folder())]
+        return [("Train on your text…", self.train), (self.importer.title(), lambda: self.importer.run())]
 
     def empty_message(self) -> str:
-        if not self.state.folder_importers():
+        if not self.state.importers():
             return super().empty_message()
         return super().empty_message() + (
             "<p>Or use a Hugging Face language model you have on disk: <b>Import model folder…</b> takes a "
@@ -226,35 +223,6 @@ class TextComposerPanel(ModelPanel):
         TrainDialog(self.context, self, model=spec.name if spec else None,
                     source=sources[0].name if sources else None).exec()
 
-    def import_model_folder(self, folder: Optional[str] = None) -> None:
-        """Import a model folder (asked for when not given) and choose it once it loads."""
-        importers = self.state.folder_importers()
-        if not importers:
-            QMessageBox.warning(self, "Import model folder", "No installed model imports model folders (the "
-                                "Hugging Face model loader's plugin is disabled or failed: see Plugins ▸ Plugin "
-                                "Manager).")
-            return
-        if folder is None:
-            folder = QFileDialog.getExistingDirectory(self, "Import a model folder")
-            if not folder:
-                return
-        spec = importers[0]
-        if len(importers) > 1:
-            titles = [m.title for m in importers]
-            title, ok = QInputDialog.getItem(self, "Import model folder", "Which kind of model is it?", titles, 0,
-                                             False)
-            if not ok:
-                return
-            spec = importers[titles.index(title)]
-        folder = str(Path(folder).expanduser().resolve())
-        self.import_folder_button.setEnabled(False)
-        self.context.show_status(f"Loading the model in {folder}… (the first Hugging Face model takes a while)")
-        self.state.import_folder(spec, folder, self._folder_imported)
-
-    def _folder_imported(self, ok: bool) -> None:
-        self.import_folder_button.setEnabled(True)
-        self.context.show_status("Imported the model" if ok else "The model folder could not be imported")
-
     # -- files ------------------------------------------------------------------------------------------
     def export(self) -> Optional[str]:
         text = self.editor.toPlainText()
@@ -273,13 +241,6 @@ class TextComposerPanel(ModelPanel):
         reason = self.export()
         if reason:
             self.context.show_status(reason)
-
-    def open_dropped(self, path: Path) -> None:
-        """A text opens in the editor; a folder is imported as a model."""
-        if path.is_dir():
-            self.import_model_folder(str(path))
-        else:
-            self.import_file(path)
 
     def import_file(self, path: Path) -> None:
         """Open a text; with the sidecar the studio saved beside it, restore the settings and model too."""

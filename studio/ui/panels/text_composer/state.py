@@ -14,11 +14,9 @@ import dataclasses
 import random
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Optional
 
 from studio.core.provenance import RestoreError, settings_of
-from studio.engine.inference import ModelRef
 from studio.ui.kit.state import PanelState
 from studio.ui.panels.text_composer import record
 from studio.ui.panels.text_composer.files import PANEL
@@ -211,27 +209,3 @@ class ComposerState(PanelState):
                 self.events.model_missing.emit(str(exc))
         return status
 
-    # -- models from folders ---------------------------------------------------------------------
-    def folder_importers(self) -> list[Any]:
-        """The models that import from a model folder (a Hugging Face causal LM, say)."""
-        return [m for m in self.models.specs().values() if "folder" in m.imports_from]
-
-    def import_folder(self, spec: Any, folder: str, on_done) -> None:
-        """Load ``folder`` with ``spec``'s loader on the inference thread; if it loads, list it (a model
-        named after the folder, a checkpoint at step 0) and choose it. ``on_done(ok)`` either way
-        (cancelled too)."""
-        def loaded(_none: Any) -> None:
-            store = self.store
-            if self.models.find(folder) is None:
-                store.add_checkpoint(spec.name, folder, 0, store.add_model(Path(folder).name, spec.name,
-                                                                           {"folder": folder}))
-                self.models.refresh()
-            self.models.select(folder)
-            on_done(True)
-
-        def failed(message: str, detail: str) -> None:
-            on_done(False)
-            self.work.events.failed.emit("Import model folder", message, detail)
-
-        self.work.run("import", ModelRef(spec.name, folder), lambda _model, _ctx: None, on_result=loaded,
-                      on_error=failed, on_cancelled=lambda: on_done(False), label=f"Loading {Path(folder).name}")

@@ -34,7 +34,7 @@ def test_the_folder_loads_as_an_image_sampler_the_canvas_can_drive(model):
     info = sampler_info(model)
     assert info.image_shape == (32, 32, 3)
     assert "prompt" in info.conditions and "negative_prompt" in info.conditions
-    assert set(info.sampling_options) == {"steps", "sampler", "guidance_scale", "init_image", "mask"}
+    assert set(info.sampling_options) == {"steps", "sampler", "guidance_scale", "init_image", "mask", "size"}
     assert info.samplers[:4] == ("Euler a", "Euler", "DPM++ 2M", "DPM++ 2M Karras") and "DDIM" in info.samplers
     assert info.seed_per_image and model.default_guidance == 7.0
 

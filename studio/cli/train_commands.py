@@ -36,7 +36,12 @@ def add_all(sub: argparse._SubParsersAction) -> None:
     generate.add_argument("--class", dest="label", metavar="CLASS",
                           help="for a class-conditional model: the class, by name or number")
     generate.add_argument("--prompt", default="",
-                          help="for text models: the text to continue; for music models: a .mid file to continue")
+                          help="for text models: the text to continue; for music models: a .mid file to continue; "
+                               "for image models that take one (Stable Diffusion): what the image shows")
+    generate.add_argument("--negative-prompt", default="", metavar="TEXT",
+                          help="for image models that take one: what to keep out of the image")
+    generate.add_argument("--size", type=_size, metavar="WxH",
+                          help="for image models that make any size (Stable Diffusion): e.g. 512x768")
     generate.add_argument("--tokens", type=_positive, default=200, help="for text models: tokens to write")
     generate.add_argument("--bars", type=_positive, default=8, help="for music models: bars to write (default 8)")
     generate.add_argument("--temperature", type=float, default=1.0, help="for text and music models (0 = greedy)")
@@ -79,6 +84,15 @@ def _positive(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError("must be at least 1")
     return value
+
+
+def _size(text: str) -> tuple[int, int]:
+    from studio.core.png_parameters import as_size
+
+    size = as_size(text)
+    if size is None or min(size) < 1:
+        raise argparse.ArgumentTypeError(f"a size is WIDTHxHEIGHT, like 512x768, not {text!r}")
+    return size
 
 
 def _pairs(option: str, pairs: list[str]) -> dict[str, str]:
@@ -195,17 +209,25 @@ def _image(args: argparse.Namespace, spec, model):
 
     info = sampler_info(model)
     condition = {"label": label_of(info, args.label)} if args.label is not None else {}
-    options = {k: v for k, v in (("steps", args.steps), ("sampler", args.sampler), ("guidance_scale", args.guidance))
-               if v is not None}
+    for key, text in (("prompt", args.prompt), ("negative_prompt", args.negative_prompt)):
+        if text.strip():
+            if key not in info.conditions:
+                raise UserError(f"The {spec.title} model takes no {key.replace('_', ' ')}.")
+            condition[key] = text.strip()
+    if args.size is not None and "size" not in info.sampling_options:
+        raise UserError(f"The {spec.title} model makes images of {info.image_shape[1]}x{info.image_shape[0]} only.")
+    options = {k: v for k, v in (("steps", args.steps), ("sampler", args.sampler), ("guidance_scale", args.guidance),
+                                 ("size", args.size)) if v is not None}
     if args.sampler is not None and args.sampler not in info.samplers:
         raise UserError(f"The {spec.title} model's samplers are {', '.join(info.samplers) or 'none'}; "
                         f"not {args.sampler!r}.")
     options = default_options(info, options, conditioned=bool(condition))
     images = sample_images(model, args.n, seed=args.seed, condition=condition,
                            options=SampleOptions(**options) if options else None)
+    recorded = {k: v for k, v in options.items() if k != "size"}  # the size is recorded as the images are
     params = result_params("image-canvas", spec, str(args.checkpoint.resolve()), _step_of(args.checkpoint),
                            checkpoint_digest(None, str(args.checkpoint)), seed=args.seed, n=args.n,
-                           condition=condition, **options, **described(info, images, condition))
+                           condition=condition, **recorded, **described(info, images, condition))
     return ImageArtifact(make_grid(images, columns=math.ceil(math.sqrt(args.n))), params)
 
 

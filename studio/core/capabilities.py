@@ -63,7 +63,7 @@ class StepPreview:
 StepCallback = Callable[[int, int, Optional[StepPreview]], None]
 
 #: Sampling options an :class:`ImageSampler` may support, as fields of :class:`SampleOptions`.
-SAMPLE_OPTIONS = ("steps", "sampler", "guidance_scale", "init_image", "mask")
+SAMPLE_OPTIONS = ("steps", "sampler", "guidance_scale", "init_image", "mask", "size")
 
 
 @dataclass(frozen=True)
@@ -82,6 +82,9 @@ class SampleOptions:
     init_image: Optional[np.ndarray] = None  #: (H, W, C) float32 in [0, 1]
     strength: float = 0.75
     mask: Optional[np.ndarray] = None  #: (H, W) float32, 1 where the image is made anew
+    #: (width, height) of each image, for a model that makes other sizes than ``image_shape``'s (a
+    #: latent diffusion model); image to image and inpainting keep the size of ``init_image``
+    size: Optional[tuple[int, int]] = None
 
     def given(self) -> tuple[str, ...]:
         """The options set (not None), in :data:`SAMPLE_OPTIONS` order."""
@@ -106,6 +109,9 @@ class ImageSampler(Protocol):
     #: of a grid comes back by itself as ``sample(1, seed=s + i)`` (contract 2; default False: the
     #: seed makes the grid as a whole).
     seed_per_image: bool
+    #: the guidance scale the model samples with unless told otherwise (optional; the studio's default,
+    #: 3, otherwise): Stable Diffusion is made for about 7
+    default_guidance: Optional[float]
 
     def sample(
         self,
@@ -131,6 +137,7 @@ class SamplerInfo:
     sampling_options: tuple[str, ...] = ()
     samplers: tuple[str, ...] = ()
     seed_per_image: bool = False
+    default_guidance: Optional[float] = None
 
 
 def sampler_info(model: Any) -> SamplerInfo:
@@ -143,7 +150,15 @@ def sampler_info(model: Any) -> SamplerInfo:
                          f"expected some of {list(SAMPLE_OPTIONS)}.")
     return SamplerInfo(tuple(model.image_shape), tuple(getattr(model, "conditions", ()) or ()),
                        tuple(getattr(model, "class_names", ()) or ()), options,
-                       tuple(getattr(model, "samplers", ()) or ()), bool(getattr(model, "seed_per_image", False)))
+                       tuple(getattr(model, "samplers", ()) or ()), bool(getattr(model, "seed_per_image", False)),
+                       _guidance(getattr(model, "default_guidance", None)))
+
+
+def _guidance(value: Any) -> Optional[float]:
+    """A model's ``default_guidance``, or None when it gives none (or nothing a guidance scale can be)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 1.0:
+        return float(value)
+    return None
 
 
 def sample_images(model: Any, n: int, *, seed: int, condition: Optional[Mapping[str, Any]] = None,

@@ -9,8 +9,8 @@ import numpy as np
 
 from studio.core.capabilities import ModelError, SamplerInfo
 
-#: the steps and the guidance a model that takes them samples with unless told otherwise (a model's
-#: own default is not part of the contract, so the canvas and the command line agree on these)
+#: the steps and the guidance a model that takes them samples with unless told otherwise (so the
+#: canvas and the command line agree on these); a model may give its own guidance (``default_guidance``)
 DEFAULT_STEPS = 20
 DEFAULT_GUIDANCE = 3.0
 
@@ -23,8 +23,13 @@ def default_options(info: SamplerInfo, given: dict[str, Any], conditioned: bool)
     if "sampler" in info.sampling_options and info.samplers:
         options.setdefault("sampler", info.samplers[0])
     if "guidance_scale" in info.sampling_options and conditioned:
-        options.setdefault("guidance_scale", DEFAULT_GUIDANCE)
+        options.setdefault("guidance_scale", guidance_of(info))
     return options
+
+
+def guidance_of(info: SamplerInfo) -> float:
+    """The guidance a model samples with unless told otherwise: its own, or the studio's."""
+    return info.default_guidance if info.default_guidance is not None else DEFAULT_GUIDANCE
 
 
 def label_of(info: SamplerInfo, name: str) -> int:

@@ -47,8 +47,9 @@ def format_parameters(params: Mapping[str, Any], size: tuple[int, int]) -> str:
     lines = []
     if condition.get("prompt"):
         lines.append(str(condition["prompt"]))
-    if params.get("negative_prompt"):
-        lines.append(f"{NEGATIVE} {params['negative_prompt']}")
+    negative = condition.get("negative_prompt") or params.get("negative_prompt")
+    if negative:
+        lines.append(f"{NEGATIVE} {negative}")
     pairs: list[tuple[str, Any]] = []
     for key, name in (("steps", "Steps"), ("sampler", "Sampler"), ("guidance_scale", "CFG scale")):
         if params.get(key) is not None:

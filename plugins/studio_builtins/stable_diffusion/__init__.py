@@ -21,7 +21,7 @@ def studio_register_models(register):
         name="stable-diffusion", title="Stable Diffusion (your weights)", family="latent diffusion",
         capabilities=("ImageSampler",), config=StableDiffusionConfig,
         factory=f"{_HERE}.loading:from_config", loader=f"{_HERE}.loading:load_stable_diffusion",
-        imports_from=("folder", ".safetensors"),
+        imports_from=("folder", ".safetensors", ".ckpt"),  # a .ckpt: to say why not, and how to convert
         description="Text to image, image to image and inpainting with a Stable Diffusion 1.x, 2.x or SDXL "
                     "model you keep on disk: a diffusers folder, or a single .safetensors checkpoint with "
                     "its CLIP tokenizer folder beside it. Loaded offline through diffusers.",

@@ -31,7 +31,7 @@ DEFAULT_GUIDANCE = 7.0
 class StableDiffusionModel:
     conditions = ("prompt", "negative_prompt")
     class_names: tuple[str, ...] = ()
-    sampling_options = ("steps", "sampler", "guidance_scale", "init_image", "mask")
+    sampling_options = ("steps", "sampler", "guidance_scale", "init_image", "mask", "size")
     samplers = tuple(SAMPLERS)
     seed_per_image = True
     default_guidance = DEFAULT_GUIDANCE
@@ -93,9 +93,20 @@ class StableDiffusionModel:
         return images.astype(np.float32)
 
     def _size(self, options: SampleOptions) -> tuple[int, int]:
+        """(height, width) to make: the image's it starts from, else the size asked for (a multiple of
+        8 pixels), else the model's own."""
         if options.init_image is not None:
-            return int(options.init_image.shape[0]), int(options.init_image.shape[1])
-        return self.image_shape[0], self.image_shape[1]
+            height, width = int(options.init_image.shape[0]), int(options.init_image.shape[1])
+        elif options.size is not None:
+            width, height = (int(v) for v in options.size)
+        else:
+            return self.image_shape[0], self.image_shape[1]
+        step = max(8, int(self.pipe.vae_scale_factor))  # diffusers' pipelines ask for multiples of 8
+        if width % step or height % step or width < step or height < step:
+            raise ModelError(f"Stable Diffusion makes images whose width and height are multiples of {step} "
+                             f"pixels; {width}x{height} is not (try {max(step, width // step * step)}x"
+                             f"{max(step, height // step * step)}).")
+        return height, width
 
     def _run(self, pipe: Any, kwargs: dict[str, Any], n: int) -> np.ndarray:
         try:
@@ -106,8 +117,9 @@ class StableDiffusionModel:
                 torch.cuda.empty_cache()
             height, width = kwargs.get("height") or self.image_shape[0], kwargs.get("width") or self.image_shape[1]
             raise ModelError(f"Out of memory making {n} image{'s' if n > 1 else ''} of {width}x{height}: make "
-                             "fewer images at once or smaller ones, or turn on attention slicing, VAE tiling "
-                             "or CPU offload in the settings.") from exc
+                             "fewer images at once or smaller ones (attention slicing and VAE tiling are already "
+                             "on when memory is short), or start the studio with STUDIO_SD_CPU_OFFLOAD=1 to keep "
+                             "the model in main memory between its steps.") from exc
 
     def _step_callback(self, on_step: Optional[StepCallback]):
         family = self.family

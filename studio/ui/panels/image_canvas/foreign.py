@@ -14,7 +14,7 @@ from studio.core.capabilities import SamplerInfo
 from studio.core.png_parameters import as_float, as_int, as_size
 
 #: the keys read for settings; every other key of the text is reported as not used
-USED = ("Seed", "Steps", "Sampler", "CFG scale", "Size", "prompt", "Class")
+USED = ("Seed", "Steps", "Sampler", "CFG scale", "Size", "prompt", "negative_prompt", "Class")
 
 
 def settings_from(parsed: dict[str, Any], info: SamplerInfo) -> tuple[dict[str, Any], list[str]]:
@@ -36,7 +36,9 @@ def settings_from(parsed: dict[str, Any], info: SamplerInfo) -> tuple[dict[str, 
         else:
             notes.append(f"sampler {sampler} (this model's: {', '.join(info.samplers) or 'none'})")
     size = as_size(parsed.get("Size", ""))
-    if size is not None and size != (info.image_shape[1], info.image_shape[0]):
+    if size is not None and "size" in info.sampling_options:
+        changes["size"] = size
+    elif size is not None and size != (info.image_shape[1], info.image_shape[0]):
         notes.append(f"size {size[0]}x{size[1]} (this model makes {info.image_shape[1]}x{info.image_shape[0]})")
     if parsed.get("prompt"):
         if "prompt" in info.conditions:
@@ -44,14 +46,17 @@ def settings_from(parsed: dict[str, Any], info: SamplerInfo) -> tuple[dict[str, 
         else:
             notes.append("the prompt (this model takes none)")
     if parsed.get("negative_prompt"):
-        notes.append("the negative prompt")
+        if "negative_prompt" in info.conditions:
+            changes["negative_prompt"] = parsed["negative_prompt"]
+        else:
+            notes.append("the negative prompt (this model takes none)")
     if "Class" in parsed:
         name = str(parsed["Class"])
         if "label" in info.conditions and name in info.class_names:
             changes["label"] = info.class_names.index(name)
         else:
             notes.append(f"class {name} (not one of this model's)")
-    others = [key for key in parsed if key not in USED and key != "negative_prompt"]
+    others = [key for key in parsed if key not in USED]
     notes += [f"{key} {parsed[key]}" for key in others]
     return changes, notes
 

@@ -69,7 +69,7 @@ class ImageCanvasPanel(ModelPanel):
                     "diffusion sample form step by step, repaint a masked region and export PNGs.")
     families = "GANs, diffusion models, PixelCNN, normalizing flows and energy-based models"
     import_filter = "Images (*.png *.jpg *.jpeg *.webp *.bmp)"
-    dropped_kinds = IMAGE_SUFFIXES
+    dropped_kinds = (*IMAGE_SUFFIXES, "/", ".safetensors", ".ckpt")  #: images, and models to import
     state_class = CanvasState
     cancel_description = "Stop sampling"
     state: CanvasState
@@ -79,6 +79,7 @@ class ImageCanvasPanel(ModelPanel):
         layout = QVBoxLayout(content)
         layout.addLayout(self._sampling_row())
         layout.addLayout(self._options_row())
+        layout.addWidget(self._prompt_row())
         splitter = QSplitter(Qt.Horizontal)
         splitter.addWidget(self._grid_side())
         splitter.addWidget(self._detail_side())
@@ -114,6 +115,7 @@ class ImageCanvasPanel(ModelPanel):
         row = QHBoxLayout()
         row.addWidget(QLabel("Model"))
         row.addWidget(self.picker, 2)
+        row.addWidget(self.importer.button)
         row.addWidget(self.measured)
         for caption, widget in (("Images", self.count), ("Seed", self.seed)):
             row.addWidget(QLabel(caption))
@@ -125,9 +127,19 @@ class ImageCanvasPanel(ModelPanel):
     def _options_row(self) -> QHBoxLayout:
         self.label = QComboBox()
         self.label.setObjectName("ConditionLabel")
-        self.prompt = QLineEdit()
-        self.prompt.setObjectName("ConditionPrompt")
-        self.prompt.setPlaceholderText("Describe the image")
+        self.width_spin = int_spin(*OPTION_RANGES["size"], 512, "ImageWidth")
+        self.height_spin = int_spin(*OPTION_RANGES["size"], 512, "ImageHeight")
+        for spin in (self.width_spin, self.height_spin):
+            spin.setSingleStep(64)
+            spin.setToolTip("The size of each image in pixels (Stable Diffusion: a multiple of 8; it was trained "
+                            "at 512, 768 or 1024)")
+            spin.valueChanged.connect(lambda _value: self._set(size=(self.width_spin.value(),
+                                                                     self.height_spin.value())))
+        self.size_box = QWidget()
+        size_layout = QHBoxLayout(self.size_box)
+        size_layout.setContentsMargins(0, 0, 0, 0)
+        for widget in (self.width_spin, QLabel("×"), self.height_spin):
+            size_layout.addWidget(widget)
         self.steps = int_spin(*OPTION_RANGES["steps"], 50, "SampleSteps")
         self.sampler = QComboBox()
         self.sampler.setObjectName("Sampler")
@@ -143,7 +155,6 @@ class ImageCanvasPanel(ModelPanel):
         self.label.currentIndexChanged.connect(lambda i: self._set(label=i - 1 if i > 0 else None) if i >= 0
                                                else None)
         self.sampler.currentTextChanged.connect(lambda text: self._set(sampler=text) if text else None)
-        self.prompt.textChanged.connect(lambda text: self._set(prompt=text))
         self.classes = QCheckBox("Classes")
         self.classes.setObjectName("ShowClasses")
         self.classes.setToolTip("Label each image with the class a trained classifier (the judge) sees in it")
@@ -157,17 +168,38 @@ class ImageCanvasPanel(ModelPanel):
         self.measure_button.clicked.connect(self.measure)
         row = QHBoxLayout()
         self.captions = {}
-        for caption, widget in (("Class", self.label), ("Prompt", self.prompt), ("Steps", self.steps),
-                                ("Sampler", self.sampler), ("Guidance", self.guidance)):
+        for caption, widget in (("Class", self.label), ("Steps", self.steps), ("Sampler", self.sampler),
+                                ("Guidance", self.guidance), ("Size", self.size_box)):
             self.captions[widget] = QLabel(caption)
             row.addWidget(self.captions[widget])
-            row.addWidget(widget, 2 if widget is self.prompt else 0)
+            row.addWidget(widget)
         row.addStretch(1)
         row.addWidget(self.task_bar)  # where there is room for "Sampling 16 images 8% · 3m36s left"
         row.addWidget(self.classes)
         row.addWidget(self.judge)
         row.addWidget(self.measure_button)
         return row
+
+    def _prompt_row(self) -> QWidget:
+        """The prompt and the negative prompt, for a model that takes them (shown only then)."""
+        self.prompt = QLineEdit()
+        self.prompt.setObjectName("ConditionPrompt")
+        self.prompt.setPlaceholderText("Describe the image (a LoRA as <lora:NAME:0.8>, where the model takes them)")
+        self.prompt.textChanged.connect(lambda text: self._set(prompt=text))
+        self.negative_prompt = QLineEdit()
+        self.negative_prompt.setObjectName("NegativePrompt")
+        self.negative_prompt.setPlaceholderText("What to keep out of the image")
+        self.negative_prompt.textChanged.connect(lambda text: self._set(negative_prompt=text))
+        self.prompt_row = QWidget()
+        row = QHBoxLayout(self.prompt_row)
+        row.setContentsMargins(0, 0, 0, 0)
+        self.negative_caption = QLabel("Negative")
+        for widget, stretch in ((QLabel("Prompt"), 0), (self.prompt, 3), (self.negative_caption, 0),
+                                (self.negative_prompt, 2)):
+            row.addWidget(widget, stretch)
+        for line in (self.prompt, self.negative_prompt):
+            line.returnPressed.connect(lambda: self.sample())  # Enter in a prompt samples, as in other tools
+        return self.prompt_row
 
     def _grid_side(self) -> QWidget:
         self.grid_view = GridView("Press Sample to draw a grid of images from the model.")
@@ -330,11 +362,14 @@ class ImageCanvasPanel(ModelPanel):
         _quietly(self.sampler, lambda: (self.sampler.clear(), self.sampler.addItems(list(info.samplers if info
                                                                                           else ()))))
         shown = {self.label: "label" in conditions and bool(info and info.class_names),
-                 self.prompt: "prompt" in conditions, self.steps: "steps" in options,
-                 self.sampler: "sampler" in options, self.guidance: "guidance_scale" in options}
+                 self.steps: "steps" in options, self.sampler: "sampler" in options,
+                 self.guidance: "guidance_scale" in options, self.size_box: "size" in options}
         for widget, visible in shown.items():
             widget.setVisible(visible)
             self.captions[widget].setVisible(visible)
+        self.prompt_row.setVisible("prompt" in conditions)
+        self.negative_prompt.setVisible("negative_prompt" in conditions)
+        self.negative_caption.setVisible("negative_prompt" in conditions)
         self._show_settings()
         self.start_tab.show_start()
         self._show_history()
@@ -348,8 +383,12 @@ class ImageCanvasPanel(ModelPanel):
         _quietly(self.label, lambda: self.label.setCurrentIndex(0 if s.label is None else s.label + 1))
         if s.sampler is not None:
             _quietly(self.sampler, lambda: self.sampler.setCurrentText(s.sampler))
-        if self.prompt.text() != s.prompt:
-            _quietly(self.prompt, lambda: self.prompt.setText(s.prompt))
+        for line, text in ((self.prompt, s.prompt), (self.negative_prompt, s.negative_prompt)):
+            if line.text() != text:
+                _quietly(line, lambda ln=line, t=text: ln.setText(t))
+        if s.size is not None:
+            for spin, value in zip((self.width_spin, self.height_spin), s.size, strict=True):
+                _quietly(spin, lambda sp=spin, v=value: sp.setValue(v))
         _quietly(self.seed_mode, lambda: self.seed_mode.setCurrentIndex(self.seed_mode.findData(s.seed_mode)))
 
     def _show_grid(self) -> None:

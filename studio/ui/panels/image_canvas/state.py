@@ -30,7 +30,7 @@ import numpy as np
 from studio.core.artifacts import ImageArtifact
 from studio.core.capabilities import SampleOptions, SamplerInfo, StepPreview, sample_images, sampler_info
 from studio.core.errors import UserError
-from studio.core.image_requests import DEFAULT_GUIDANCE, DEFAULT_STEPS, described
+from studio.core.image_requests import DEFAULT_STEPS, described, guidance_of
 from studio.core.imaging import make_grid
 from studio.core.png_parameters import parse_parameters
 from studio.core.provenance import settings_of
@@ -50,7 +50,7 @@ MAX_IMAGES = 256
 MAX_SEED = 2**31 - 1
 GRID_PADDING = 2
 #: the sampling options the canvas has controls for, with the range each takes
-OPTION_RANGES = {"steps": (1, 1000), "guidance_scale": (1.0, 30.0), "strength": (0.0, 1.0)}
+OPTION_RANGES = {"steps": (1, 1000), "guidance_scale": (1.0, 30.0), "strength": (0.0, 1.0), "size": (8, 2048)}
 #: which seed a Sample uses, and what the canvas calls it
 SEED_MODES = {"fixed": "Fixed", "random": "Random", "increment": "+1 per image"}
 #: how a sample may start: from noise, from an image (image to image), or from an image with a mask
@@ -67,11 +67,13 @@ class CanvasSettings:
     seed: int = 0
     label: Optional[int] = None  #: a class index, for a model conditioned on "label"
     prompt: str = ""  #: for a model conditioned on "prompt"
+    negative_prompt: str = ""  #: what to steer away from, for a model conditioned on "negative_prompt"
     steps: Optional[int] = None
     sampler: Optional[str] = None
     guidance_scale: Optional[float] = None
     seed_mode: str = "fixed"  #: one of :data:`SEED_MODES`
     strength: float = 0.75  #: image to image: 0 keeps the image, 1 ignores it
+    size: Optional[tuple[int, int]] = None  #: (width, height), for a model that makes any size
 
 
 def _whole(value: Any) -> bool:
@@ -172,8 +174,9 @@ class CanvasState(PanelState):
             steps=(s.steps if s.steps is not None else DEFAULT_STEPS) if "steps" in info.sampling_options else None,
             sampler=s.sampler if s.sampler in info.samplers else (info.samplers[0] if info.samplers and
                                                                   "sampler" in info.sampling_options else None),
-            guidance_scale=(s.guidance_scale if s.guidance_scale is not None else DEFAULT_GUIDANCE)
-            if "guidance_scale" in info.sampling_options else None)
+            # each model its own guidance: a scale that suits one model's training does not suit another's
+            guidance_scale=guidance_of(info) if "guidance_scale" in info.sampling_options else None,
+            size=(info.image_shape[1], info.image_shape[0]) if "size" in info.sampling_options else None)
         self.events.info.emit()
         self.events.settings.emit()
         if self._restoring is not None:
@@ -205,8 +208,10 @@ class CanvasState(PanelState):
             names = self.info.class_names if self.info else ()
             if not (_whole(value) and 0 <= value < len(names)):
                 raise ValueError(f"This model has {len(names)} classes; {value!r} is not one of them.")
-        if name == "prompt" and not isinstance(value, str):
+        if name in ("prompt", "negative_prompt") and not isinstance(value, str):
             raise ValueError("A prompt is text.")
+        if name == "size" and value is not None:
+            self._check_size(value)
         if name == "seed_mode" and value not in SEED_MODES:
             raise ValueError(f"The seed mode is one of {', '.join(SEED_MODES)}, not {value!r}.")
         if name == "strength" and not (_number(value) and 0.0 <= value <= 1.0):
@@ -223,6 +228,14 @@ class CanvasState(PanelState):
         if name not in {f.name for f in dataclasses.fields(CanvasSettings)}:
             raise ValueError(f"The canvas has no setting {name!r}.")
 
+    def _check_size(self, value: Any) -> None:
+        if not self.supports("size"):
+            raise ValueError("This model makes images of one size only.")
+        low, high = OPTION_RANGES["size"]
+        if not (isinstance(value, (tuple, list)) and len(value) == 2 and all(_whole(v) and low <= v <= high
+                                                                              for v in value)):
+            raise ValueError(f"A size is a width and a height, each from {low} to {high} pixels, not {value!r}.")
+
     def condition(self) -> dict[str, Any]:
         """What the next grid is conditioned on, as the model takes it."""
         conditions = self.info.conditions if self.info else ()
@@ -231,13 +244,15 @@ class CanvasState(PanelState):
             condition["label"] = self.settings.label
         if "prompt" in conditions and self.settings.prompt.strip():
             condition["prompt"] = self.settings.prompt.strip()
+        if "negative_prompt" in conditions and self.settings.negative_prompt.strip():
+            condition["negative_prompt"] = self.settings.negative_prompt.strip()
         return condition
 
     def options(self) -> dict[str, Any]:
         """The sampling options set, by name (only those the model supports are ever set)."""
         s = self.settings
-        return {k: v for k, v in (("steps", s.steps), ("sampler", s.sampler), ("guidance_scale", s.guidance_scale))
-                if v is not None}
+        return {k: v for k, v in (("steps", s.steps), ("sampler", s.sampler), ("guidance_scale", s.guidance_scale),
+                                  ("size", s.size)) if v is not None}
 
     # -- sampling ------------------------------------------------------------------------------
     def can_start(self, start: str) -> bool:
@@ -258,7 +273,8 @@ class CanvasState(PanelState):
             self._next_seed()
         n, seed, condition, options = self.settings.count, self.settings.seed, self.condition(), self.options()
         sample_options = SampleOptions(**options, **extra) if options or extra else None
-        recorded = {**options, **self._start_params(start, extra)}
+        # the images' size is recorded by what they are (``described``), whatever was asked
+        recorded = {**{k: v for k, v in options.items() if k != "size"}, **self._start_params(start, extra)}
 
         def work(model, ctx):
             return sample_images(model, n, seed=seed, condition=condition, options=sample_options, on_step=ctx.step)
@@ -331,8 +347,11 @@ class CanvasState(PanelState):
         settings = settings_of(params)
         condition = settings.get("condition") if isinstance(settings.get("condition"), dict) else {}
         changes: dict[str, Any] = {"count": settings.get("n"), "seed": settings.get("seed"),
-                                   "label": condition.get("label"), "prompt": condition.get("prompt")}
+                                   "label": condition.get("label"), "prompt": condition.get("prompt"),
+                                   "negative_prompt": condition.get("negative_prompt", "")}
         changes.update({k: settings.get(k) for k in ("steps", "sampler", "guidance_scale", "strength")})
+        if isinstance(settings.get("size"), (list, tuple)) and not settings.get("init_image"):
+            changes["size"] = tuple(settings["size"])
         kept = {}
         for name, value in changes.items():
             if value is None:
@@ -438,6 +457,7 @@ class CanvasState(PanelState):
                 notes.append(str(exc))
                 del changes[key]
         self.change(**changes, seed_mode="fixed")
-        taken = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in changes.items()) or "nothing"
+        shown = {k: f"{v[0]}x{v[1]}" if k == "size" else v for k, v in changes.items()}
+        taken = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in shown.items()) or "nothing"
         left = f" Not used: {'; '.join(notes)}." if notes else ""
         return f"From {name}: {taken}.{left} Press Sample to draw with these settings."

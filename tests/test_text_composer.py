@@ -246,7 +246,7 @@ def test_a_bad_model_folder_shows_the_loaders_message_and_changes_nothing(compos
     qtbot.waitUntil(lambda: bool(told), timeout=30_000)
     assert "pytorch_model.bin" in told[0] and "safetensors" in told[0]
     assert listed() == before and composer.picker.current() == chosen
-    assert composer.import_folder_button.isEnabled()
+    assert composer.importer.button.isEnabled()
 
 
 def test_characters_the_model_never_saw_are_skipped_and_the_writer_is_told(composer, qtbot, monkeypatch):

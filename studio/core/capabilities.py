@@ -109,9 +109,9 @@ class ImageSampler(Protocol):
     #: of a grid comes back by itself as ``sample(1, seed=s + i)`` (contract 2; default False: the
     #: seed makes the grid as a whole).
     seed_per_image: bool
-    #: the guidance scale the model samples with unless told otherwise (optional; the studio's default,
-    #: 3, otherwise): Stable Diffusion is made for about 7
-    default_guidance: Optional[float]
+    # Optional, and so not an attribute of the protocol (``isinstance`` would demand it): a model may
+    # set ``default_guidance``, the guidance scale it samples with unless told otherwise (Stable
+    # Diffusion is made for about 7; the studio's default, 3, otherwise).
 
     def sample(
         self,

@@ -37,6 +37,7 @@ from studio.core.provenance import settings_of
 from studio.ui.kit.state import PanelState
 from studio.ui.panels.image_canvas.foreign import settings_from
 from studio.ui.panels.image_canvas.judging import Judging
+from studio.ui.panels.image_canvas.scoring import Scoring
 from studio.ui.panels.image_canvas.source import (
     Source,
     decode_image,
@@ -130,13 +131,14 @@ class CanvasState(PanelState):
     ``grid()`` when another grid is shown, ``sampled(before, after)`` when a new grid arrives (to
     record it for undo), ``selection()``, ``preview(step_preview)`` while a sample forms,
     ``history()`` when the session's grids change, ``start()`` when the source image or its mask
-    change; and :attr:`judging`'s ``judges()``, ``verdicts()`` and ``measured()``."""
+    change; :attr:`judging`'s ``judges()``, ``verdicts()`` and ``measured()``; and :attr:`scoring`'s
+    ``scorers()`` and ``scores()``."""
 
     panel = "image-canvas"
     title = "Image Canvas"
     capability = "ImageSampler"
     EVENTS = ("info", "settings", "grid", "sampled", "selection", "preview", "history", "start", "judges",
-              "verdicts", "measured")
+              "verdicts", "measured", "scorers", "scores")
 
     def __init__(self, executor, registry, store, capability: str = "") -> None:
         self.info: Optional[SamplerInfo] = None
@@ -149,7 +151,9 @@ class CanvasState(PanelState):
         self.mask: Optional[np.ndarray] = None  #: (H, W), 1 where inpainting makes the image anew
         self._restoring: Optional[dict[str, Any]] = None  #: a restore's settings, until the model is known
         self.judging = Judging(self)  #: the judge of the model's images, and its measurements
+        self.scoring = Scoring(self)  #: the CLIP scorer of each image against its prompt
         super().__init__(executor, registry, store, capability)
+        self.scoring.find()
 
     # -- the model ---------------------------------------------------------------------------
     def model_changed(self) -> None:
@@ -160,8 +164,9 @@ class CanvasState(PanelState):
         if self.choice is None:
             return
         checkpoint = self.choice.ref.checkpoint
+        # a large model (Stable Diffusion) takes a while to load: the task bar says so meanwhile
         self.run("info", lambda model, _ctx: sampler_info(model), on_result=lambda info: self._known(info, checkpoint),
-                 title="The model cannot be used")
+                 label=f"Loading {self.choice.label}", title="The model cannot be used")
 
     def _known(self, info: SamplerInfo, checkpoint: str) -> None:
         self.info = info
@@ -341,6 +346,7 @@ class CanvasState(PanelState):
         self.events.grid.emit()
         self.events.selection.emit()
         self.judging.label_grid()
+        self.scoring.score_grid()
 
     def _take_settings(self, params: dict[str, Any]) -> None:
         """The settings recorded in ``params`` (those this model can take; the others are kept)."""
@@ -401,8 +407,9 @@ class CanvasState(PanelState):
         if single and self.selected is not None:
             own = grid.seed_of(self.selected)
             name = f"{model}-seed{own}.png" if own is not None else f"{model}-seed{seed}-{self.selected}.png"
-            return ImageArtifact(grid.images[self.selected], {**grid.params, "index": self.selected}), name
-        return ImageArtifact(grid.picture(), grid.params), f"{model}-seed{seed}-grid.png"
+            params = self.scoring.params_with_score({**grid.params, "index": self.selected}, self.selected)
+            return ImageArtifact(grid.images[self.selected], params), name
+        return ImageArtifact(grid.picture(), self.scoring.grid_params(grid.params)), f"{model}-seed{seed}-grid.png"
 
     def restore_file(self, params: dict[str, Any], name: str) -> None:
         """Restore the settings and model of a PNG the canvas exported, then sample again: the same

@@ -15,6 +15,7 @@ from studio.cli import main
 from studio.core.imaging import read_png_metadata
 from studio.core.png_parameters import parse_parameters
 from studio.ui.kit import model_panel
+from studio.ui.panels.image_canvas.state import Grid
 
 LOADING_S = 120  # the first diffusers import takes tens of seconds here
 
@@ -161,3 +162,36 @@ def test_studio_generate_takes_the_prompt_negative_prompt_and_size(folder, tmp_p
         main(["generate", "stable-diffusion", "--checkpoint", str(folder), "--size", "big", "--out", str(out)])
     assert exited.value.code == 2
     assert "WIDTHxHEIGHT" in capsys.readouterr().err
+
+
+def test_clip_scores_each_image_orders_the_grid_best_first_and_the_png_keeps_the_score(
+        canvas, qtbot, tmp_path, monkeypatch, warnings):
+    from clip_support import BLUE, RED, coloured, save, tiny_clip, train_red_and_blue
+
+    model, tokenizer, processor = tiny_clip(tmp_path / "clip")
+    clip = save(train_red_and_blue(model, tokenizer, processor), processor, tmp_path / "clip")
+    # a grid of blue, red, blue, red images "made from" the prompt "red": CLIP should put the red ones first
+    rng = np.random.default_rng(3)
+    blue, red = coloured(BLUE, 2, rng), coloured(RED, 2, rng)
+    images = np.stack([blue[0], red[0], blue[1], red[1]])
+    params = {**canvas.state.grid.params, "condition": {"prompt": "red"}, "n": 4}
+    canvas.state.show(Grid(images, params))
+    canvas.import_clip(str(clip))
+    qtbot.waitUntil(lambda: canvas.state.scoring.scores is not None or bool(warnings), timeout=60_000)
+    assert not warnings and canvas.score_check.isChecked() and canvas.scorer.currentText() == "clip"
+    scores = canvas.state.scoring.scores
+    assert scores.shape == (4,) and min(scores[[1, 3]]) > max(scores[[0, 2]])
+    assert [label.split("CLIP ")[1] for label in canvas.grid_view.labels] == [f"{x:.1f}" for x in scores]
+
+    canvas.best_first.setChecked(True)
+    order = canvas.shown_order()
+    assert set(order[:2]) == {1, 3} and order == [int(i) for i in np.argsort(-scores, kind="stable")]
+    np.testing.assert_array_equal(canvas.grid_view.grid.images[0], images[order[0]])
+    canvas.grid_view.tile_clicked.emit(0)  # the first tile shown is the best image
+    assert canvas.state.selected == order[0] and "CLIP score" in canvas.detail_caption.text()
+
+    target = tmp_path / "best.png"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(target), "PNG image (*.png)"))
+    canvas.export(single=True)
+    params = read_png_metadata(target).params
+    assert params["clip_score"] == round(float(scores[order[0]]), 2) and params["clip_scorer"] == "clip"

@@ -9,6 +9,7 @@ start from (image to image) with the mask painted over it (inpainting).
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from pathlib import Path
 from typing import Optional
@@ -199,12 +200,37 @@ class ImageCanvasPanel(ModelPanel):
             row.addWidget(widget, stretch)
         for line in (self.prompt, self.negative_prompt):
             line.returnPressed.connect(lambda: self.sample())  # Enter in a prompt samples, as in other tools
+        self._scoring_controls(row)
         return self.prompt_row
+
+    def _scoring_controls(self, row: QHBoxLayout) -> None:
+        """CLIP: score each image against its prompt, and show the grid best first."""
+        scoring = self.state.scoring
+        self.score_check = QCheckBox("CLIP score")
+        self.score_check.setObjectName("ClipScore")
+        self.score_check.setToolTip("Score each image against its prompt with a CLIP model (100 × the cosine of "
+                                    "the two embeddings); the score goes into the exported PNG")
+        self.score_check.toggled.connect(self._set_scoring)
+        self.scorer = QComboBox()
+        self.scorer.setObjectName("Scorer")
+        self.scorer.setToolTip("The CLIP model that scores")
+        self.scorer.currentIndexChanged.connect(
+            lambda i: scoring.choose(scoring.scorers[i]) if 0 <= i < len(scoring.scorers) else None)
+        self.best_first = QCheckBox("Best first")
+        self.best_first.setObjectName("BestFirst")
+        self.best_first.setToolTip("Show the grid's images in the order of their CLIP score, best first")
+        self.best_first.toggled.connect(lambda _on: self._show_grid())
+        self.import_scorer = QPushButton("Import CLIP…")
+        self.import_scorer.setToolTip("A CLIP model folder you keep on disk (config.json, model.safetensors, "
+                                      "tokenizer and preprocessor files)")
+        self.import_scorer.clicked.connect(lambda: self.import_clip())
+        for widget in (self.score_check, self.scorer, self.best_first, self.import_scorer):
+            row.addWidget(widget)
 
     def _grid_side(self) -> QWidget:
         self.grid_view = GridView("Press Sample to draw a grid of images from the model.")
         self.grid_view.setObjectName("GridView")
-        self.grid_view.tile_clicked.connect(self.state.select)
+        self.grid_view.tile_clicked.connect(lambda place: self.state.select(self.shown_order()[place]))
         self.undo_button = QToolButton()
         self.undo_button.setText("◀")
         self.undo_button.setToolTip("Undo: the grid before (Ctrl+Z)")
@@ -281,10 +307,13 @@ class ImageCanvasPanel(ModelPanel):
         events.start.connect(self.start_tab.show_start)
         events.judges.connect(self._show_judges)
         events.verdicts.connect(self._show_verdicts)
+        events.scorers.connect(self._show_scorers)
+        events.scores.connect(self._show_verdicts)
         events.measured.connect(self._show_measured)
         events.restored.connect(lambda note: self.context.show_status("Restored the image's settings"
                                                                       + (f"; {note}" if note else "")))
         self._show_info()
+        self._show_scorers()
         self._show_grid()
         self.start_tab.show_start()
 
@@ -294,6 +323,31 @@ class ImageCanvasPanel(ModelPanel):
             self.state.sample(start)
         except ValueError as exc:
             QMessageBox.information(self, "Sample", str(exc))
+
+    def _set_scoring(self, on: bool) -> None:
+        reason = self.state.scoring.unavailable() if on else ""
+        if reason:
+            self.context.show_status(reason)
+        self.state.scoring.set_scoring(on)
+
+    def import_clip(self, folder: Optional[str] = None) -> None:
+        """Import a CLIP model folder (asked for when not given) to score with, and score with it."""
+        folder = folder or QFileDialog.getExistingDirectory(self, "Import a CLIP model folder")
+        if not folder:
+            return
+        self.import_scorer.setEnabled(False)
+
+        def done(ok: bool) -> None:
+            self.import_scorer.setEnabled(True)
+            if ok:
+                _quietly(self.score_check, lambda: self.score_check.setChecked(True))
+                self.state.scoring.set_scoring(True)
+
+        try:
+            self.state.scoring.add(str(Path(folder).expanduser().resolve()), done)
+        except ValueError as exc:
+            self.import_scorer.setEnabled(True)
+            QMessageBox.warning(self, "Import CLIP", str(exc))
 
     def _set(self, **changes) -> None:
         try:
@@ -391,9 +445,27 @@ class ImageCanvasPanel(ModelPanel):
                 _quietly(spin, lambda sp=spin, v=value: sp.setValue(v))
         _quietly(self.seed_mode, lambda: self.seed_mode.setCurrentIndex(self.seed_mode.findData(s.seed_mode)))
 
+    def _show_scorers(self) -> None:
+        scoring = self.state.scoring
+        _quietly(self.scorer, lambda: (self.scorer.clear(), self.scorer.addItems([s.title for s in scoring.scorers])))
+        if scoring.scorer in scoring.scorers:
+            _quietly(self.scorer, lambda: self.scorer.setCurrentIndex(scoring.scorers.index(scoring.scorer)))
+        for widget in (self.score_check, self.scorer, self.best_first):
+            widget.setEnabled(bool(scoring.scorers))
+
+    def shown_order(self) -> list[int]:
+        """The grid's images in the order the grid view shows them: best scored first when asked."""
+        grid = self.state.grid
+        if grid is None:
+            return []
+        return self.state.scoring.order() if self.best_first.isChecked() else list(range(len(grid.images)))
+
     def _show_grid(self) -> None:
         grid = self.state.grid
-        self.grid_view.show_grid(grid, self._labels())
+        order = self.shown_order()
+        shown = grid if grid is None or order == list(range(len(grid.images))) else \
+            dataclasses.replace(grid, images=grid.images[order])
+        self.grid_view.show_grid(shown, self._labels())
         self.export_grid_button.setEnabled(grid is not None)
         if grid is not None:
             self.context.show_status(f"{len(grid.images)} images with seed {grid.params.get('seed')}")
@@ -407,6 +479,9 @@ class ImageCanvasPanel(ModelPanel):
         if chosen and selected < len(self.state.judging.verdicts):
             name, probability = self.state.judging.verdicts[selected]
             caption += f" · judged {name} ({probability:.0%})"
+        scores = self.state.scoring.scores
+        if chosen and scores is not None and selected < len(scores):
+            caption += f" · CLIP score {scores[selected]:.1f}"
         self.detail_caption.setText(caption)
         can_start = self.state.can_start("image")
         for button, enabled in ((self.export_one_button, chosen), (self.start_here_button, chosen and can_start),
@@ -463,16 +538,30 @@ class ImageCanvasPanel(ModelPanel):
                                  f"judged by {reading.judge}" if reading else "")
 
     def _labels(self) -> list[str]:
-        return [f"{name} {probability:.0%}" for name, probability in self.state.judging.verdicts]
+        """A caption per tile, in the order shown: the judge's class and confidence, and the CLIP score."""
+        verdicts, scores = self.state.judging.verdicts, self.state.scoring.scores
+        if not verdicts and scores is None:
+            return []
+        labels = []
+        for index in self.shown_order():
+            parts = [f"{verdicts[index][0]} {verdicts[index][1]:.0%}"] if index < len(verdicts) else []
+            if scores is not None and index < len(scores):
+                parts.append(f"CLIP {scores[index]:.1f}")
+            labels.append(" · ".join(parts))
+        return labels
 
     def _show_verdicts(self) -> None:
-        self.grid_view.set_labels(self._labels())
+        if self.best_first.isChecked() and self.state.scoring.scores is not None:
+            self._show_grid()  # the scores arrived: the order changes
+        else:
+            self.grid_view.set_labels(self._labels())
         self._show_selection()
 
     # -- picking a tile ------------------------------------------------------------------------
     def tile_at(self, x: float, y: float) -> Optional[int]:
         """The grid image under a point of the grid view, if any."""
-        return self.grid_view.tile_at(x, y)
+        place = self.grid_view.tile_at(x, y)
+        return None if place is None else self.shown_order()[place]
 
     # -- export and drop-back --------------------------------------------------------------------
     def export(self, single: Optional[bool] = None) -> Optional[str]:

@@ -164,3 +164,10 @@ class Scoring:
         if self.scores is None or self.scorer is None or not 0 <= index < len(self.scores):
             return dict(params)
         return {**params, SCORE_KEY: round(float(self.scores[index]), 2), SCORER_KEY: self.scorer.title}
+
+    def grid_params(self, params: dict[str, Any]) -> dict[str, Any]:
+        """A whole grid's ``params`` with the score of each of its images, in grid order (as they are
+        while the grid is not scored)."""
+        if self.scores is None or self.scorer is None:
+            return dict(params)
+        return {**params, "clip_scores": [round(float(x), 2) for x in self.scores], SCORER_KEY: self.scorer.title}

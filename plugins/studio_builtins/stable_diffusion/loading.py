@@ -61,6 +61,8 @@ def load_stable_diffusion(path: str, device: str) -> StableDiffusionModel:
             pipe = pipeline_class.from_pretrained(info.path, local_files_only=True, use_safetensors=True,
                                                   torch_dtype=dtype, **extra)
         else:
+            if family == "sdxl":
+                extra["tokenizer_2"] = _second_tokenizer(info.tokenizer)
             pipe = pipeline_class.from_single_file(str(info.path), config=str(config_folder(family)),
                                                    tokenizer=_tokenizer(info.tokenizer), local_files_only=True,
                                                    torch_dtype=dtype, **extra)
@@ -78,6 +80,21 @@ def _tokenizer(folder: Path):
 
     try:
         return CLIPTokenizer.from_pretrained(str(folder), local_files_only=True)
+    except Exception as exc:
+        raise ModelError(f"The CLIP tokenizer in {folder} cannot be read: {exc}") from exc
+
+
+def _second_tokenizer(folder: Path):
+    """SDXL's second (OpenCLIP) tokenizer: a diffusers SDXL folder's ``tokenizer_2`` beside the
+    tokenizer given, else the same vocabulary padded with "!" as SDXL's is (the shipped configs hold
+    no vocabulary, and offline diffusers would load an empty one)."""
+    beside = Path(folder).parent / "tokenizer_2"
+    if beside.is_dir():
+        return _tokenizer(beside)
+    from transformers import CLIPTokenizer
+
+    try:
+        return CLIPTokenizer.from_pretrained(str(folder), local_files_only=True, pad_token="!")
     except Exception as exc:
         raise ModelError(f"The CLIP tokenizer in {folder} cannot be read: {exc}") from exc
 

@@ -10,13 +10,13 @@ before the model is used. Loading is blocking: the studio calls it on the infere
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from studio.core.capabilities import ModelError
+from studio.core.model_files import read_json_object
 
 from .config import ClipConfig
 from .model import ClipScorer
@@ -74,7 +74,7 @@ def check_folder(folder: Path) -> None:
         raise ModelError(f"{folder} is not a folder; choose a CLIP model folder ({_NEEDS}).")
     if not (folder / "config.json").is_file():
         raise ModelError(f"{folder} has no config.json; {_NEEDS}.")
-    _check_model_type(folder, _read_config(folder / "config.json"))
+    _check_model_type(folder, read_json_object(folder / "config.json"))
     if not any((folder / name).is_file() for name in WEIGHT_FILES):
         pickles = [name for name in PICKLE_FILES if (folder / name).is_file()]
         if pickles:
@@ -85,16 +85,6 @@ def check_folder(folder: Path) -> None:
     if not (folder / PROCESSOR_FILE).is_file():
         raise ModelError(f"{folder} has no {PROCESSOR_FILE}, which says how CLIP sees an image (its size, crop, "
                          "mean and standard deviation).")
-
-
-def _read_config(path: Path) -> dict:
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        raise ModelError(f"{path} is not valid JSON.") from None
-    if not isinstance(config, dict):
-        raise ModelError(f"{path} is not a JSON object.")
-    return config
 
 
 def _check_model_type(folder: Path, config: dict) -> None:

@@ -20,6 +20,7 @@ from importlib import resources
 from pathlib import Path
 
 from studio.core.capabilities import ModelError
+from studio.core.model_files import read_json_object
 
 FAMILIES = ("sd1", "sd2", "sdxl")
 FAMILY_TITLES = {"sd1": "Stable Diffusion 1.x", "sd2": "Stable Diffusion 2.x", "sdxl": "SDXL"}
@@ -257,7 +258,7 @@ def _inspect_folder(folder: Path) -> SourceInfo:
     for name in parts:
         if name not in OPTIONAL_PARTS:
             _check_part(folder, name)
-    unet_config = _read_config(folder / "unet" / "config.json") if "unet" in parts else {}
+    unet_config = read_json_object(folder / "unet" / "config.json") if "unet" in parts else {}
     return SourceInfo(
         folder, "folder", _folder_family(index["_class_name"], unet_config),
         parts, folder / "tokenizer" if "tokenizer" in parts else None,
@@ -278,7 +279,7 @@ def _check_part(folder: Path, name: str) -> None:
     config = "scheduler_config.json" if name.startswith("scheduler") else "config.json"
     if not (sub / config).is_file():
         raise ModelError(f"{sub} ({PART_TITLES.get(name, name)}) has no {config}.")
-    _read_config(sub / config)
+    read_json_object(sub / config)
     if name.startswith("scheduler"):
         return
     if not any(sub.glob("*.safetensors")):
@@ -286,16 +287,6 @@ def _check_part(folder: Path, name: str) -> None:
         if pickles:
             raise ModelError(f"{sub} holds its weights only as a pickle ({pickles[0]}). {_CONVERT}")
         raise ModelError(f"{sub} ({PART_TITLES.get(name, name)}) has no weights (no .safetensors file).")
-
-
-def _read_config(path: Path) -> dict:
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        raise ModelError(f"{path} is not valid JSON.") from None
-    if not isinstance(config, dict):
-        raise ModelError(f"{path} is not a JSON object.")
-    return config
 
 
 def _folder_family(class_name: str, unet_config: dict) -> str | None:

@@ -29,6 +29,28 @@ from studio.ui.kit.models import ModelChoice, ModelList
 from studio.ui.kit.work import Executor, Work
 
 
+def import_from_disk(work: Work, task: str, store: Any, spec: Any, path: str, title: str,
+                     listed: Callable[[], None], on_done: Callable[[bool], None]) -> None:
+    """Load ``path`` (a model folder or file) with ``spec``'s loader on the inference thread, as
+    ``work``'s ``task`` (a newer one overtakes it); once it loads, list it in the workspace (a model
+    named after it, a checkpoint at step 0) unless it is there already, then ``listed()``.
+    ``on_done(ok)`` either way (cancelled too); a failure says why under ``title``
+    (``work.events.failed``)."""
+    def loaded(_none: Any) -> None:
+        if path not in [row["path"] for row in store.checkpoints([spec.name])]:
+            name = Path(path).name if Path(path).is_dir() else Path(path).stem
+            store.add_checkpoint(spec.name, path, 0, store.add_model(name, spec.name, {"path": path}))
+        listed()
+        on_done(True)
+
+    def failed(message: str, detail: str) -> None:
+        on_done(False)
+        work.events.failed.emit(title, message, detail)
+
+    work.run(task, ModelRef(spec.name, path), lambda _model, _ctx: None, on_result=loaded,
+             on_error=failed, on_cancelled=lambda: on_done(False), label=f"Loading {Path(path).name}")
+
+
 class PanelState:
     """Events: ``model(choice or None)`` when another model is chosen (or none), ``retrained(choice)``
     when the chosen model's checkpoint was saved again, ``restored(note)`` after a restore; plus the
@@ -119,20 +141,11 @@ class PanelState:
         """Load ``path`` (a folder or a file) with ``spec``'s loader on the inference thread; if it loads,
         list it (a model named after it, a checkpoint at step 0) and choose it. ``on_done(ok)`` either
         way (cancelled too); a failure also says why (``work.events.failed``)."""
-        def loaded(_none: Any) -> None:
-            if self.models.find(path) is None:
-                name = Path(path).name if Path(path).is_dir() else Path(path).stem
-                self.store.add_checkpoint(spec.name, path, 0, self.store.add_model(name, spec.name, {"path": path}))
-                self.models.refresh()
+        def listed() -> None:
+            self.models.refresh()
             self.models.select(path)
-            on_done(True)
 
-        def failed(message: str, detail: str) -> None:
-            on_done(False)
-            self.work.events.failed.emit("Import model", message, detail)
-
-        self.work.run("import", ModelRef(spec.name, path), lambda _model, _ctx: None, on_result=loaded,
-                      on_error=failed, on_cancelled=lambda: on_done(False), label=f"Loading {Path(path).name}")
+        import_from_disk(self.work, "import", self.store, spec, path, "Import model", listed, on_done)
 
     # -- provenance ----------------------------------------------------------------------------
     def result_params(self, **settings: Any) -> dict[str, Any]:

@@ -17,6 +17,7 @@ import numpy as np
 
 from studio.core.errors import UserError
 from studio.engine.inference import ModelRef
+from studio.ui.kit.state import import_from_disk
 
 CAPABILITY = "PromptScorer"
 #: the parameters an image's score is kept under
@@ -106,21 +107,12 @@ class Scoring:
         if spec is None:
             raise ValueError(f"{Path(path).name} is not something a scorer is imported from: choose a CLIP "
                              "model folder.")
-        store = canvas.store
-
-        def loaded(_none: Any) -> None:
-            if not any(s.ref.checkpoint == path for s in find_scorers(canvas.registry, store)):
-                store.add_checkpoint(spec.name, path, 0, store.add_model(Path(path).name, spec.name, {"folder": path}))
+        def listed() -> None:
             self.find()
             self.choose(next(s for s in self.scorers if s.ref.checkpoint == path))
-            on_done(True)
 
-        def failed(message: str, detail: str) -> None:
-            on_done(False)
-            canvas.work.events.failed.emit("Import scorer", message, detail)
-
-        canvas.work.run("import-scorer", ModelRef(spec.name, path), lambda _model, _ctx: None, on_result=loaded,
-                        on_error=failed, on_cancelled=lambda: on_done(False), label=f"Loading {Path(path).name}")
+        import_from_disk(canvas.work, "import-scorer", canvas.store, spec, path, "Import scorer", listed,
+                         on_done)
 
     def unavailable(self) -> str:
         """Why the grid shown cannot be scored, for the artist ("" when it can)."""

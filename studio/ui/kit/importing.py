@@ -30,7 +30,11 @@ class ModelImport:
     def __init__(self, panel: Any, tip: str = "") -> None:
         self.panel = panel
         self.button: QPushButton = button(self.title(), tip or self._tip(), lambda: self.run())
-        self.button.setVisible(bool(panel.state.importers()))
+
+    def place(self, layout: Any) -> None:
+        """Put the button in ``layout``, shown only where some model here imports from disk."""
+        layout.addWidget(self.button)
+        self.button.setVisible(bool(self.panel.state.importers()))
 
     def _tip(self) -> str:
         titles = ", ".join(m.title for m in self.panel.state.importers())

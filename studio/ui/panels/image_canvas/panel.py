@@ -116,7 +116,7 @@ class ImageCanvasPanel(ModelPanel):
         row = QHBoxLayout()
         row.addWidget(QLabel("Model"))
         row.addWidget(self.picker, 2)
-        row.addWidget(self.importer.button)
+        self.importer.place(row)
         row.addWidget(self.measured)
         for caption, widget in (("Images", self.count), ("Seed", self.seed)):
             row.addWidget(QLabel(caption))

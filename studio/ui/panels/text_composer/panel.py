@@ -108,8 +108,8 @@ class TextComposerPanel(ModelPanel):
         top = QHBoxLayout()
         top.addWidget(QLabel("Model"))
         top.addWidget(self.picker, 2)
-        for widget in (self.importer.button, self.train_button):
-            top.addWidget(widget)
+        self.importer.place(top)
+        top.addWidget(self.train_button)
         top.addStretch(1)
         for widget in (self.task_bar, self.generate_button, self.alternatives_button, self.save_button):
             top.addWidget(widget)

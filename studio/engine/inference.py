@@ -17,7 +17,8 @@ thread*: the UI's bridge turns them into Qt signals. Nothing here imports Qt.
 - An out-of-memory error (CUDA's, or the CPU allocator's) unloads models,
   frees the memory, reports a clear message and leaves the worker running.
 - The worker runs torch with :func:`~studio.engine.machine.inference_threads` intra-op threads: its
-  requests are small and interactive, and the GUI (and jobs) need cores too.
+  requests are small and interactive, and the GUI (and jobs) need cores too. Requests and session
+  steps run in torch's inference mode (:func:`~studio.engine.machine.inference_mode`).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from typing import Any, Optional
 from studio.core.capabilities import Cancelled
 from studio.core.errors import UserError
 from studio.core.network_guard import network_blocked
-from studio.engine.machine import free_memory, is_out_of_memory, model_bytes, use_inference_threads
+from studio.engine.machine import free_memory, inference_mode, is_out_of_memory, model_bytes, use_inference_threads
 from studio.engine.sessions import (
     CANCELLED,
     FAILED,
@@ -268,7 +269,8 @@ class InferenceWorker:
             model = self._model(request.model) if request.model else None
             ctx = RequestContext(request, self.device or "cpu", self._between_steps)
             ctx.step(0, 0)  # cancelled while loading? (and the sessions' turn)
-            result = request.fn(model, ctx)
+            with inference_mode():
+                result = request.fn(model, ctx)
         except Cancelled:
             _call(cb.on_cancelled)
             return
@@ -308,7 +310,8 @@ class InferenceWorker:
             if session.stream is None:
                 session.model = self._model(session.model_ref) if session.model_ref else None
                 session.stream = iter(session.fn(session.model, SessionContext(session, self.device or "cpu")))
-            output = next(session.stream)
+            with inference_mode():
+                output = next(session.stream)
         except StopIteration:
             self._close_session(session, FINISHED)
             return

@@ -1,10 +1,11 @@
-"""What the inference thread knows of the machine: memory, out-of-memory errors, threads.
+"""What the inference thread knows of the machine: memory, out-of-memory errors, threads, torch's mode.
 
 Nothing here imports torch at module level; torch is used when it is loaded.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import sys
 from typing import Any
@@ -44,6 +45,17 @@ def free_memory() -> None:
     torch = sys.modules.get("torch")
     if torch is not None and torch.cuda.is_available():
         torch.cuda.empty_cache()
+
+
+def inference_mode() -> contextlib.AbstractContextManager:
+    """torch's inference mode, around a request's work or a session's step on the inference thread
+    (when torch is loaded: a numpy plugin's requests never load it). Nothing there trains, and ops
+    run faster in it than under ``no_grad`` (measured here: a 128-wide linear layer 10-15%), which
+    matters most to token-by-token decoding. A plugin that needs autograd on the inference thread
+    leaves it with ``torch.inference_mode(False)``; tensors it creates there are inference tensors,
+    which a training loop cannot take (training runs in job processes)."""
+    torch = sys.modules.get("torch")
+    return torch.inference_mode() if torch is not None else contextlib.nullcontext()
 
 
 def inference_threads() -> int:

@@ -25,7 +25,7 @@ from torch import nn
 from studio.core.capabilities import ModelError
 
 from .config import GPTConfig
-from .sampling import TokenStreamer, Window, evaluating
+from .sampling import TokenStreamer, Window, evaluating, inference
 from .tokenizer import tokenizer_for
 
 
@@ -58,8 +58,12 @@ class CausalSelfAttention(nn.Module):
         """``x`` (batch, new positions, n_embd); with a cache, the new positions follow
         those cached. Returns the output and, if asked, the weights (batch, heads, new, all)."""
         batch, new, width = x.shape
-        q, k, v = (t.view(batch, new, self.n_head, width // self.n_head).transpose(1, 2)
-                   for t in _linear(self.c_attn, x).split(width, dim=2))
+        heads = self.n_head
+        if new == 1:  # decoding: (batch, 1, heads, size) is already laid out as (batch, heads, 1, size)
+            q, k, v = (t.view(batch, heads, 1, width // heads) for t in _linear(self.c_attn, x).split(width, dim=2))
+        else:
+            q, k, v = (t.view(batch, new, heads, width // heads).transpose(1, 2)
+                       for t in _linear(self.c_attn, x).split(width, dim=2))
         if cache is not None:
             k, v = cache.append(k, v)
         total = k.size(2)
@@ -77,7 +81,7 @@ class CausalSelfAttention(nn.Module):
             else:
                 mask = _causal_mask(new, total, x.device) if new > 1 else None
                 y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout)
-        y = y.transpose(1, 2).contiguous().view(batch, new, width)
+        y = y.reshape(batch, 1, width) if new == 1 else y.transpose(1, 2).contiguous().view(batch, new, width)
         return _dropout(_linear(self.c_proj, y), self.dropout, self.training), weights
 
 
@@ -144,7 +148,7 @@ class Decoder(nn.Module):
             x, w = block.forward(x, None if caches is None else caches[i], need_weights)
             if w is not None:
                 weights.append(w)
-        if last_only:
+        if last_only and x.size(1) > 1:
             x = x[:, -1:]
         return F.linear(_norm(self.ln_f, x), self.lm_head.weight), weights
 
@@ -175,18 +179,26 @@ class GPTSession:
         self.with_attention = with_attention
         self.window = Window(model.config.block_size)
         self.caches: Optional[list[LayerCache]] = None
+        self.device = model.wte.weight.device
 
     def feed(self, tokens: list[int]) -> tuple[torch.Tensor, Optional[np.ndarray]]:
         moved = self.window.add(tokens)
         if self.use_cache and self.caches is not None and not moved:
-            new, start = tokens, len(self.window.tokens) - len(tokens)
+            new, start = tokens, self.window.length - len(tokens)
         else:  # first call, window moved, or no cache: run the whole window
             self.caches = self.model.new_cache() if self.use_cache else None
             new, start = self.window.tokens, 0
-        idx = torch.tensor([new], dtype=torch.long, device=self.model.wte.weight.device)
-        # inference_mode skips even no_grad's version counting; the logits are read, never written
-        with evaluating(self.model), torch.inference_mode():
-            logits, weights = self.model.run(idx, self.caches, start, self.with_attention, last_only=True)
+        idx = torch.tensor([new], dtype=torch.long)
+        if self.device.type != "cpu":  # (a device argument costs a CPU's decoding a few % too)
+            idx = idx.to(self.device)
+        model = self.model
+        if model.training or not torch.is_inference_mode_enabled():
+            # inference mode skips even no_grad's version counting; the logits are read, never written
+            with evaluating(model), inference():
+                logits, weights = model.run(idx, self.caches, start, self.with_attention, last_only=True)
+        else:  # on the inference thread, in eval mode: nothing to switch, and on a CPU each
+            # context a token enters costs more than its own few microseconds (about 2% of a token)
+            logits, weights = model.run(idx, self.caches, start, self.with_attention, last_only=True)
         attention = None
         if self.with_attention:
             attention = torch.stack([w[0, :, -1, :] for w in weights]).float().cpu().numpy()

@@ -258,3 +258,33 @@ def test_the_worker_says_when_it_has_run_everything_queued(worker):
     gate.set()
     wait(idle)
     assert ran == ["request 0", "request 1", "request 2", 0]  # once, after the last of the burst
+
+
+def test_requests_and_session_steps_run_in_inference_mode_and_leave_it_after():
+    """Faster ops for every model, and no switch per token; the mode ends with the request or the step."""
+    import torch
+
+    seen, ran, stepped = [], threading.Event(), threading.Event()
+
+    def request(model, ctx):
+        seen.append(("request", torch.is_inference_mode_enabled()))
+        ran.set()
+
+    def session(model, ctx):
+        for _ in range(2):
+            seen.append(("session", torch.is_inference_mode_enabled()))
+            yield None
+        stepped.set()
+
+    w = InferenceWorker(lambda ref, device: None, device="cpu")
+    w.on_idle = lambda: seen.append(("idle", torch.is_inference_mode_enabled()))  # on the worker, between requests
+    w.start()
+    try:
+        w.submit(None, request)
+        wait(ran)
+        w.open_session(None, session)
+        wait(stepped)
+    finally:
+        w.stop()
+    assert ("request", True) in seen and seen.count(("session", True)) == 2
+    assert ("idle", False) in seen and ("idle", True) not in seen

@@ -119,6 +119,22 @@ def test_greedy_is_deterministic_and_the_cache_changes_nothing(gpt):
     assert text == gpt.decode(cached)
 
 
+def test_decoding_on_the_inference_thread_gives_the_same_tokens_and_leaves_a_training_model_training(gpt):
+    """In inference mode (as the inference thread runs requests) a session enters no context per token;
+    outside it, one in training mode is switched to eval for each forward and back."""
+    def tokens(**options):
+        return [s.token for s in gpt.generate("KING:", max_new_tokens=40, temperature=0, **options)]
+
+    expected = tokens()
+    with torch.inference_mode():
+        assert tokens() == expected and tokens(use_cache=False) == expected
+    gpt.train()
+    try:
+        assert tokens() == expected and gpt.training  # eval for each token (no dropout), then back
+    finally:
+        gpt.eval()
+
+
 def test_sampling_is_reproducible_with_a_seed_and_top_k_1_is_greedy(gpt):
     def sample(**options):
         return [s.token for s in gpt.generate("O", max_new_tokens=25, **options)]

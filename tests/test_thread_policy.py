@@ -83,3 +83,26 @@ def test_running_jobs_share_the_cores_as_jobs_start_and_end(job_manager):
         wait_for(lambda: [e for e in job_manager.history(first) if e["event"] == "note"
                           and f"{share(cores, 2)} of the {cores} cores" in e["message"]], what="the first job's note")
     job_manager.cancel(first)
+
+
+def test_a_run_tunes_again_after_a_while_and_says_so_only_when_the_count_changes(tmp_path):
+    """A choice made while the machine stalled does not hold for the rest of the run."""
+    found = torch.get_num_threads()
+    clock, notes = [0.0], []
+    write_budget(tmp_path, 2)
+    threads = JobThreads(tmp_path, notes.append, clock=lambda: clock[0], cores=2)
+    try:
+        for _ in range(20):  # a stall while two threads were tried: one thread looks faster
+            threads.step_done(0.01 if torch.get_num_threads() == 1 else 0.05)
+        assert torch.get_num_threads() == 1 and len(notes) == 1
+        clock[0] += JobThreads.RETUNE_EVERY_S
+        for _ in range(20):  # the machine as it is: two threads are faster
+            threads.step_done(0.05 if torch.get_num_threads() == 1 else 0.02)
+        assert torch.get_num_threads() == 2 and notes[-1].startswith("computing on 2 threads")
+        clock[0] += JobThreads.RETUNE_EVERY_S
+        for _ in range(20):  # still so: the retune keeps two threads, and the log hears nothing
+            threads.step_done(0.05 if torch.get_num_threads() == 1 else 0.02)
+        assert torch.get_num_threads() == 2 and len(notes) == 2
+    finally:
+        threads.restore()
+    assert torch.get_num_threads() == found

@@ -3,9 +3,10 @@
 The app splits the cores among its running jobs: each job's share, its *budget*,
 is in its run folder's ``threads.json``, which the job manager rewrites whenever
 a job starts or ends, and which the job reads between steps. Within its budget a
-run uses the thread count whose steps it measured fastest over its first steps
-(:class:`ThreadTuner`): on a 2-core machine a 4-layer GPT steps in 24 ms on two
-threads and 33 ms on one, while a tiny model is faster on one. torch's intra-op
+run uses the thread count whose steps it measured fastest over its first steps, and
+measures again every minute (:class:`ThreadTuner`, :attr:`JobThreads.RETUNE_EVERY_S`):
+on a 2-core machine a 4-layer GPT steps in 24 ms on two threads and 33 ms on one,
+while a tiny model is faster on one. torch's intra-op
 threads and numpy's BLAS threads (threadpoolctl) follow the same count. A run
 without a budget file (``studio train`` typed in a terminal) takes every core.
 
@@ -146,6 +147,10 @@ class JobThreads:
     settles (a run on one thread has nothing to tune and says nothing)."""
 
     CHECK_EVERY_S = 1.0
+    #: tune again after this long on a choice: one made while the machine stalled for a moment (a
+    #: shared VM's speed drifts by tens of percent within a minute) would otherwise hold for the rest
+    #: of the run. A retune costs a few steps on the slower counts, under 1% of the time between them.
+    RETUNE_EVERY_S = 60.0
 
     def __init__(self, run_folder: Path, note: Callable[[str], None], clock: Callable[[], float] = time.monotonic,
                  cores: Optional[int] = None) -> None:
@@ -155,10 +160,11 @@ class JobThreads:
         self.cores = cores or usable_cores()
         self.budget = self._budget()
         self.tuner = ThreadTuner(self.budget)
+        self._settled: Optional[int] = None  # the count the last tuning chose
         torch = sys.modules.get("torch")
         self._found = torch.get_num_threads() if torch is not None else None
         self._applied = 0
-        self._checked = clock()
+        self._checked = self._tuned = clock()
         self._apply(self.tuner.current)
 
     def _budget(self) -> int:
@@ -176,11 +182,18 @@ class JobThreads:
             set_threads(self._found)
 
     def step_done(self, seconds: float) -> None:
-        was_tuning = self.tuner.chosen is None
+        was_tuning, before = self.tuner.chosen is None, self._settled
         threads = self.tuner.timed(seconds)
-        if was_tuning and self.tuner.chosen is not None:
-            self.note(self.tuner.summary())
         now = self.clock()
+        if was_tuning and self.tuner.chosen is not None:
+            self._tuned = now
+            if self.tuner.chosen != before:  # a retune that keeps the count says nothing
+                self.note(self.tuner.summary())
+            self._settled = self.tuner.chosen
+        elif self.tuner.chosen is not None and now - self._tuned >= self.RETUNE_EVERY_S:
+            self._tuned = now
+            self.tuner = ThreadTuner(self.budget)
+            threads = self.tuner.current
         if now - self._checked >= self.CHECK_EVERY_S:
             self._checked = now
             budget = self._budget()
@@ -188,5 +201,6 @@ class JobThreads:
                 self.note(f"the app gives this job {budget} of the {self.cores} cores now (jobs started or ended)")
                 self.budget = budget
                 self.tuner = ThreadTuner(budget)
+                self._settled = None
                 threads = self.tuner.current
         self._apply(threads)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import torch
 from threadpoolctl import threadpool_info
 from waiting import wait_for
@@ -40,12 +42,23 @@ def test_the_tuner_settles_on_the_count_whose_steps_were_fastest():
     assert "2 threads 20.0 ms" in tuner.summary()
 
 
-def test_a_run_follows_the_budget_the_app_writes_and_gives_its_threads_back(tmp_path):
+@contextmanager
+def two_core_run(tmp_path):
+    """A run's JobThreads on a 2-core budget with a clock the test moves: (threads, clock, notes). It must
+    give torch back its thread count at the end."""
     found = torch.get_num_threads()
     clock, notes = [0.0], []
     write_budget(tmp_path, 2)
     threads = JobThreads(tmp_path, notes.append, clock=lambda: clock[0], cores=2)
     try:
+        yield threads, clock, notes
+    finally:
+        threads.restore()
+    assert torch.get_num_threads() == found
+
+
+def test_a_run_follows_the_budget_the_app_writes_and_gives_its_threads_back(tmp_path):
+    with two_core_run(tmp_path) as (threads, clock, notes):
         assert threads.budget == 2 and torch.get_num_threads() == 2  # tuning starts on the whole budget
         for _ in range(20):
             threads.step_done(0.01 if torch.get_num_threads() == 1 else 0.05)
@@ -55,9 +68,6 @@ def test_a_run_follows_the_budget_the_app_writes_and_gives_its_threads_back(tmp_
         clock[0] += JobThreads.CHECK_EVERY_S
         threads.step_done(0.01)
         assert threads.budget == 1 and "1 of the 2 cores" in notes[-1]
-    finally:
-        threads.restore()
-    assert torch.get_num_threads() == found
 
 
 def test_a_damaged_budget_file_counts_as_none(tmp_path):
@@ -87,11 +97,7 @@ def test_running_jobs_share_the_cores_as_jobs_start_and_end(job_manager):
 
 def test_a_run_tunes_again_after_a_while_and_says_so_only_when_the_count_changes(tmp_path):
     """A choice made while the machine stalled does not hold for the rest of the run."""
-    found = torch.get_num_threads()
-    clock, notes = [0.0], []
-    write_budget(tmp_path, 2)
-    threads = JobThreads(tmp_path, notes.append, clock=lambda: clock[0], cores=2)
-    try:
+    with two_core_run(tmp_path) as (threads, clock, notes):
         for _ in range(20):  # a stall while two threads were tried: one thread looks faster
             threads.step_done(0.01 if torch.get_num_threads() == 1 else 0.05)
         assert torch.get_num_threads() == 1 and len(notes) == 1
@@ -103,6 +109,3 @@ def test_a_run_tunes_again_after_a_while_and_says_so_only_when_the_count_changes
         for _ in range(20):  # still so: the retune keeps two threads, and the log hears nothing
             threads.step_done(0.05 if torch.get_num_threads() == 1 else 0.02)
         assert torch.get_num_threads() == 2 and len(notes) == 2
-    finally:
-        threads.restore()
-    assert torch.get_num_threads() == found

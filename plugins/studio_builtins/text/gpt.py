@@ -58,12 +58,12 @@ class CausalSelfAttention(nn.Module):
         """``x`` (batch, new positions, n_embd); with a cache, the new positions follow
         those cached. Returns the output and, if asked, the weights (batch, heads, new, all)."""
         batch, new, width = x.shape
-        heads = self.n_head
+        heads, size = self.n_head, width // self.n_head
+        parts = _linear(self.c_attn, x).split(width, dim=2)
         if new == 1:  # decoding: (batch, 1, heads, size) is already laid out as (batch, heads, 1, size)
-            q, k, v = (t.view(batch, heads, 1, width // heads) for t in _linear(self.c_attn, x).split(width, dim=2))
+            q, k, v = (t.view(batch, heads, 1, size) for t in parts)
         else:
-            q, k, v = (t.view(batch, new, heads, width // heads).transpose(1, 2)
-                       for t in _linear(self.c_attn, x).split(width, dim=2))
+            q, k, v = (t.view(batch, new, heads, size).transpose(1, 2) for t in parts)
         if cache is not None:
             k, v = cache.append(k, v)
         total = k.size(2)

@@ -20,7 +20,11 @@ and nanoGPT's Shakespeare-character run on a CPU.
   in about 3 minutes on a laptop. ``bare_loop_train_seconds``: the same GPT, data
   and steps in a plain PyTorch loop (a new process too), and
   ``train_speed_vs_bare_loop`` = its seconds / the job's. One round of both per seed
-  (0 to 4); the figures are the medians.
+  (0 to 4); the figures are the medians. The losses are the trainer's validation (240 evenly
+  spaced windows, as the app shows it); ``*_full_split`` the same models on every token of the
+  validation split, each predicted once (the value nanoGPT's random validation batches
+  estimate), and ``nanogpt_estimate_sd`` how far nanoGPT's own figure (``estimate_loss`` with
+  ``eval_iters`` 20, as its CPU run reports 1.88) spreads for the job's model.
 
 Generation is timed on the inference thread's torch thread count (``torch_threads``:
 half the cores) and in its inference mode, as the Text Composer runs it.
@@ -45,9 +49,12 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from _text_decode import decode_metrics  # noqa: E402
 
+from studio.core.checkpoint import load_model  # noqa: E402
 from studio.core.data.text import load_text_file  # noqa: E402
+from studio.core.plugins import discover  # noqa: E402
 from studio.core.training import decay_groups, warmup_cosine  # noqa: E402
 from studio.engine.machine import inference_mode, use_inference_threads  # noqa: E402
+from studio.engine.run_folder import CHECKPOINT_NAME  # noqa: E402
 from studio_builtins.text.config import GPTConfig  # noqa: E402
 from studio_builtins.text.gpt import GPT  # noqa: E402
 from studio_builtins.text.trainer import GPTTrainer  # noqa: E402
@@ -154,8 +161,8 @@ def nanogpt_trainer(seed: int) -> GPTTrainer:
     return GPTTrainer(apply_overrides(GPTConfig(), NANOGPT_CPU), split, device="cpu", seed=seed)
 
 
-def bare_loop_train(steps: int, seed: int) -> tuple[float, float]:
-    """(seconds, validation loss): the same GPT, data and schedule trained by a plain PyTorch loop, as
+def bare_loop_train(steps: int, seed: int) -> tuple[float, float, float]:
+    """(seconds, validation loss, full-split loss): the same GPT, data and schedule trained by a plain PyTorch loop, as
     nanoGPT's train.py does (random windows, AdamW, warm-up and cosine, gradient clipping), ending with
     the validation the job also ends with. The trainer only builds the model and token ids (untimed)."""
     trainer = nanogpt_trainer(seed)
@@ -175,25 +182,54 @@ def bare_loop_train(steps: int, seed: int) -> tuple[float, float]:
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), c.grad_clip)
         optimizer.step()
-    validation = trainer.validate()["loss"]
-    return time.perf_counter() - start, validation
+    seconds, validation = time.perf_counter() - start, trainer.validate()["loss"]
+    return seconds, validation, full_split_loss(model.eval(), trainer.validation_ids, c.block_size)
 
 
-def bare_loop_process(steps: int, seed: int) -> tuple[float, float]:
+def full_split_loss(model, ids: torch.Tensor, block: int) -> float:
+    """Mean cross-entropy over every validation token, each predicted once: the split cut into
+    consecutive windows of ``block`` (what nanoGPT's random validation batches estimate, exactly)."""
+    usable = (len(ids) - 1) // block * block
+    inputs, targets = ids[:usable].view(-1, block).long(), ids[1:usable + 1].view(-1, block).long()
+    total = 0.0
+    with torch.inference_mode():
+        for x, y in zip(inputs.split(64), targets.split(64), strict=True):
+            logits = model(x)
+            total += F.cross_entropy(logits.reshape(-1, logits.size(-1)), y.reshape(-1), reduction="sum").item()
+    return total / usable
+
+
+def nanogpt_estimate_sd(model, ids: torch.Tensor, block: int, batch: int = 12, iters: int = 20,
+                        draws: int = 20) -> float:
+    """The standard deviation of nanoGPT's validation figure for ``model``: its ``estimate_loss``
+    (``eval_iters`` = 20 random batches of 12 windows at the CPU settings) drawn ``draws`` times."""
+    generator, offsets, estimates = torch.Generator().manual_seed(0), torch.arange(block + 1), []
+    with torch.inference_mode():
+        for _ in range(draws):
+            losses = []
+            for _ in range(iters):
+                windows = ids[torch.randint(len(ids) - block, (batch,), generator=generator)[:, None] + offsets].long()
+                logits = model(windows[:, :-1])
+                losses.append(F.cross_entropy(logits.reshape(-1, logits.size(-1)), windows[:, 1:].reshape(-1)).item())
+            estimates.append(sum(losses) / iters)
+    return float(torch.tensor(estimates).std())
+
+
+def bare_loop_process(steps: int, seed: int) -> tuple[float, float, float]:
     """:func:`bare_loop_train` in a new process with a lone job's environment (as the trainer's job runs)."""
     from studio.engine.thread_policy import job_environment, usable_cores
 
     out = subprocess.run([sys.executable, __file__, "--bare-train", str(steps), str(seed)], check=True,
                          capture_output=True, text=True, env={**os.environ, **job_environment(usable_cores())})
-    seconds, loss = out.stdout.split()[-2:]
-    return float(seconds), float(loss)
+    seconds, loss, full = out.stdout.split()[-3:]
+    return float(seconds), float(loss), float(full)
 
 
-def trainer_as_job(steps: int, seed: int) -> tuple[float, float]:
-    """(seconds, validation loss) of the trainer run as the app runs it: a job of the job manager, alone,
-    at its default cadence (validation and checkpoint every 500 steps, samples every 250); timed from
-    its "started" event (torch and the data loaded) to "finished"."""
-    from studio.core.plugins import discover
+def trainer_as_job(steps: int, seed: int) -> tuple[float, float, float, float]:
+    """(seconds, validation loss, full-split loss, nanoGPT estimate's SD) of the trainer run as the app
+    runs it: a job of the job manager, alone, at its default cadence (validation and checkpoint every
+    500 steps, samples every 250); timed from its "started" event (torch and the data loaded) to
+    "finished". The last two are of its final checkpoint, after it has finished."""
     from studio.core.workspace import Workspace
     from studio.engine.jobs import ACTIVE, JobManager, JobOptions
 
@@ -207,12 +243,15 @@ def trainer_as_job(steps: int, seed: int) -> tuple[float, float]:
         events, job = manager.history(job_id), manager.store.job(job_id)
         manager.close()
         ws.close()
-    if job.status != "finished":
-        raise RuntimeError(f"the training job {job.status}: {job.error}")
+        if job.status != "finished":
+            raise RuntimeError(f"the training job {job.status}: {job.error}")
+        model = load_model(discover().registry, "gpt", Path(job.out_dir) / CHECKPOINT_NAME).eval()
+        ids, block = nanogpt_trainer(seed).validation_ids, model.config.block_size
+        full, spread = full_split_loss(model, ids, block), nanogpt_estimate_sd(model, ids, block)
     started = next(e["time"] for e in events if e["event"] == "started")
     finished = next(e["time"] for e in events if e["event"] == "finished")
     validation = [e for e in events if e["event"] == "validation"][-1]["losses"]["loss"]
-    return finished - started, validation
+    return finished - started, validation, full, spread
 
 
 def shakespeare_char(steps: int) -> dict[str, float]:
@@ -223,11 +262,17 @@ def shakespeare_char(steps: int) -> dict[str, float]:
     for seed in SEEDS:
         bare, job = bare_loop_process(steps, seed), trainer_as_job(steps, seed)
         rounds.append((bare, job))
-        print(f"  seed {seed}: bare loop {bare[0]:.1f} s, loss {bare[1]:.4f}; job {job[0]:.1f} s, loss {job[1]:.4f}",
-              file=sys.stderr, flush=True)
-    metrics = {f"shakespeare_char_val_loss_seed_{seed}": job[1] for seed, (_, job) in zip(SEEDS, rounds, strict=True)}
+        print(f"  seed {seed}: bare loop {bare[0]:.1f} s, loss {bare[1]:.4f} (full split {bare[2]:.4f}); "
+              f"job {job[0]:.1f} s, loss {job[1]:.4f} (full split {job[2]:.4f})", file=sys.stderr, flush=True)
+    per_seed = {}
+    for seed, (_, job) in zip(SEEDS, rounds, strict=True):
+        per_seed[f"shakespeare_char_val_loss_seed_{seed}"] = job[1]
+        per_seed[f"shakespeare_char_val_loss_full_split_seed_{seed}"] = job[2]
     return {"shakespeare_char_val_loss": median(job[1] for _, job in rounds),
-            "bare_loop_val_loss": median(bare[1] for bare, _ in rounds), **metrics,
+            "bare_loop_val_loss": median(bare[1] for bare, _ in rounds),
+            "shakespeare_char_val_loss_full_split": median(job[2] for _, job in rounds),
+            "bare_loop_val_loss_full_split": median(bare[2] for bare, _ in rounds),
+            "nanogpt_estimate_sd": median(job[3] for _, job in rounds), **per_seed,
             "train_seconds": median(job[0] for _, job in rounds),
             "bare_loop_train_seconds": median(bare[0] for bare, _ in rounds),
             "train_speed_vs_bare_loop": median(bare[0] / job[0] for bare, job in rounds)}
@@ -259,6 +304,9 @@ def main() -> None:
         "shakespeare_char_val_loss": "the job's, median of seeds 0-4; nanoGPT: 1.88 after 2000 CPU iterations; "
                                      "target <= 1.88",
         "bare_loop_val_loss": "the plain loop's (median of the same seeds), on the same validation windows",
+        "shakespeare_char_val_loss_full_split": "the job's final checkpoint on every validation token, median",
+        "bare_loop_val_loss_full_split": "the plain loop's model on every validation token, median",
+        "nanogpt_estimate_sd": "SD of nanoGPT's own validation figure (20 random batches of 12) for the job's model",
         "train_seconds": "the trainer as a job alone (started to finished), median; nanoGPT: about 3 minutes "
                          "on a laptop",
         "bare_loop_train_seconds": "the same GPT, data and steps in a plain PyTorch loop, in a new process, median",

@@ -1,7 +1,7 @@
 """Image Canvas: how close each image model's samples come to Fashion-MNIST, and what sampling costs.
 
     .venv/bin/python benchmarks/canvas.py [--quick] [--samples N] [--ddpm-samples M]
-        [--model KIND=CHECKPOINT ...] [--judge CHECKPOINT]
+        [--model KIND=CHECKPOINT ...] [--judge CHECKPOINT] [--only KIND ...]
 
 Every distance is on one judge's features (the CNN starter, the chapter-2 classifier, unless
 --judge names another) against held-out Fashion-MNIST test images, with the same number of
@@ -26,18 +26,22 @@ per image and uses M (default 500) with its own floor at M:
 Models come from the starters the studio ships (diffusion, DCGAN, CNN judge) and from --model
 KIND=CHECKPOINT (KIND: diffusion, dcgan, wgan-gp or cgan). Needs Fashion-MNIST (Debian's
 dataset-fashion-mnist). --quick uses 100 samples, 30 for DDPM (for checking the script).
+--only KIND (repeatable) measures the judge, the floor and only those models, and keeps every other
+model's figures from the results file already written (for one model trained again, without the
+hour DDPM-1000 takes).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 # isort: off
-from _common import model_checkpoints, report  # noqa: E402  (first: it imports studio, before torch loads)
+from _common import RESULTS, model_checkpoints, report  # noqa: E402  (first: it imports studio, before torch loads)
 # isort: on
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -101,6 +105,16 @@ def find_models(given: list[str]) -> dict[str, Path]:
     return {**{s.spec: s.checkpoint for s in starters()}, **model_checkpoints(given, KINDS)}
 
 
+def measured_by(kind: str, metric: str) -> bool:
+    """Whether measuring model ``kind`` writes ``metric`` (the judge's and the floor's figures are always
+    measured)."""
+    if metric.startswith(("judge_", "fd_real", "kid_real")) or metric in ("samples", "ddpm_samples", "torch_threads"):
+        return True
+    if kind == "diffusion":
+        return any(key in metric for key in ("ddim", "ddpm", "dpm_solver", "sampler_overhead", "bare_full"))
+    return metric.split("_")[1:2] == [kind.replace("-", "")] or metric.startswith(kind)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
@@ -108,10 +122,18 @@ def main() -> int:
     parser.add_argument("--ddpm-samples", type=int, default=500)
     parser.add_argument("--model", action="append", default=[], metavar="KIND=CHECKPOINT")
     parser.add_argument("--judge", type=Path)
+    parser.add_argument("--only", action="append", choices=KINDS, metavar="KIND")
     args = parser.parse_args()
     use_inference_threads()  # as the canvas's inference thread runs (half the cores: faster here than all)
     n, m = (100, 30) if args.quick else (args.samples, args.ddpm_samples)
     models = find_models(args.model)
+    kept: dict[str, float] = {}
+    if args.only:
+        if not (RESULTS / "canvas.json").is_file():
+            raise SystemExit("--only keeps the other models' figures from results/canvas.json, which is not there yet")
+        kept = {name: value for name, value in json.loads((RESULTS / "canvas.json").read_text()).items()
+                if not any(measured_by(kind, name) for kind in args.only)}
+        models = {kind: path for kind, path in models.items() if kind in args.only or kind == "cnn-classifier"}
     judge_path = args.judge or models.get("cnn-classifier")
     if judge_path is None:
         raise SystemExit("No judge: ship the CNN starter or pass --judge CHECKPOINT")
@@ -166,7 +188,7 @@ def main() -> int:
             asked = np.arange(n) % len(model.class_names)
             metrics["cgan_class_accuracy"] = float((judge.classify(made).argmax(1) == asked).mean())
 
-    report("canvas", metrics, notes)
+    report("canvas", {**kept, **metrics}, notes)
     return 0
 
 

@@ -34,7 +34,7 @@ def shown(app, name):
 
 def test_the_studio_ships_its_starters_each_a_few_mb_with_the_command_that_trained_it():
     found = {s.spec: s for s in starters()}
-    assert set(found) >= {"vae", "gpt", "diffusion", "dcgan", "cnn-classifier", "music-transformer",
+    assert set(found) >= {"vae", "gpt", "diffusion", "dcgan", "cgan", "cnn-classifier", "music-transformer",
                           "event-transformer", "controller"}
     for starter in found.values():
         assert starter.checkpoint.stat().st_size < 5 * 2**20
@@ -145,7 +145,7 @@ def test_a_starter_trains_further_into_a_new_run_and_stays_as_it_was(first_launc
     assert file_sha256(starter.ref.checkpoint) == before
     app.window.refresh_panels()
     labels = [choice.label for choice in canvas.state.models.choices]
-    assert len(labels) == 1 + len([s for s in starters() if s.spec in ("vae", "diffusion", "dcgan")])
+    assert len(labels) == 1 + len([s for s in starters() if s.spec in ("vae", "diffusion", "dcgan", "cgan")])
     assert not labels[0].endswith("· starter") and all(label.endswith("· starter") for label in labels[1:])
 
 

@@ -23,7 +23,7 @@ per image and uses M (default 500) with its own floor at M:
 - cgan_class_accuracy: the share of conditional-GAN samples the judge sees as the class asked for.
 - judge_accuracy: the judge on all 10,000 test images.
 
-Models come from the starters the studio ships (diffusion, DCGAN, CNN judge) and from --model
+Models come from the starters the studio ships (diffusion, DCGAN, conditional GAN, CNN judge) and from --model
 KIND=CHECKPOINT (KIND: diffusion, dcgan, wgan-gp or cgan). Needs Fashion-MNIST (Debian's
 dataset-fashion-mnist). --quick uses 100 samples, 30 for DDPM (for checking the script).
 --only KIND (repeatable) measures the judge, the floor and only those models, and keeps every other

@@ -49,10 +49,11 @@ def make_starter(run: Path, dest: Path, title: str, map_data: str | None, descri
     save_checkpoint(dest / "checkpoint.safetensors", spec.name, config, checkpoint.step, TrainState(kept, meta))
     if map_data:
         job["map_data"] = map_data
+    command = _command(spec, job)
     job.pop("start_from", None)
     (dest / "job.json").write_text(json.dumps(job, indent=2) + "\n")
     about = {"title": title, "spec": spec.name, "step": checkpoint.step, "description": description,
-             "command": _command(spec, job)}
+             "command": command}
     (dest / "starter.json").write_text(json.dumps(about, indent=2) + "\n")
     size = (dest / "checkpoint.safetensors").stat().st_size / 2**20
     print(f"wrote {dest} ({spec.name} at step {checkpoint.step}, {size:.1f} MB): {about['command']}")
@@ -60,13 +61,15 @@ def make_starter(run: Path, dest: Path, title: str, map_data: str | None, descri
 
 def _command(spec, job: dict) -> str:
     """The `studio train` command of a run, from its job.json: settings other than the defaults as --set
-    (the fields the trainer learns, a tokenizer, are left out), and a --from for each model it is built on."""
+    (the fields the trainer learns, a tokenizer, are left out), a --from for each model it is built on, and
+    --start-from START for a run that trained a checkpoint further (the README names which)."""
     defaults = dataclasses.asdict(spec.config())
     learned = {f.name for f in dataclasses.fields(spec.config) if f.metadata.get("learned")}
     sets = [f"--set {k}={v}" for k, v in job["config"].items() if k not in learned and defaults.get(k) != v]
     upstream = [f"--from {name}=RUN_OF_{name.upper()}" for name in job.get("upstream", {})]
+    start = ["--start-from", "START"] if job.get("start_from") else []
     words = ["studio train", spec.name, "--data", job["data"], "--steps", str(job["steps"]), "--seed",
-             str(job["seed"]), *sets, *upstream, "--out", "RUN"]
+             str(job["seed"]), *sets, *upstream, *start, "--out", "RUN"]
     return " ".join(words)
 
 

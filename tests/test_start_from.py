@@ -93,6 +93,12 @@ def test_a_starter_made_from_a_run_keeps_its_weights_without_the_optimizer_and_t
     assert run(registry, TrainRequest(model="vae", out=out, data="digits", steps=34, device="cpu",
                                       start_from=str(dest)), echo=False) == 0
     assert read_header(out / "checkpoint.safetensors").step == 34
+    # a starter trained further from another says so in its command, not in the job it ships
+    make_starter_module().make_starter(out, tmp_path / "second", "Tiny VAE, further", "digits", "for a test")
+    command = json.loads((tmp_path / "second" / "starter.json").read_text())["command"]
+    assert command.startswith("studio train vae --data digits --steps 34") and "--start-from START" in command
+    assert "--start-from" not in about["command"]
+    assert "start_from" not in json.loads((tmp_path / "second" / "job.json").read_text())
 
 
 def test_start_from_is_checked_before_anything_is_written(registry, first_run, tmp_path):

@@ -65,26 +65,22 @@ CHUNK = 50
 OVERHEAD_IMAGES = 16
 
 
-def sample(model, count: int, options=None, condition=None) -> tuple[np.ndarray, float]:
-    """``count`` images (image i from seed i) and the seconds they took."""
+def sample(model, count: int, options=None, condition=None, first: int = 0) -> tuple[np.ndarray, float]:
+    """``count`` images (image i from seed ``first`` + i) and the seconds they took."""
     started = time.perf_counter()
-    images = [sample_images(model, min(CHUNK, count - start), seed=start, options=options, condition=condition)
-              for start in range(0, count, CHUNK)]
+    images = [sample_images(model, min(CHUNK, first + count - start), seed=start, options=options,
+                            condition=condition) for start in range(first, first + count, CHUNK)]
     return np.concatenate(images), time.perf_counter() - started
 
 
 def sample_classes(model, count: int, options) -> tuple[np.ndarray, np.ndarray, float]:
     """``count`` images of a class-conditional diffusion model, an equal share of them asked of each class
     in turn (image i from seed i still), with the classes asked and the seconds they took."""
-    classes = len(model.class_names)
-    asked = np.arange(count) * classes // count
-    started = time.perf_counter()
-    images = []
-    for label in np.unique(asked):
-        first, stop = np.flatnonzero(asked == label)[[0, -1]] + (0, 1)
-        images += [sample_images(model, min(CHUNK, stop - start), seed=int(start), options=options,
-                                 condition={"label": int(label)}) for start in range(first, stop, CHUNK)]
-    return np.concatenate(images), asked, time.perf_counter() - started
+    shares = [share for share in np.array_split(np.arange(count), len(model.class_names)) if len(share)]
+    made = [sample(model, len(share), options, {"label": label}, first=int(share[0]))
+            for label, share in enumerate(shares)]
+    asked = np.concatenate([np.full(len(share), label) for label, share in enumerate(shares)])
+    return np.concatenate([images for images, _ in made]), asked, sum(seconds for _, seconds in made)
 
 
 def held_out() -> tuple[np.ndarray, np.ndarray]:
